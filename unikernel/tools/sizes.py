@@ -14,7 +14,7 @@ from collections import defaultdict
 SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR = 0x1, 0x2, 0x4
 SHT_NOBITS = 8
 PT_LOAD = 1
-LOADED_SECTIONS = {".text", ".rodata", ".data", ".tdata", ".tbss", ".bss"}
+LOADED_SECTIONS = {".text", ".rodata", ".data", ".tdata"}  # bytes in the image, not bss
 
 
 def elf_sizes(path: str) -> dict[str, int]:
@@ -90,8 +90,9 @@ def main() -> None:
         f"{name}: file {s['file']} B, loadable {s['loadable']} B, "
         f"text {s['text']}  data {s['data']}  bss {s['bss']}"
     )
+    print("    bytes loaded per library (code, read-only and initialised data):")
     for lib, n in sorted(bytes_per_library(map_path).items(), key=lambda kv: -kv[1]):
-        print(f"    {lib:<12} {n:>7} B")
+        print(f"      {lib:<12} {n:>7} B")
 
 
 if __name__ == "__main__":
