@@ -1,0 +1,218 @@
+"""The exact (slow) paths of the FPU arithmetic, shared by single and double precision.
+
+Operands arrive as float64 values (a single converts to float64 exactly) plus a flag telling
+whether any operand was a signalling NaN. After the IEEE special cases, each operation scales
+its operands by powers of two into a range where host arithmetic cannot overflow or underflow,
+computes the round-to-nearest result q there together with its exact error (TwoSum, an FMA
+residual, or Boldo-Muller's ErrFma), and hands both to `finish`, which rounds the exact value
+to the target format in the requested mode. Scaling back happens inside the integer rounding,
+so subnormal and overflowing results are rounded once, exactly.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from rvemu.cpu.fpu_bits import (
+    CANON_D,
+    CANON_S_BOXED,
+    DZ,
+    NV,
+    box_f32,
+    exponent_of,
+    f64_bits,
+    fma,
+    ldexp,
+)
+from rvemu.cpu.fpu_round import RDN, finish, zero_bits
+
+
+@njit(cache=True)
+def canon(dbl: bool) -> int:
+    return np.int64(CANON_D) if dbl else np.int64(CANON_S_BOXED)
+
+
+@njit(cache=True)
+def value_bits(v: float, dbl: bool) -> int:
+    """Register value of v, which must be representable in the target format."""
+    if dbl:
+        return f64_bits(v)
+    return box_f32(np.float32(v))
+
+
+@njit(cache=True)
+def signbit(v: float) -> bool:
+    return f64_bits(v) < 0
+
+
+@njit(cache=True)
+def two_sum(a: float, b: float) -> tuple[float, float]:
+    """s + e == a + b exactly, s = fl(a + b) (Knuth)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+@njit(cache=True)
+def err_fma(a: float, b: float, c: float) -> tuple[float, float, float]:
+    """r1 = fl(a*b + c) and a*b + c - r1 == r2 + r3 exactly (Boldo-Muller ErrFma).
+
+    Exact when no intermediate underflows or overflows.
+    """
+    r1 = fma(a, b, c)
+    u1 = a * b
+    u2 = fma(a, b, -u1)
+    a1, a2 = two_sum(c, u2)
+    b1, b2 = two_sum(u1, a1)
+    g = (b1 - r1) + b2
+    r2, r3 = two_sum(g, a2)
+    return r1, r2, r3
+
+
+@njit(cache=True)
+def add_slow(x: float, y: float, snan: bool, rm: int, dbl: bool) -> tuple[int, int]:
+    if math.isnan(x) or math.isnan(y):
+        return canon(dbl), np.int64(NV if snan else 0)
+    if math.isinf(x) or math.isinf(y):
+        if math.isinf(x) and math.isinf(y) and signbit(x) != signbit(y):
+            return canon(dbl), np.int64(NV)
+        return value_bits(x if math.isinf(x) else y, dbl), np.int64(0)
+    if x == 0.0 or y == 0.0:
+        if x == 0.0 and y == 0.0:
+            if signbit(x) == signbit(y):
+                return zero_bits(signbit(x), dbl), np.int64(0)
+            return zero_bits(rm == RDN, dbl), np.int64(0)
+        return value_bits(y if x == 0.0 else x, dbl), np.int64(0)
+    kx = exponent_of(x)
+    ky = exponent_of(y)
+    if kx < ky:
+        x, y = y, x
+        kx, ky = ky, kx
+    xs = ldexp(x, -kx)
+    if ky < kx - 200:
+        ys = math.copysign(2.0**-150, y)  # below every rounding boundary: acts as a sticky bit
+    else:
+        ys = ldexp(y, -kx)
+    q, e = two_sum(xs, ys)
+    if q == 0.0:
+        return zero_bits(rm == RDN, dbl), np.int64(0)
+    return finish(q, e, 0.0, kx, rm, dbl)
+
+
+@njit(cache=True)
+def _mul_finite(x: float, y: float, rm: int, dbl: bool) -> tuple[int, int]:
+    """Round x*y for finite nonzero x, y."""
+    kx = exponent_of(x)
+    ky = exponent_of(y)
+    xs = ldexp(x, -kx)
+    ys = ldexp(y, -ky)
+    q = xs * ys
+    return finish(q, fma(xs, ys, -q), 0.0, kx + ky, rm, dbl)
+
+
+@njit(cache=True)
+def mul_slow(x: float, y: float, snan: bool, rm: int, dbl: bool) -> tuple[int, int]:
+    inf_times_zero = (math.isinf(x) and y == 0.0) or (math.isinf(y) and x == 0.0)
+    if math.isnan(x) or math.isnan(y) or inf_times_zero:
+        return canon(dbl), np.int64(NV if snan or inf_times_zero else 0)
+    neg = signbit(x) != signbit(y)
+    if math.isinf(x) or math.isinf(y):
+        return value_bits(-math.inf if neg else math.inf, dbl), np.int64(0)
+    if x == 0.0 or y == 0.0:
+        return zero_bits(neg, dbl), np.int64(0)
+    return _mul_finite(x, y, rm, dbl)
+
+
+@njit(cache=True)
+def div_slow(x: float, y: float, snan: bool, rm: int, dbl: bool) -> tuple[int, int]:
+    if math.isnan(x) or math.isnan(y):
+        return canon(dbl), np.int64(NV if snan else 0)
+    neg = signbit(x) != signbit(y)
+    if math.isinf(x):
+        if math.isinf(y):
+            return canon(dbl), np.int64(NV)
+        return value_bits(-math.inf if neg else math.inf, dbl), np.int64(0)
+    if math.isinf(y):
+        return zero_bits(neg, dbl), np.int64(0)
+    if y == 0.0:
+        if x == 0.0:
+            return canon(dbl), np.int64(NV)
+        return value_bits(-math.inf if neg else math.inf, dbl), np.int64(DZ)
+    if x == 0.0:
+        return zero_bits(neg, dbl), np.int64(0)
+    kx = exponent_of(x)
+    ky = exponent_of(y)
+    xs = ldexp(abs(x), -kx)
+    ys = ldexp(abs(y), -ky)
+    q = xs / ys
+    # A quotient is never exactly halfway between two doubles, so only the residual's
+    # sign matters; scale it to well below one unit.
+    r = fma(-q, ys, xs) * 0.00390625
+    if neg:
+        q = -q
+        r = -r
+    return finish(q, r, 0.0, kx - ky, rm, dbl)
+
+
+@njit(cache=True)
+def sqrt_slow(x: float, snan: bool, rm: int, dbl: bool) -> tuple[int, int]:
+    if math.isnan(x):
+        return canon(dbl), np.int64(NV if snan else 0)
+    if x == 0.0:
+        return value_bits(x, dbl), np.int64(0)
+    if x < 0.0:
+        return canon(dbl), np.int64(NV)
+    if math.isinf(x):
+        return value_bits(x, dbl), np.int64(0)
+    k = exponent_of(x)
+    k -= k & 1
+    xs = ldexp(x, -k)  # in [1, 4)
+    q = math.sqrt(xs)
+    # Like a quotient, a square root is never a tie: the residual's sign is enough.
+    return finish(q, fma(-q, q, xs) * 0.00390625, 0.0, k >> 1, rm, dbl)
+
+
+@njit(cache=True)
+def fma_slow(x: float, y: float, z: float, snan: bool, rm: int, dbl: bool) -> tuple[int, int]:
+    """x*y + z with one rounding (the sign manipulations of fmsub etc. are the caller's)."""
+    inf_times_zero = (math.isinf(x) and y == 0.0) or (math.isinf(y) and x == 0.0)
+    if math.isnan(x) or math.isnan(y) or math.isnan(z) or inf_times_zero:
+        return canon(dbl), np.int64(NV if snan or inf_times_zero else 0)
+    pneg = signbit(x) != signbit(y)
+    if math.isinf(x) or math.isinf(y):
+        if math.isinf(z) and signbit(z) != pneg:
+            return canon(dbl), np.int64(NV)
+        return value_bits(-math.inf if pneg else math.inf, dbl), np.int64(0)
+    if math.isinf(z):
+        return value_bits(z, dbl), np.int64(0)
+    if x == 0.0 or y == 0.0:
+        if z != 0.0:
+            return value_bits(z, dbl), np.int64(0)
+        if signbit(z) == pneg:
+            return zero_bits(pneg, dbl), np.int64(0)
+        return zero_bits(rm == RDN, dbl), np.int64(0)
+    if z == 0.0:
+        return _mul_finite(x, y, rm, dbl)
+    kx = exponent_of(x)
+    ky = exponent_of(y)
+    kp = kx + ky
+    kz = exponent_of(z)
+    xs = ldexp(abs(x), -kx)
+    if pneg:
+        xs = -xs
+    ys = ldexp(abs(y), -ky)
+    k = kp
+    if kz < kp - 250:
+        zs = math.copysign(2.0**-200, z)  # below the product's last bit: a sticky bit
+    elif kp < kz - 250:
+        xs = -(2.0**-100) if pneg else 2.0**-100  # the product is the sticky bit
+        ys = 2.0**-100
+        zs = ldexp(z, -kz)
+        k = kz
+    else:
+        zs = ldexp(z, -kp)
+    q, e_hi, e_lo = err_fma(xs, ys, zs)
+    if q == 0.0:
+        return zero_bits(rm == RDN, dbl), np.int64(0)
+    return finish(q, e_hi, e_lo, k, rm, dbl)

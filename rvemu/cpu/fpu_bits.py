@@ -1,0 +1,148 @@
+"""Bit-level helpers for the FPU: host bit casts, a fused multiply-add, NaN-boxing, constants.
+
+Everything here is Numba-compiled and works on raw register bit patterns held in int64.
+"""
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+NX = 1
+UF = 2
+OF = 4
+DZ = 8
+NV = 16
+
+# Upper 32 bits of a NaN-boxed single, as an int64.
+BOX = -4294967296  # 0xFFFFFFFF_00000000
+CANON_S = 0x7FC00000
+CANON_D = 0x7FF8000000000000
+CANON_S_BOXED = BOX | CANON_S
+SIGN_D = -9223372036854775808  # 1 << 63 as int64
+MAX_D = 1.7976931348623157e308
+MIN_NORMAL_D = 2.2250738585072014e-308
+MIN_NORMAL_S = 1.1754943508222875e-38
+INF = float("inf")
+
+
+@intrinsic
+def f64_from_bits(typingctx, x):
+    """Reinterpret an int64 bit pattern as a float64."""
+    sig = types.float64(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return sig, codegen
+
+
+@intrinsic
+def f64_bits(typingctx, x):
+    """Reinterpret a float64 as its int64 bit pattern."""
+    sig = types.int64(types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return sig, codegen
+
+
+@intrinsic
+def _f32_from_i32(typingctx, x):
+    sig = types.float32(types.int32)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.FloatType())
+
+    return sig, codegen
+
+
+@intrinsic
+def _f32_to_i32(typingctx, x):
+    sig = types.int32(types.float32)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(32))
+
+    return sig, codegen
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """a*b + c with a single rounding (llvm.fma: the host FMA instruction or libm's fma)."""
+    sig = types.float64(types.float64, types.float64, types.float64)
+
+    def codegen(context, builder, signature, args):
+        dbl = ir.DoubleType()
+        fnty = ir.FunctionType(dbl, [dbl, dbl, dbl])
+        fn = builder.module.globals.get("llvm.fma.f64")
+        if fn is None:
+            fn = ir.Function(builder.module, fnty, name="llvm.fma.f64")
+        return builder.call(fn, args)
+
+    return sig, codegen
+
+
+@intrinsic
+def clz64(typingctx, x):
+    """Count of leading zero bits of an int64 (64 for zero)."""
+    sig = types.int64(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.ctlz(args[0], ir.Constant(ir.IntType(1), 0))
+
+    return sig, codegen
+
+
+@njit(cache=True)
+def unbox_s(a: int) -> int:
+    """The 32-bit single pattern held in register value `a` (canonical NaN unless NaN-boxed)."""
+    if (a >> 32) != -1:
+        return CANON_S
+    return a & 0xFFFFFFFF
+
+
+@njit(cache=True)
+def s_to_f64(bits32: int) -> float:
+    """The float64 value of a 32-bit single pattern (exact; NaNs come out quiet)."""
+    return np.float64(_f32_from_i32(np.int32(bits32)))
+
+
+@njit(cache=True)
+def box_f32(r: float) -> int:
+    """The NaN-boxed register value of a float32."""
+    return BOX | (np.int64(_f32_to_i32(r)) & 0xFFFFFFFF)
+
+
+@njit(cache=True)
+def is_snan_s(bits32: int) -> bool:
+    return (bits32 & 0x7FC00000) == 0x7F800000 and (bits32 & 0x3FFFFF) != 0
+
+
+@njit(cache=True)
+def is_snan_d(a: int) -> bool:
+    return (a & 0x7FF8000000000000) == 0x7FF0000000000000 and (a & 0x7FFFFFFFFFFFF) != 0
+
+
+@njit(cache=True)
+def pow2(n: int) -> float:
+    """2.0**n for -1022 <= n <= 1023, exactly."""
+    return f64_from_bits(np.int64(n + 1023) << 52)
+
+
+@njit(cache=True)
+def ldexp(x: float, n: int) -> float:
+    """x * 2**n for -2044 <= n <= 2046; exact whenever the result is a normal number."""
+    h = n >> 1
+    return x * pow2(h) * pow2(n - h)
+
+
+@njit(cache=True)
+def exponent_of(x: float) -> int:
+    """floor(log2(|x|)) of a finite nonzero double, subnormals included."""
+    bits = f64_bits(x)
+    e = (bits >> 52) & 0x7FF
+    if e != 0:
+        return e - 1023
+    return (63 - clz64(bits & 0xFFFFFFFFFFFFF)) - 1074

@@ -1,0 +1,128 @@
+"""FPU conversions: float to integer, integer to float, single to double and back."""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from rvemu.cpu.fpu_arith import canon, value_bits
+from rvemu.cpu.fpu_bits import (
+    INF,
+    MIN_NORMAL_S,
+    NV,
+    NX,
+    SIGN_D,
+    box_f32,
+    exponent_of,
+    f64_bits,
+    ldexp,
+)
+from rvemu.cpu.fpu_round import RDN, RMM, RNE, RUP, finish, round_pack
+
+W = 0
+WU = 1
+L = 2
+LU = 3
+
+
+@njit(cache=True)
+def round_to_integer(x: float, rm: int) -> float:
+    """x rounded to an integral double per rm (x finite or infinite, not NaN)."""
+    if abs(x) >= 4503599627370496.0:  # 2**52: already an integer
+        return x
+    f = math.floor(x)
+    d = x - f  # exact below 2**52
+    if rm == RNE:
+        if d > 0.5 or (d == 0.5 and math.floor(f * 0.5) != f * 0.5):
+            return f + 1.0
+        return f
+    if rm == RMM:
+        if d > 0.5 or (d == 0.5 and x > 0.0):
+            return f + 1.0
+        return f
+    if rm == RDN:
+        return f
+    if rm == RUP:
+        return math.ceil(x)
+    return math.trunc(x)
+
+
+@njit(cache=True)
+def to_int(x: float, is_nan: bool, rm: int, kind: int) -> tuple[int, int]:
+    """fcvt.{w,wu,l,lu}.{s,d}: the x-register value and fflags; saturates with NV."""
+    if kind == W:
+        lo = -2147483648.0
+        hi = 2147483647.0
+        lo_val = np.int64(-2147483648)
+        hi_val = np.int64(2147483647)
+    elif kind == WU:
+        lo = 0.0
+        hi = 4294967295.0
+        lo_val = np.int64(0)
+        hi_val = np.int64(-1)  # 0xFFFFFFFF sign-extended
+    elif kind == L:
+        lo = -9223372036854775808.0
+        hi = 9223372036854775807.0  # rounds to 2**63, hence the >= test below
+        lo_val = SIGN_D
+        hi_val = np.int64(9223372036854775807)
+    else:
+        lo = 0.0
+        hi = 18446744073709551615.0  # 2**64
+        lo_val = np.int64(0)
+        hi_val = np.int64(-1)
+    if is_nan:
+        return hi_val, np.int64(NV)
+    v = round_to_integer(x, rm)
+    if v < lo:
+        return lo_val, np.int64(NV)
+    if v > hi or (kind >= L and v >= hi):
+        return hi_val, np.int64(NV)
+    flags = np.int64(NX) if v != x else np.int64(0)
+    if kind == LU and v >= 9223372036854775808.0:
+        return np.int64(v - 9223372036854775808.0) ^ SIGN_D, flags
+    r = np.int64(v)
+    if kind == WU:
+        r = ((r & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000
+    return r, flags
+
+
+@njit(cache=True)
+def from_int(mag: int, neg: bool, rm: int, dbl: bool) -> tuple[int, int]:
+    """fcvt.{s,d}.*: round the integer (-1)**neg * mag to a register value and fflags.
+
+    mag holds an unsigned 64-bit magnitude in an int64 (so 2**63 and above are negative).
+    """
+    if mag == 0:
+        return value_bits(0.0, dbl), np.int64(0)
+    limit = 9007199254740992 if dbl else 16777216
+    if 0 < mag <= limit:  # exactly representable
+        v = np.float64(mag)
+        return value_bits(-v if neg else v, dbl), np.int64(0)
+    if mag < 0 or mag >= 4611686018427387904:  # at least 2**62: jam two bits away
+        sig = ((mag >> 2) & 0x3FFFFFFFFFFFFFFF) | (1 if (mag & 3) != 0 else 0)
+        return round_pack(neg, 2, sig, rm, dbl)
+    return round_pack(neg, 0, mag, rm, dbl)
+
+
+@njit(cache=True)
+def d_to_s(a: int, x: float, snan: bool, rm: int) -> tuple[int, int]:
+    """fcvt.s.d of the double x (register value a)."""
+    if math.isnan(x):
+        return canon(False), np.int64(NV if snan else 0)
+    if rm == RNE:
+        r = np.float32(x)
+        rd = np.float64(r)
+        if MIN_NORMAL_S < abs(rd) < INF:
+            return box_f32(r), np.int64(NX if rd != x else 0)
+    if x == 0.0 or math.isinf(x):
+        return value_bits(x, False), np.int64(0)
+    k = exponent_of(x)
+    return finish(ldexp(x, -k), 0.0, 0.0, k, rm, False)
+
+
+@njit(cache=True)
+def s_to_d(x: float, snan: bool) -> tuple[int, int]:
+    """fcvt.d.s of the single value x (exact)."""
+    if math.isnan(x):
+        return canon(True), np.int64(NV if snan else 0)
+    return f64_bits(x), np.int64(0)
