@@ -1,0 +1,32 @@
+"""rvemu: a hackable RISC-V (RV64GC) system emulator with a Numba-compiled core."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+
+def _set_numba_cache_dir() -> None:
+    # Numba only checks a cached function's own file for changes, not the files of the
+    # functions it calls; keying the cache folder on a hash of every core source makes
+    # any change to the core start from a clean cache. One folder serves every process.
+    here = Path(__file__).parent
+    digest = hashlib.sha1()
+    for path in sorted(here.rglob("*.py")):
+        digest.update(path.read_bytes())
+    base = os.environ.get("RVEMU_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "rvemu"
+    )
+    cache_dir = os.path.join(base, "numba-" + digest.hexdigest()[:16])
+    os.environ["NUMBA_CACHE_DIR"] = cache_dir
+    if "numba" in sys.modules:  # imported before us: tell its already-read config too
+        sys.modules["numba"].config.CACHE_DIR = cache_dir
+
+
+_set_numba_cache_dir()
+
+from .machine import Machine, RunResult  # noqa: E402
+
+__all__ = ["Machine", "RunResult"]

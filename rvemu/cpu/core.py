@@ -1,0 +1,491 @@
+"""The compiled hart: fetch, decode (through the decoded-instruction cache) and execute.
+
+`run` executes guest instructions until it has retired `budget` of them or must leave
+(an exit): a device access for Python's device model, WFI with nothing pending, a write to
+tohost, a boot-latency mark. Interrupts are checked only where one can become pending:
+before each stretch of instructions, when the CLINT timer is due, and after instructions
+that change interrupt state (CSR writes, xRET, stores through the slow path).
+"""
+
+import numpy as np
+from numba import njit
+
+from ..mmu.tlb import DELTA, TAG, TLB_ENTRIES, tlb_flush
+from .alu import div, divu, divuw, divw, ltu, mulh, mulhsu, mulhu, rem, remu, remuw, remw, srl
+from .bits import sext
+from .csr import accessible, csr_read, csr_write
+from .decode import X_SCRATCH, decode
+from .fp_exec import execute_fp, fp_load_store
+from .isa import Op
+from .memory import (
+    DC_IMM,
+    DC_MASK,
+    DC_OP,
+    DC_RAW,
+    DC_RD,
+    DC_RS1,
+    DC_RS2,
+    DC_RS3RM,
+    DC_TAG,
+    SLOW,
+    amo_offset,
+    fetch_page,
+    flush_decoded,
+    load,
+    ram_offset,
+    read_ram,
+    store,
+    write_ram,
+)
+from .state import (
+    ACCESS_FETCH,
+    CAUSE_BREAKPOINT,
+    CAUSE_ECALL_U,
+    CAUSE_FETCH_ACCESS,
+    CAUSE_ILLEGAL,
+    CAUSE_LOAD_ACCESS,
+    CAUSE_LOAD_MISALIGNED,
+    CAUSE_STORE_ACCESS,
+    CAUSE_STORE_MISALIGNED,
+    EXIT_BUDGET,
+    EXIT_MARK,
+    EXIT_MMIO,
+    EXIT_TOHOST,
+    EXIT_WFI,
+    INSTRET,
+    MARK_MAIN,
+    MIE,
+    MMIO,
+    MMIO_FAULT,
+    MMIO_LEN,
+    MMIO_OP,
+    MMIO_PENDING,
+    MMIO_RD,
+    MMIO_VADDR,
+    MMIO_VALUE,
+    MSTATUS,
+    MSTATUS_TSR,
+    MSTATUS_TVM,
+    MSTATUS_TW,
+    OK,
+    PC,
+    PRIV,
+    PRIV_M,
+    PRIV_S,
+    PRIV_U,
+    RESERVATION,
+    TOHOST_HIT,
+)
+from .trap import instret_when_timer_fires, interrupt_to_take, mret, pending_interrupts, sret, take_trap
+
+# Integer loads: size in bytes and whether the value is sign-extended, by op.
+LOAD_SIZE = np.zeros(len(Op), dtype=np.int64)
+LOAD_SIGNED = np.zeros(len(Op), dtype=np.int64)
+for _op, _size, _signed in (
+    (Op.LB, 1, 1),
+    (Op.LH, 2, 1),
+    (Op.LW, 4, 1),
+    (Op.LD, 8, 0),
+    (Op.LBU, 1, 0),
+    (Op.LHU, 2, 0),
+    (Op.LWU, 4, 0),
+):
+    LOAD_SIZE[_op] = _size
+    LOAD_SIGNED[_op] = _signed
+STORE_SIZE = np.zeros(len(Op), dtype=np.int64)
+for _op, _size in ((Op.SB, 1), (Op.SH, 2), (Op.SW, 4), (Op.SD, 8)):
+    STORE_SIZE[_op] = _size
+
+FIRST_FP_OP = Op.FLW  # every op from here on belongs to F or D
+
+
+@njit(cache=True)
+def amo(op: int, old: int, src: int) -> int:
+    """The value an AMO writes back, computed on sign-extended operands."""
+    if op == Op.AMOSWAP_W or op == Op.AMOSWAP_D:
+        return src
+    if op == Op.AMOADD_W or op == Op.AMOADD_D:
+        return old + src
+    if op == Op.AMOXOR_W or op == Op.AMOXOR_D:
+        return old ^ src
+    if op == Op.AMOAND_W or op == Op.AMOAND_D:
+        return old & src
+    if op == Op.AMOOR_W or op == Op.AMOOR_D:
+        return old | src
+    if op == Op.AMOMIN_W or op == Op.AMOMIN_D:
+        return min(old, src)
+    if op == Op.AMOMAX_W or op == Op.AMOMAX_D:
+        return max(old, src)
+    if op == Op.AMOMINU_W or op == Op.AMOMINU_D:
+        return old if ltu(old, src) else src
+    return src if ltu(old, src) else old  # AMOMAXU
+
+
+@njit(cache=True)
+def finish_mmio(x, f, csr, st, tlb, pc: int) -> int:
+    """Complete the device access Python performed for us; returns the next pc."""
+    st[MMIO_PENDING] = 0
+    op = st[MMIO_OP]
+    load_op = LOAD_SIZE[op] != 0 or op == Op.FLW or op == Op.FLD
+    if st[MMIO_FAULT]:
+        st[MMIO_FAULT] = 0
+        cause = CAUSE_LOAD_ACCESS if load_op else CAUSE_STORE_ACCESS
+        return take_trap(pc, cause, st[MMIO_VADDR], False, csr, st, tlb)
+    value = st[MMIO_VALUE]
+    rd = st[MMIO_RD]
+    if LOAD_SIZE[op] != 0:
+        size = LOAD_SIZE[op]
+        x[rd] = sext(value, 8 * size) if LOAD_SIGNED[op] and size < 8 else value
+    elif op == Op.FLW:
+        f[rd] = value | -(1 << 32)
+    elif op == Op.FLD:
+        f[rd] = value
+    st[INSTRET] += 1
+    return pc + st[MMIO_LEN]
+
+
+@njit(cache=True)
+def run(x, f, csr, st, ram, tlb, dc, pagef, budget: int) -> int:
+    mem = (ram, ram.view(np.uint16), ram.view(np.uint32), ram.view(np.int64))
+    pc = st[PC]
+    instret = st[INSTRET]
+    end = instret + budget
+    if st[MMIO_PENDING]:
+        pc = finish_mmio(x, f, csr, st, tlb, pc)
+        instret = st[INSTRET]
+
+    while instret < end:
+        # --- between stretches: exits that stores asked for, then interrupts
+        if st[TOHOST_HIT]:
+            st[TOHOST_HIT] = 0
+            st[PC] = pc
+            st[INSTRET] = instret
+            return EXIT_TOHOST
+        irq = interrupt_to_take(csr, st, instret)
+        if irq >= 0:
+            pc = take_trap(pc, irq, 0, True, csr, st, tlb)
+        limit = min(end, max(instret + 1, instret_when_timer_fires(st, instret)))
+
+        while instret < limit:
+            # --- fetch
+            vpn = pc >> 12
+            t = vpn & (TLB_ENTRIES - 1)
+            if tlb[ACCESS_FETCH, t, TAG] == vpn:
+                off = tlb[ACCESS_FETCH, t, DELTA] + pc
+            else:
+                off, status = fetch_page(pc, mem, tlb, pagef, csr, st)
+                if status != OK:
+                    pc = take_trap(pc, status, pc, False, csr, st, tlb)
+                    break
+            d = (off >> 1) & DC_MASK
+            if dc[d, DC_TAG] != off:
+                status = fill_decoded(pc, off, d, mem, tlb, pagef, dc, csr, st)
+                if status != OK:
+                    pc = take_trap(pc, status, pc + 2, False, csr, st, tlb)
+                    break
+            op = dc[d, DC_OP]
+            rd = dc[d, DC_RD]
+            rs1 = dc[d, DC_RS1]
+            rs2 = dc[d, DC_RS2]
+            imm = dc[d, DC_IMM]
+            length = dc[d, DC_RAW] & 7
+            next_pc = pc + length
+
+            # --- execute: one line per instruction where the spec's semantics are one line
+            if op == Op.ADDI:
+                x[rd] = x[rs1] + imm
+            elif op == Op.ADD:
+                x[rd] = x[rs1] + x[rs2]
+            elif op == Op.LUI:
+                x[rd] = imm
+            elif op == Op.AUIPC:
+                x[rd] = pc + imm
+            elif op == Op.JAL:
+                x[rd] = next_pc
+                next_pc = pc + imm
+            elif op == Op.JALR:
+                target = (x[rs1] + imm) & ~1
+                x[rd] = next_pc
+                next_pc = target
+            elif op == Op.BEQ:
+                if x[rs1] == x[rs2]:
+                    next_pc = pc + imm
+            elif op == Op.BNE:
+                if x[rs1] != x[rs2]:
+                    next_pc = pc + imm
+            elif op == Op.BLT:
+                if x[rs1] < x[rs2]:
+                    next_pc = pc + imm
+            elif op == Op.BGE:
+                if x[rs1] >= x[rs2]:
+                    next_pc = pc + imm
+            elif op == Op.BLTU:
+                if ltu(x[rs1], x[rs2]):
+                    next_pc = pc + imm
+            elif op == Op.BGEU:
+                if not ltu(x[rs1], x[rs2]):
+                    next_pc = pc + imm
+            elif LOAD_SIZE[op] != 0:
+                addr = x[rs1] + imm
+                size = LOAD_SIZE[op]
+                value, status = load(addr, size, mem, tlb, csr, st, instret)
+                if status != OK:
+                    if status == MMIO:
+                        return mmio_exit(st, pc, instret, op, rd, addr, length)
+                    pc = take_trap(pc, status, addr, False, csr, st, tlb)
+                    break
+                if LOAD_SIGNED[op] and size < 8:
+                    value = sext(value, 8 * size)
+                x[rd] = value
+            elif STORE_SIZE[op] != 0:
+                addr = x[rs1] + imm
+                status = store(addr, STORE_SIZE[op], x[rs2], mem, tlb, pagef, dc, csr, st, instret)
+                if status != OK:
+                    if status == SLOW:
+                        limit = instret + 1  # re-check interrupts and exits after this one
+                    elif status == MMIO:
+                        return mmio_exit(st, pc, instret, op, rd, addr, length)
+                    else:
+                        pc = take_trap(pc, status, addr, False, csr, st, tlb)
+                        break
+            elif op == Op.SLTI:
+                x[rd] = 1 if x[rs1] < imm else 0
+            elif op == Op.SLTIU:
+                x[rd] = 1 if ltu(x[rs1], imm) else 0
+            elif op == Op.XORI:
+                x[rd] = x[rs1] ^ imm
+            elif op == Op.ORI:
+                x[rd] = x[rs1] | imm
+            elif op == Op.ANDI:
+                x[rd] = x[rs1] & imm
+            elif op == Op.SLLI:
+                x[rd] = x[rs1] << imm
+            elif op == Op.SRLI:
+                x[rd] = srl(x[rs1], imm)
+            elif op == Op.SRAI:
+                x[rd] = x[rs1] >> imm
+            elif op == Op.SUB:
+                x[rd] = x[rs1] - x[rs2]
+            elif op == Op.SLL:
+                x[rd] = x[rs1] << (x[rs2] & 63)
+            elif op == Op.SLT:
+                x[rd] = 1 if x[rs1] < x[rs2] else 0
+            elif op == Op.SLTU:
+                x[rd] = 1 if ltu(x[rs1], x[rs2]) else 0
+            elif op == Op.XOR:
+                x[rd] = x[rs1] ^ x[rs2]
+            elif op == Op.SRL:
+                x[rd] = srl(x[rs1], x[rs2] & 63)
+            elif op == Op.SRA:
+                x[rd] = x[rs1] >> (x[rs2] & 63)
+            elif op == Op.OR:
+                x[rd] = x[rs1] | x[rs2]
+            elif op == Op.AND:
+                x[rd] = x[rs1] & x[rs2]
+            elif op == Op.ADDIW:
+                x[rd] = sext(x[rs1] + imm, 32)
+            elif op == Op.SLLIW:
+                x[rd] = sext(x[rs1] << imm, 32)
+            elif op == Op.SRLIW:
+                x[rd] = sext(srl(x[rs1] & 0xFFFFFFFF, imm), 32)
+            elif op == Op.SRAIW:
+                x[rd] = sext(x[rs1], 32) >> imm
+            elif op == Op.ADDW:
+                x[rd] = sext(x[rs1] + x[rs2], 32)
+            elif op == Op.SUBW:
+                x[rd] = sext(x[rs1] - x[rs2], 32)
+            elif op == Op.SLLW:
+                x[rd] = sext(x[rs1] << (x[rs2] & 31), 32)
+            elif op == Op.SRLW:
+                x[rd] = sext(srl(x[rs1] & 0xFFFFFFFF, x[rs2] & 31), 32)
+            elif op == Op.SRAW:
+                x[rd] = sext(x[rs1], 32) >> (x[rs2] & 31)
+            elif op == Op.MUL:
+                x[rd] = x[rs1] * x[rs2]
+            elif op == Op.MULH:
+                x[rd] = mulh(x[rs1], x[rs2])
+            elif op == Op.MULHSU:
+                x[rd] = mulhsu(x[rs1], x[rs2])
+            elif op == Op.MULHU:
+                x[rd] = mulhu(x[rs1], x[rs2])
+            elif op == Op.DIV:
+                x[rd] = div(x[rs1], x[rs2])
+            elif op == Op.DIVU:
+                x[rd] = divu(x[rs1], x[rs2])
+            elif op == Op.REM:
+                x[rd] = rem(x[rs1], x[rs2])
+            elif op == Op.REMU:
+                x[rd] = remu(x[rs1], x[rs2])
+            elif op == Op.MULW:
+                x[rd] = sext(x[rs1] * x[rs2], 32)
+            elif op == Op.DIVW:
+                x[rd] = divw(x[rs1], x[rs2])
+            elif op == Op.DIVUW:
+                x[rd] = divuw(x[rs1], x[rs2])
+            elif op == Op.REMW:
+                x[rd] = remw(x[rs1], x[rs2])
+            elif op == Op.REMUW:
+                x[rd] = remuw(x[rs1], x[rs2])
+            elif Op.LR_W <= op <= Op.AMOMAXU_D:
+                word = op <= Op.AMOMAXU_W
+                size = 4 if word else 8
+                addr = x[rs1]
+                if addr & (size - 1):
+                    cause = CAUSE_LOAD_MISALIGNED if op == Op.LR_W or op == Op.LR_D else CAUSE_STORE_MISALIGNED
+                    pc = take_trap(pc, cause, addr, False, csr, st, tlb)
+                    break
+                if op == Op.LR_W or op == Op.LR_D:
+                    value, status = load(addr, size, mem, tlb, csr, st, instret)
+                    if status != OK:
+                        if status == MMIO:
+                            status = CAUSE_LOAD_ACCESS  # no reservations on devices
+                        pc = take_trap(pc, status, addr, False, csr, st, tlb)
+                        break
+                    st[RESERVATION] = addr
+                    x[rd] = sext(value, 32) if word else value
+                else:
+                    off, status = amo_offset(addr, size, mem, tlb, pagef, dc, csr, st)
+                    if status != OK:
+                        pc = take_trap(pc, status, addr, False, csr, st, tlb)
+                        break
+                    if op == Op.SC_W or op == Op.SC_D:
+                        if st[RESERVATION] == addr:
+                            write_ram(mem, off, size, x[rs2])
+                            x[rd] = 0
+                        else:
+                            x[rd] = 1
+                        st[RESERVATION] = -1
+                    else:
+                        old = read_ram(mem, off, size)
+                        src = x[rs2]
+                        if word:
+                            old = sext(old, 32)
+                            src = sext(src, 32)
+                        write_ram(mem, off, size, amo(op, old, src))
+                        x[rd] = old
+            elif op >= FIRST_FP_OP:
+                if op <= Op.FSD:
+                    addr = x[rs1] + imm
+                    status = fp_load_store(op, rd, rs2, addr, f, mem, tlb, pagef, dc, csr, st, instret)
+                    if status == MMIO:
+                        return mmio_exit(st, pc, instret, op, rd, addr, length)
+                    if status == SLOW:
+                        limit = instret + 1
+                    elif status != OK:
+                        pc = take_trap(pc, status, addr, False, csr, st, tlb)
+                        break
+                else:
+                    if not execute_fp(op, rd, rs1, rs2, dc[d, DC_RS3RM], x, f, csr):
+                        pc = take_trap(pc, CAUSE_ILLEGAL, dc[d, DC_RAW] >> 3, False, csr, st, tlb)
+                        break
+            elif Op.CSRRW <= op <= Op.CSRRCI:
+                num = imm
+                source = rs1 if op >= Op.CSRRWI else x[rs1]
+                writes = op == Op.CSRRW or op == Op.CSRRWI or rs1 != 0
+                if not accessible(num, csr, st, writes):
+                    pc = take_trap(pc, CAUSE_ILLEGAL, dc[d, DC_RAW] >> 3, False, csr, st, tlb)
+                    break
+                old = csr_read(num, csr, st, instret)
+                if writes:
+                    if op == Op.CSRRW or op == Op.CSRRWI:
+                        new = source
+                    elif op == Op.CSRRS or op == Op.CSRRSI:
+                        new = old | source
+                    else:
+                        new = old & ~source
+                    csr_write(num, new, csr, st, tlb, instret)
+                    limit = instret + 1  # the write may enable an interrupt
+                x[rd] = old
+            elif op == Op.FENCE:
+                pass
+            elif op == Op.FENCE_I:
+                flush_decoded(dc)
+            elif op == Op.ECALL:
+                pc = take_trap(pc, CAUSE_ECALL_U + st[PRIV], 0, False, csr, st, tlb)
+                break
+            elif op == Op.EBREAK:
+                pc = take_trap(pc, CAUSE_BREAKPOINT, pc, False, csr, st, tlb)
+                break
+            elif op == Op.MRET:
+                if st[PRIV] != PRIV_M:
+                    pc = take_trap(pc, CAUSE_ILLEGAL, dc[d, DC_RAW] >> 3, False, csr, st, tlb)
+                    break
+                next_pc = mret(csr, st, tlb)
+                limit = instret + 1
+            elif op == Op.SRET:
+                priv = st[PRIV]
+                if priv == PRIV_U or (priv == PRIV_S and csr[MSTATUS] & MSTATUS_TSR):
+                    pc = take_trap(pc, CAUSE_ILLEGAL, dc[d, DC_RAW] >> 3, False, csr, st, tlb)
+                    break
+                next_pc = sret(csr, st, tlb)
+                limit = instret + 1
+            elif op == Op.WFI:
+                priv = st[PRIV]
+                if priv == PRIV_U or (priv == PRIV_S and csr[MSTATUS] & MSTATUS_TW):
+                    pc = take_trap(pc, CAUSE_ILLEGAL, dc[d, DC_RAW] >> 3, False, csr, st, tlb)
+                    break
+                if (pending_interrupts(csr, st, instret) & csr[MIE]) == 0:
+                    st[PC] = next_pc
+                    st[INSTRET] = instret + 1
+                    return EXIT_WFI
+            elif op == Op.SFENCE_VMA:
+                priv = st[PRIV]
+                if priv == PRIV_U or (priv == PRIV_S and csr[MSTATUS] & MSTATUS_TVM):
+                    pc = take_trap(pc, CAUSE_ILLEGAL, dc[d, DC_RAW] >> 3, False, csr, st, tlb)
+                    break
+                tlb_flush(tlb)
+            elif op == Op.MARK_MAIN:
+                st[MARK_MAIN] = instret
+                st[PC] = next_pc
+                st[INSTRET] = instret + 1
+                return EXIT_MARK
+            else:  # ILLEGAL
+                pc = take_trap(pc, CAUSE_ILLEGAL, dc[d, DC_RAW] >> 3, False, csr, st, tlb)
+                break
+
+            pc = next_pc
+            instret += 1
+
+    st[PC] = pc
+    st[INSTRET] = instret
+    return EXIT_BUDGET
+
+
+@njit(cache=True)
+def mmio_exit(st, pc: int, instret: int, op: int, rd: int, vaddr: int, length: int) -> int:
+    st[MMIO_LEN] = length
+    st[MMIO_OP] = op
+    st[MMIO_RD] = rd
+    st[MMIO_VADDR] = vaddr
+    st[MMIO_PENDING] = 1
+    st[PC] = pc
+    st[INSTRET] = instret
+    return EXIT_MMIO
+
+
+@njit(cache=True)
+def fill_decoded(pc: int, off: int, d: int, mem, tlb, pagef, dc, csr, st) -> int:
+    """Decode the instruction at pc (RAM offset `off`) into cache slot d; OK or a cause."""
+    raw = np.int64(mem[1][off >> 1])
+    tag = off
+    if raw & 3 == 3:
+        if (pc & 0xFFF) == 0xFFE:
+            # A 32-bit instruction spanning two pages: fetch its upper half through the
+            # next page's translation, and do not cache it (that mapping may change).
+            off2, status = fetch_page(pc + 2, mem, tlb, pagef, csr, st)
+            if status != OK:
+                return status
+            raw |= np.int64(mem[1][off2 >> 1]) << 16
+            tag = -1
+        else:
+            raw |= np.int64(mem[1][(off >> 1) + 1]) << 16
+    op, rd, rs1, rs2, rs3_rm, imm, length = decode(raw)
+    dc[d, DC_TAG] = tag
+    dc[d, DC_OP] = op
+    dc[d, DC_RD] = rd
+    dc[d, DC_RS1] = rs1
+    dc[d, DC_RS2] = rs2
+    dc[d, DC_RS3RM] = rs3_rm
+    dc[d, DC_IMM] = imm
+    dc[d, DC_RAW] = (raw << 3) | length
+    return OK

@@ -1,0 +1,228 @@
+"""Control and status registers: access rules, WARL fields and the S-mode views.
+
+Registers live in the `csr` array indexed by CSR number; this module holds every rule
+that makes a CSR more than a plain slot. Reads and writes return False when the access
+is illegal (the hart then raises an illegal-instruction exception).
+"""
+
+from numba import njit
+
+from ..devices.clint import mtime
+from ..mmu.tlb import tlb_flush
+from .state import (
+    CYCLE,
+    CYCLE_DELTA,
+    FCSR,
+    FFLAGS,
+    FRM,
+    INSTRET_CSR,
+    INSTRET_DELTA,
+    MARCHID,
+    MCAUSE,
+    MCONFIGPTR,
+    MCOUNTEREN,
+    MCOUNTINHIBIT,
+    MCYCLE,
+    MEDELEG,
+    MEDELEG_WRITABLE,
+    MENVCFG,
+    MEPC,
+    MHARTID,
+    MIDELEG,
+    MIE,
+    MIMPID,
+    MINSTRET,
+    MIP,
+    MIP_WRITABLE,
+    MISA,
+    MSCRATCH,
+    MSTATUS,
+    MSTATUS_FS,
+    MSTATUS_MPP,
+    MSTATUS_SD,
+    MSTATUS_SXL,
+    MSTATUS_TVM,
+    MSTATUS_UXL,
+    MSTATUS_WRITABLE,
+    MTVAL,
+    MTVEC,
+    MVENDORID,
+    PMPADDR0,
+    PMPCFG0,
+    PRIV,
+    PRIV_M,
+    PRIV_S,
+    S_INTERRUPTS,
+    SATP,
+    SCAUSE,
+    SCOUNTEREN,
+    SENVCFG,
+    SEPC,
+    SIE,
+    SIP,
+    SSCRATCH,
+    SSTATUS,
+    SSTATUS_VISIBLE,
+    STVAL,
+    STVEC,
+    TDATA1,
+    TDATA3,
+    TIME,
+    TSELECT,
+)
+
+MIP_SSIP = 1 << 1
+
+
+@njit(cache=True)
+def is_implemented(num: int) -> bool:
+    if num in (FFLAGS, FRM, FCSR, CYCLE, TIME, INSTRET_CSR):
+        return True
+    if 0xC03 <= num <= 0xC1F or 0xB03 <= num <= 0xB1F or 0x323 <= num <= 0x33F:
+        return True  # hpmcounters and events: present, hardwired to zero
+    if num in (SSTATUS, SIE, STVEC, SCOUNTEREN, SENVCFG, SSCRATCH, SEPC, SCAUSE, STVAL, SIP):
+        return True
+    if num in (SATP, MSTATUS, MISA, MEDELEG, MIDELEG, MIE, MTVEC, MCOUNTEREN, MENVCFG):
+        return True
+    if num in (MCOUNTINHIBIT, MSCRATCH, MEPC, MCAUSE, MTVAL, MIP, MCYCLE, MINSTRET):
+        return True
+    if num in (MVENDORID, MARCHID, MIMPID, MHARTID, MCONFIGPTR):
+        return True
+    if PMPCFG0 <= num < PMPCFG0 + 16 or PMPADDR0 <= num < PMPADDR0 + 64:
+        return True
+    return TSELECT <= num <= TDATA3
+
+
+@njit(cache=True)
+def counter_allowed(num: int, csr, priv: int) -> bool:
+    """cycle/time/instret/hpmcounterN below M-mode need mcounteren (and scounteren for U)."""
+    bit = 1 << (num - CYCLE)
+    if priv < PRIV_M and (csr[MCOUNTEREN] & bit) == 0:
+        return False
+    if priv < PRIV_S and (csr[SCOUNTEREN] & bit) == 0:
+        return False
+    return True
+
+
+@njit(cache=True)
+def accessible(num: int, csr, st, write: bool) -> bool:
+    priv = st[PRIV]
+    if not is_implemented(num):
+        return False
+    if ((num >> 8) & 3) > priv:
+        return False  # needs a higher privilege
+    if write and (num >> 10) == 3:
+        return False  # read-only CSR
+    if num <= FCSR and (csr[MSTATUS] & MSTATUS_FS) == 0:
+        return False  # floating-point unit off
+    if CYCLE <= num <= 0xC1F and not counter_allowed(num, csr, priv):
+        return False
+    if num == SATP and priv == PRIV_S and (csr[MSTATUS] & MSTATUS_TVM):
+        return False
+    return True
+
+
+@njit(cache=True)
+def csr_read(num: int, csr, st, instret: int) -> int:
+    """The value of CSR `num` (call `accessible` first)."""
+    if num == FFLAGS:
+        return csr[FCSR] & 0x1F
+    if num == FRM:
+        return (csr[FCSR] >> 5) & 7
+    if num == MSTATUS:
+        return status_with_sd(csr[MSTATUS])
+    if num == SSTATUS:
+        return status_with_sd(csr[MSTATUS]) & SSTATUS_VISIBLE
+    if num == SIE:
+        return csr[MIE] & csr[MIDELEG]
+    if num == SIP:
+        return csr[MIP] & csr[MIDELEG]
+    if num == CYCLE or num == MCYCLE:
+        return instret + st[CYCLE_DELTA]
+    if num == INSTRET_CSR or num == MINSTRET:
+        return instret + st[INSTRET_DELTA]
+    if num == TIME:
+        return mtime(st, instret)
+    return csr[num]
+
+
+@njit(cache=True, inline="always")
+def status_with_sd(mstatus: int) -> int:
+    if (mstatus & MSTATUS_FS) == MSTATUS_FS:
+        return mstatus | MSTATUS_SD
+    return mstatus
+
+
+@njit(cache=True)
+def csr_write(num: int, value: int, csr, st, tlb, instret: int) -> None:
+    """Write CSR `num` with WARL legalisation (call `accessible` first)."""
+    if num == FFLAGS:
+        csr[FCSR] = (csr[FCSR] & ~0x1F) | (value & 0x1F)
+        csr[MSTATUS] |= MSTATUS_FS
+    elif num == FRM:
+        csr[FCSR] = (csr[FCSR] & 0x1F) | ((value & 7) << 5)
+        csr[MSTATUS] |= MSTATUS_FS
+    elif num == FCSR:
+        csr[FCSR] = value & 0xFF
+        csr[MSTATUS] |= MSTATUS_FS
+    elif num == MSTATUS:
+        write_mstatus(csr, tlb, value, MSTATUS_WRITABLE)
+    elif num == SSTATUS:
+        write_mstatus(csr, tlb, value, SSTATUS_VISIBLE)
+    elif num == MISA:
+        pass  # QEMU's virt harts do not let software change misa
+    elif num == MEDELEG:
+        csr[MEDELEG] = value & MEDELEG_WRITABLE
+    elif num == MIDELEG:
+        csr[MIDELEG] = value & S_INTERRUPTS
+    elif num == MIE:
+        csr[MIE] = value & 0xAAA
+    elif num == SIE:
+        mask = csr[MIDELEG]
+        csr[MIE] = (csr[MIE] & ~mask) | (value & mask)
+    elif num == MIP:
+        csr[MIP] = (csr[MIP] & ~MIP_WRITABLE) | (value & MIP_WRITABLE)
+    elif num == SIP:
+        mask = csr[MIDELEG] & MIP_SSIP  # only SSIP is writable through sip
+        csr[MIP] = (csr[MIP] & ~mask) | (value & mask)
+    elif num == MTVEC or num == STVEC:
+        if (value & 3) < 2:  # QEMU ignores writes of a reserved mode
+            csr[num] = value
+    elif num == MEPC or num == SEPC:
+        csr[num] = value & ~1
+    elif num == MCOUNTEREN or num == SCOUNTEREN:
+        csr[num] = value & 0xFFFFFFFF
+    elif num == SATP:
+        mode = (value >> 60) & 0xF
+        if mode == 0 or mode == 8 or mode == 9:  # Bare, Sv39, Sv48; others leave satp as is
+            csr[SATP] = value & ((0xF << 60) | (0xFFFF << 44) | ((1 << 44) - 1))
+            tlb_flush(tlb)
+    elif num == MCYCLE:
+        st[CYCLE_DELTA] = value - instret
+    elif num == MINSTRET:
+        # The write takes effect after this instruction retires, which adds one.
+        st[INSTRET_DELTA] = value - instret - 1
+    elif PMPCFG0 <= num < PMPCFG0 + 16:
+        if num & 1 == 0:  # RV64 has only the even pmpcfg registers
+            csr[num] = value & ~0x6060606060606060  # bits 5..6 of each entry are zero
+    elif PMPADDR0 <= num < PMPADDR0 + 64:
+        csr[num] = value & ((1 << 54) - 1)
+    elif num == TSELECT or num == TDATA1 or num == TDATA3:
+        pass  # no debug triggers: tselect and tdata1 read as zero
+    elif num in (MENVCFG, SENVCFG, MCOUNTINHIBIT):
+        pass  # no optional features to enable
+    elif num in (MSCRATCH, SSCRATCH, MCAUSE, SCAUSE, MTVAL, STVAL):
+        csr[num] = value
+    # hpmcounters, hpmevents and read-only registers ignore writes
+
+
+@njit(cache=True)
+def write_mstatus(csr, tlb, value: int, mask: int) -> None:
+    mask &= MSTATUS_WRITABLE
+    new = (csr[MSTATUS] & ~mask) | (value & mask)
+    if (new & MSTATUS_MPP) == (2 << 11):  # MPP = 2 is reserved: keep the old value
+        new = (new & ~MSTATUS_MPP) | (csr[MSTATUS] & MSTATUS_MPP)
+    new |= MSTATUS_UXL | MSTATUS_SXL
+    if new != csr[MSTATUS]:
+        csr[MSTATUS] = new
+        tlb_flush(tlb)  # MPRV, MPP, SUM and MXR change what a translation allows

@@ -1,0 +1,112 @@
+"""Decoding: the table in isa.py turned into lookup arrays and a Numba decoder.
+
+The hart calls `decode` only when an instruction is not yet in its decoded-instruction
+cache, so this favours being plainly the table over being clever.
+"""
+
+import numpy as np
+from numba import njit
+
+from .bits import field, sext
+from .compressed import expand
+from .isa import (
+    ENTRIES,
+    FMT_B,
+    FMT_CSR,
+    FMT_I,
+    FMT_J,
+    FMT_S,
+    FMT_SHAMT,
+    FMT_U,
+    FP_RD_OPS,
+    Op,
+)
+
+
+def _build_tables() -> tuple[np.ndarray, ...]:
+    # Group the table by major opcode (bits 6..2) so a lookup scans only its own group;
+    # the sort is stable, so "first matching line wins" still holds within a group.
+    order = sorted(range(len(ENTRIES)), key=lambda i: (ENTRIES[i][2] >> 2) & 31)
+    masks = np.array([ENTRIES[i][1] for i in order], dtype=np.int64)
+    matches = np.array([ENTRIES[i][2] for i in order], dtype=np.int64)
+    ops = np.array([i + 1 for i in order], dtype=np.int64)  # op id = table line + 1
+    formats = np.array([ENTRIES[i][3] for i in order], dtype=np.int64)
+    starts = np.zeros(33, dtype=np.int64)
+    for k in order:
+        starts[((ENTRIES[k][2] >> 2) & 31) + 1] += 1
+    starts = np.cumsum(starts)
+    rd_is_fp = np.zeros(len(Op), dtype=np.int64)
+    for name, *_ in ENTRIES:
+        if name in FP_RD_OPS:
+            rd_is_fp[Op[name.upper()]] = 1
+    return masks, matches, ops, formats, starts, rd_is_fp
+
+
+MASKS, MATCHES, OPS, FORMATS, GROUP_START, RD_IS_FP = _build_tables()
+
+# Where an x-register rd of 0 is redirected: x[32] is written and never read.
+X_SCRATCH = 32
+
+
+@njit(cache=True)
+def lookup(insn: int) -> tuple[int, int]:
+    """(op id, format) of a 32-bit instruction; op 0 (ILLEGAL) when no line matches."""
+    if insn & 3 != 3:
+        return 0, 0
+    group = (insn >> 2) & 31
+    for k in range(GROUP_START[group], GROUP_START[group + 1]):
+        if insn & MASKS[k] == MATCHES[k]:
+            return OPS[k], FORMATS[k]
+    return 0, 0
+
+
+@njit(cache=True)
+def immediate(fmt: int, insn: int) -> int:
+    if fmt == FMT_I:
+        return sext(insn >> 20, 12)
+    if fmt == FMT_S:
+        return sext((field(insn, 31, 25) << 5) | field(insn, 11, 7), 12)
+    if fmt == FMT_B:
+        return sext(
+            (field(insn, 31, 31) << 12)
+            | (field(insn, 7, 7) << 11)
+            | (field(insn, 30, 25) << 5)
+            | (field(insn, 11, 8) << 1),
+            13,
+        )
+    if fmt == FMT_U:
+        return sext(insn & 0xFFFFF000, 32)
+    if fmt == FMT_J:
+        return sext(
+            (field(insn, 31, 31) << 20)
+            | (field(insn, 19, 12) << 12)
+            | (field(insn, 20, 20) << 11)
+            | (field(insn, 30, 21) << 1),
+            21,
+        )
+    if fmt == FMT_SHAMT:
+        return field(insn, 25, 20)
+    if fmt == FMT_CSR:
+        return field(insn, 31, 20)
+    return 0
+
+
+@njit(cache=True)
+def decode(raw: int) -> tuple[int, int, int, int, int, int, int]:
+    """Decode the instruction whose low bits are `raw` (16 or 32 bits valid).
+
+    Returns (op, rd, rs1, rs2, rs3_rm, imm, length); rs3_rm packs rs3 << 3 | rm.
+    """
+    length = 4
+    insn = raw & 0xFFFFFFFF
+    if raw & 3 != 3:
+        length = 2
+        insn = expand(raw & 0xFFFF)
+        if insn == 0:
+            return 0, 0, 0, 0, 0, 0, 2
+    op, fmt = lookup(insn)
+    rd = field(insn, 11, 7)
+    if rd == 0 and RD_IS_FP[op] == 0:
+        rd = X_SCRATCH
+    rs3_rm = (field(insn, 31, 27) << 3) | field(insn, 14, 12)
+    return op, rd, field(insn, 19, 15), field(insn, 24, 20), rs3_rm, immediate(fmt, insn), length

@@ -1,0 +1,106 @@
+"""The hart as Python sees it: its state arrays and a `run` that enters the compiled core."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..mmu.tlb import new_tlb, tlb_flush
+from . import state as S
+from .core import run as run_core
+from .memory import PAGE_WATCH, flush_decoded, new_decoded_cache
+
+X_NAMES = (
+    "zero ra sp gp tp t0 t1 t2 s0 s1 a0 a1 a2 a3 a4 a5 a6 a7 "
+    "s2 s3 s4 s5 s6 s7 s8 s9 s10 s11 t3 t4 t5 t6"
+).split()
+
+
+class Hart:
+    """One RV64GC hart. `x` and `f` are the register files (x has a 33rd scratch slot
+    that absorbs writes to x0); `csr` is indexed by CSR number; `st` holds the rest."""
+
+    def __init__(self, ram: np.ndarray, ram_base: int, hart_id: int = 0) -> None:
+        if len(ram) % 4096:
+            raise ValueError("RAM size must be a multiple of 4 KiB")
+        self.ram = ram
+        self.x = np.zeros(33, dtype=np.int64)
+        self.f = np.zeros(32, dtype=np.int64)
+        self.csr = np.zeros(4096, dtype=np.int64)
+        self.st = np.zeros(S.ST_SIZE, dtype=np.int64)
+        self.tlb = new_tlb()
+        self.dc = new_decoded_cache()
+        self.page_flags = np.zeros(len(ram) // 4096, dtype=np.uint8)
+        self.st[S.RAM_BASE] = ram_base
+        self.st[S.RAM_SIZE] = len(ram)
+        self.hart_id = hart_id
+        self.reset()
+
+    def reset(self, pc: int = 0) -> None:
+        self.x[:] = 0
+        self.f[:] = 0
+        self.csr[:] = 0
+        ram_base, ram_size = self.st[S.RAM_BASE], self.st[S.RAM_SIZE]
+        self.st[:] = 0
+        self.st[S.RAM_BASE] = ram_base
+        self.st[S.RAM_SIZE] = ram_size
+        self.st[S.PC] = pc
+        self.st[S.PRIV] = S.PRIV_M
+        self.st[S.RESERVATION] = -1
+        self.st[S.MTIMECMP] = -1  # "never"; guests program it before enabling MTIE
+        self.st[S.TOHOST] = -1
+        self.st[S.MARK_MAIN] = -1
+        self.csr[S.MISA] = S.MISA_VALUE
+        self.csr[S.MSTATUS] = S.MSTATUS_UXL | S.MSTATUS_SXL
+        self.csr[S.MHARTID] = self.hart_id
+        tlb_flush(self.tlb)
+        self.flush_decoded()
+
+    # --- running
+    def run(self, budget: int) -> int:
+        """Run up to `budget` instructions; returns why it stopped (state.EXIT_*)."""
+        return int(
+            run_core(
+                self.x,
+                self.f,
+                self.csr,
+                self.st,
+                self.ram,
+                self.tlb,
+                self.dc,
+                self.page_flags,
+                budget,
+            )
+        )
+
+    def flush_decoded(self) -> None:
+        """Forget decoded instructions: call after writing guest RAM from Python."""
+        flush_decoded(self.dc)
+        self.page_flags &= ~np.uint8(1)
+        tlb_flush(self.tlb)
+
+    def watch_tohost(self, paddr: int) -> None:
+        self.st[S.TOHOST] = paddr
+        page = (paddr - int(self.st[S.RAM_BASE])) >> 12
+        if 0 <= page < len(self.page_flags):
+            self.page_flags[page] |= PAGE_WATCH
+        tlb_flush(self.tlb)
+
+    # --- convenient views
+    @property
+    def pc(self) -> int:
+        return int(self.st[S.PC])
+
+    @pc.setter
+    def pc(self, value: int) -> None:
+        self.st[S.PC] = value
+
+    @property
+    def priv(self) -> int:
+        return int(self.st[S.PRIV])
+
+    @property
+    def instret(self) -> int:
+        return int(self.st[S.INSTRET])
+
+    def reg(self, name: str) -> int:
+        return int(self.x[X_NAMES.index(name)])

@@ -1,0 +1,245 @@
+"""Loads, stores and instruction fetch: the software-TLB fast path and the slow path behind it.
+
+`mem` is the tuple (ram8, ram16, ram32, ram64) of views of guest RAM (uint8, uint16,
+uint32, int64). Guest physical RAM starts at st[RAM_BASE]; an offset into RAM is what the
+TLB, the decoded-instruction cache and page flags are keyed by.
+
+Misaligned loads and stores are done in hardware, as QEMU does; LR/SC and AMOs must be
+aligned. An access outside RAM and the in-hart CLINT returns MMIO so the hart can exit to
+Python's device model.
+"""
+
+import numpy as np
+from numba import njit
+
+from ..devices.clint import clint_read, clint_write
+from ..mmu.sv import access_fault, translate
+from ..mmu.tlb import DELTA, TAG, TLB_ENTRIES, tlb_fill, tlb_flush_kind
+from .state import (
+    ACCESS_FETCH,
+    ACCESS_LOAD,
+    ACCESS_STORE,
+    CLINT_BASE,
+    CLINT_SIZE,
+    MMIO,
+    MMIO_ADDR,
+    MMIO_SIZE,
+    MMIO_VALUE,
+    OK,
+    RAM_BASE,
+    RAM_SIZE,
+    TOHOST,
+    TOHOST_HIT,
+)
+
+SLOW = -3  # a store done by the slow path: the hart re-checks interrupts and exits
+
+# page flags (one byte per 4 KiB page of RAM)
+PAGE_CODE = 1  # holds decoded instructions: stores must invalidate them
+PAGE_WATCH = 2  # holds the tohost word: stores must be seen
+
+# decoded-instruction cache columns
+DC_TAG, DC_OP, DC_RD, DC_RS1, DC_RS2, DC_RS3RM, DC_IMM, DC_RAW = range(8)
+DC_ENTRIES = 1 << 16
+DC_MASK = DC_ENTRIES - 1
+
+
+def new_decoded_cache() -> np.ndarray:
+    dc = np.zeros((DC_ENTRIES, 8), dtype=np.int64)
+    dc[:, DC_TAG] = -1
+    return dc
+
+
+@njit(cache=True, inline="always")
+def read_ram(mem, off: int, size: int) -> int:
+    if size == 8:
+        return mem[3][off >> 3]
+    if size == 4:
+        return np.int64(mem[2][off >> 2])
+    if size == 2:
+        return np.int64(mem[1][off >> 1])
+    return np.int64(mem[0][off])
+
+
+@njit(cache=True, inline="always")
+def write_ram(mem, off: int, size: int, value: int) -> None:
+    if size == 8:
+        mem[3][off >> 3] = value
+    elif size == 4:
+        mem[2][off >> 2] = np.uint32(value & 0xFFFFFFFF)
+    elif size == 2:
+        mem[1][off >> 1] = np.uint16(value & 0xFFFF)
+    else:
+        mem[0][off] = np.uint8(value & 0xFF)
+
+
+@njit(cache=True, inline="always")
+def load(addr: int, size: int, mem, tlb, csr, st, instret: int) -> tuple[int, int]:
+    """(value zero-extended, OK) or (0, MMIO / trap cause)."""
+    vpn = addr >> 12
+    t = vpn & (TLB_ENTRIES - 1)
+    if tlb[ACCESS_LOAD, t, TAG] == vpn and (addr & (size - 1)) == 0:
+        return read_ram(mem, tlb[ACCESS_LOAD, t, DELTA] + addr, size), OK
+    return load_slow(addr, size, mem, tlb, csr, st, instret)
+
+
+@njit(cache=True, inline="always")
+def store(addr: int, size: int, value: int, mem, tlb, pagef, dc, csr, st, instret: int) -> int:
+    """OK or SLOW when done; MMIO or a trap cause when not."""
+    vpn = addr >> 12
+    t = vpn & (TLB_ENTRIES - 1)
+    if tlb[ACCESS_STORE, t, TAG] == vpn and (addr & (size - 1)) == 0:
+        write_ram(mem, tlb[ACCESS_STORE, t, DELTA] + addr, size, value)
+        return OK
+    return store_slow(addr, size, value, mem, tlb, pagef, dc, csr, st, instret)
+
+
+@njit(cache=True, inline="always")
+def ram_offset(paddr: int, size: int, st) -> int:
+    """Offset of [paddr, paddr+size) in RAM, or -1 when it is not all RAM."""
+    off = paddr - st[RAM_BASE]
+    if off < 0 or off + size > st[RAM_SIZE] or paddr < 0:
+        return -1
+    return off
+
+
+@njit(cache=True)
+def load_slow(addr: int, size: int, mem, tlb, csr, st, instret: int) -> tuple[int, int]:
+    if (addr & (size - 1)) != 0:
+        return load_misaligned(addr, size, mem, csr, st)
+    paddr, status = translate(addr, ACCESS_LOAD, csr, st, mem[3])
+    if status != OK:
+        return 0, status
+    off = ram_offset(paddr, size, st)
+    if off >= 0:
+        tlb_fill(tlb, ACCESS_LOAD, addr, off)
+        return read_ram(mem, off, size), OK
+    if CLINT_BASE <= paddr < CLINT_BASE + CLINT_SIZE:
+        return clint_read(st, paddr - CLINT_BASE, size, instret), OK
+    st[MMIO_ADDR] = paddr
+    st[MMIO_SIZE] = size
+    return 0, MMIO
+
+
+@njit(cache=True)
+def misaligned_offsets(addr: int, size: int, kind: int, mem, csr, st) -> tuple[int, int, int]:
+    """RAM offsets of the first and last byte of a misaligned access, or a trap cause."""
+    first, status = translate(addr, kind, csr, st, mem[3])
+    if status != OK:
+        return 0, 0, status
+    last, status = translate(addr + size - 1, kind, csr, st, mem[3])
+    if status != OK:
+        return 0, 0, status
+    off_first = ram_offset(first, 1, st)
+    off_last = ram_offset(last, 1, st)
+    if off_first < 0 or off_last < 0:
+        return 0, 0, access_fault(kind)  # misaligned device accesses are not supported
+    return off_first, off_last, OK
+
+
+@njit(cache=True)
+def load_misaligned(addr: int, size: int, mem, csr, st) -> tuple[int, int]:
+    off_first, off_last, status = misaligned_offsets(addr, size, ACCESS_LOAD, mem, csr, st)
+    if status != OK:
+        return 0, status
+    value = 0
+    for k in range(size):
+        a = addr + k
+        if (a >> 12) == (addr >> 12):
+            off = off_first + k
+        else:
+            off = off_last - (size - 1 - k)
+        value |= np.int64(mem[0][off]) << (8 * k)
+    return value, OK
+
+
+@njit(cache=True)
+def store_slow(addr: int, size: int, value: int, mem, tlb, pagef, dc, csr, st, instret) -> int:
+    if (addr & (size - 1)) != 0:
+        off_first, off_last, status = misaligned_offsets(addr, size, ACCESS_STORE, mem, csr, st)
+        if status != OK:
+            return status
+        for k in range(size):
+            a = addr + k
+            off = off_first + k if (a >> 12) == (addr >> 12) else off_last - (size - 1 - k)
+            note_store(off, 1, pagef, dc, st)
+            mem[0][off] = np.uint8((value >> (8 * k)) & 0xFF)
+        return SLOW
+    paddr, status = translate(addr, ACCESS_STORE, csr, st, mem[3])
+    if status != OK:
+        return status
+    off = ram_offset(paddr, size, st)
+    if off >= 0:
+        if pagef[off >> 12] == 0:
+            tlb_fill(tlb, ACCESS_STORE, addr, off)
+        else:
+            note_store(off, size, pagef, dc, st)
+        write_ram(mem, off, size, value)
+        return SLOW
+    if CLINT_BASE <= paddr < CLINT_BASE + CLINT_SIZE:
+        clint_write(st, paddr - CLINT_BASE, size, value, instret)
+        return SLOW
+    st[MMIO_ADDR] = paddr
+    st[MMIO_SIZE] = size
+    st[MMIO_VALUE] = value
+    return MMIO
+
+
+@njit(cache=True)
+def note_store(off: int, size: int, pagef, dc, st) -> None:
+    """A store to RAM at `off` that the store TLB does not cover: keep caches true."""
+    flags = pagef[off >> 12]
+    if flags & PAGE_CODE:
+        invalidate_decoded(dc, off, size)
+    if flags & PAGE_WATCH:
+        tohost = st[TOHOST] - st[RAM_BASE]
+        if off <= tohost < off + size or tohost <= off < tohost + 8:
+            st[TOHOST_HIT] = 1
+
+
+@njit(cache=True)
+def invalidate_decoded(dc, off: int, size: int) -> None:
+    # A decoded instruction starting up to 2 bytes before `off` may overlap the store.
+    a = (off - 2) & ~1
+    while a < off + size:
+        d = (a >> 1) & DC_MASK
+        if dc[d, DC_TAG] == a:
+            dc[d, DC_TAG] = -1
+        a += 2
+
+
+@njit(cache=True)
+def flush_decoded(dc) -> None:
+    for d in range(DC_ENTRIES):
+        dc[d, DC_TAG] = -1
+
+
+@njit(cache=True)
+def amo_offset(addr: int, size: int, mem, tlb, pagef, dc, csr, st) -> tuple[int, int]:
+    """RAM offset for an AMO or SC (a store-permission access), or a trap cause."""
+    paddr, status = translate(addr, ACCESS_STORE, csr, st, mem[3])
+    if status != OK:
+        return 0, status
+    off = ram_offset(paddr, size, st)
+    if off < 0:
+        return 0, access_fault(ACCESS_STORE)  # atomics on devices are not supported
+    if pagef[off >> 12]:
+        note_store(off, size, pagef, dc, st)
+    return off, OK
+
+
+@njit(cache=True)
+def fetch_page(pc: int, mem, tlb, pagef, csr, st) -> tuple[int, int]:
+    """Translate the page holding pc for execution: (RAM offset of pc, OK) or a cause."""
+    paddr, status = translate(pc, ACCESS_FETCH, csr, st, mem[3])
+    if status != OK:
+        return 0, status
+    off = ram_offset(paddr, 2, st)
+    if off < 0:
+        return 0, access_fault(ACCESS_FETCH)
+    page = off >> 12
+    if (pagef[page] & PAGE_CODE) == 0:
+        pagef[page] |= PAGE_CODE
+        tlb_flush_kind(tlb, ACCESS_STORE)  # stores to this page must now see PAGE_CODE
+    tlb_fill(tlb, ACCESS_FETCH, pc, off)
+    return off, OK

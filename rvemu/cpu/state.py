@@ -1,0 +1,153 @@
+"""Where the hart keeps its state: slots of the `st` array, CSR numbers and bit fields.
+
+All hart state lives in a few numpy arrays (x, f, csr, st, plus the TLB and the decoded
+instruction cache) so the compiled core can run on them and Python can read them freely.
+"""
+
+# --- slots of the int64 `st` array
+PC = 0
+PRIV = 1  # 0 = U, 1 = S, 3 = M
+INSTRET = 2  # instructions retired since reset (drives cycle, instret and, by default, time)
+RESERVATION = 3  # RAM offset reserved by LR, or -1
+MTIMECMP = 4
+MSIP = 5
+MTIME_BASE = 6  # mtime = MTIME_BASE + INSTRET // INSNS_PER_TICK
+EXT_IRQ = 7  # external interrupt lines from the PLIC: bit 11 MEIP, bit 9 SEIP
+RAM_BASE = 8
+RAM_SIZE = 9
+TOHOST = 10  # physical address of the HTIF tohost word, or -1
+CYCLE_DELTA = 11  # mcycle - INSTRET (mcycle is writable)
+INSTRET_DELTA = 12  # minstret - INSTRET
+# A memory access the hart could not serve itself, handed to Python (an "exit").
+MMIO_ADDR = 13
+MMIO_SIZE = 14
+MMIO_VALUE = 15  # value to store, or (set by Python) the value loaded
+MMIO_OP = 16  # the op that made the access
+MMIO_RD = 17
+MMIO_VADDR = 18
+MMIO_FAULT = 19  # set by Python when no device answered: the hart raises an access fault
+MMIO_PENDING = 20
+MARK_MAIN = 21  # INSTRET when the boot-latency mark `slti x0, x0, 1` ran, or -1
+EXIT_CODE = 22
+TOHOST_HIT = 23  # set by a store to the tohost word
+MMIO_LEN = 24  # length of the instruction waiting for the device access
+ST_SIZE = 32
+
+# --- why `run` returned
+EXIT_BUDGET = 0  # ran the instructions it was given
+EXIT_MMIO = 1  # st[MMIO_*] describes a device access for Python to perform
+EXIT_WFI = 2  # wfi with no interrupt pending: Python waits for a device or the timer
+EXIT_TOHOST = 3  # the guest wrote the HTIF tohost word
+EXIT_MARK = 4  # the guest ran a boot-latency mark
+
+# --- privilege levels
+PRIV_U, PRIV_S, PRIV_M = 0, 1, 3
+
+# --- time: the CLINT's 10 MHz timebase advances one tick every INSNS_PER_TICK instructions
+INSNS_PER_TICK = 10
+
+# --- CSR numbers (the privileged spec's tables)
+FFLAGS, FRM, FCSR = 0x001, 0x002, 0x003
+CYCLE, TIME, INSTRET_CSR = 0xC00, 0xC01, 0xC02
+SSTATUS, SIE, STVEC, SCOUNTEREN, SENVCFG = 0x100, 0x104, 0x105, 0x106, 0x10A
+SSCRATCH, SEPC, SCAUSE, STVAL, SIP, SATP = 0x140, 0x141, 0x142, 0x143, 0x144, 0x180
+MSTATUS, MISA, MEDELEG, MIDELEG, MIE, MTVEC, MCOUNTEREN = (
+    0x300,
+    0x301,
+    0x302,
+    0x303,
+    0x304,
+    0x305,
+    0x306,
+)
+MENVCFG, MCOUNTINHIBIT = 0x30A, 0x320
+MSCRATCH, MEPC, MCAUSE, MTVAL, MIP = 0x340, 0x341, 0x342, 0x343, 0x344
+PMPCFG0, PMPADDR0 = 0x3A0, 0x3B0
+TSELECT, TDATA1, TDATA2, TDATA3 = 0x7A0, 0x7A1, 0x7A2, 0x7A3
+MCYCLE, MINSTRET = 0xB00, 0xB02
+MVENDORID, MARCHID, MIMPID, MHARTID, MCONFIGPTR = 0xF11, 0xF12, 0xF13, 0xF14, 0xF15
+
+# --- mstatus fields
+MSTATUS_SIE = 1 << 1
+MSTATUS_MIE = 1 << 3
+MSTATUS_SPIE = 1 << 5
+MSTATUS_MPIE = 1 << 7
+MSTATUS_SPP = 1 << 8
+MSTATUS_MPP_SHIFT = 11
+MSTATUS_MPP = 3 << 11
+MSTATUS_FS = 3 << 13
+MSTATUS_MPRV = 1 << 17
+MSTATUS_SUM = 1 << 18
+MSTATUS_MXR = 1 << 19
+MSTATUS_TVM = 1 << 20
+MSTATUS_TW = 1 << 21
+MSTATUS_TSR = 1 << 22
+MSTATUS_UXL = 2 << 32  # XLEN 64 in U-mode, read-only
+MSTATUS_SXL = 2 << 34  # XLEN 64 in S-mode, read-only
+MSTATUS_SD = -(1 << 63)
+
+MSTATUS_WRITABLE = (
+    MSTATUS_SIE
+    | MSTATUS_MIE
+    | MSTATUS_SPIE
+    | MSTATUS_MPIE
+    | MSTATUS_SPP
+    | MSTATUS_MPP
+    | MSTATUS_FS
+    | MSTATUS_MPRV
+    | MSTATUS_SUM
+    | MSTATUS_MXR
+    | MSTATUS_TVM
+    | MSTATUS_TW
+    | MSTATUS_TSR
+)
+SSTATUS_VISIBLE = (
+    MSTATUS_SIE
+    | MSTATUS_SPIE
+    | MSTATUS_SPP
+    | MSTATUS_FS
+    | MSTATUS_SUM
+    | MSTATUS_MXR
+    | MSTATUS_UXL
+    | MSTATUS_SD
+)
+
+# --- interrupt numbers and mip/mie bits
+IRQ_S_SOFT, IRQ_M_SOFT, IRQ_S_TIMER, IRQ_M_TIMER, IRQ_S_EXT, IRQ_M_EXT = 1, 3, 5, 7, 9, 11
+MIP_SSIP, MIP_MSIP = 1 << 1, 1 << 3
+MIP_STIP, MIP_MTIP = 1 << 5, 1 << 7
+MIP_SEIP, MIP_MEIP = 1 << 9, 1 << 11
+S_INTERRUPTS = MIP_SSIP | MIP_STIP | MIP_SEIP
+# Which mip bits software may write (QEMU: M-mode writes SSIP, STIP, SEIP).
+MIP_WRITABLE = S_INTERRUPTS
+ALL_INTERRUPTS = S_INTERRUPTS | MIP_MSIP | MIP_MTIP | MIP_MEIP
+
+# --- exception causes
+CAUSE_FETCH_MISALIGNED = 0
+CAUSE_FETCH_ACCESS = 1
+CAUSE_ILLEGAL = 2
+CAUSE_BREAKPOINT = 3
+CAUSE_LOAD_MISALIGNED = 4
+CAUSE_LOAD_ACCESS = 5
+CAUSE_STORE_MISALIGNED = 6
+CAUSE_STORE_ACCESS = 7
+CAUSE_ECALL_U = 8
+CAUSE_ECALL_S = 9
+CAUSE_ECALL_M = 11
+CAUSE_FETCH_PAGE = 12
+CAUSE_LOAD_PAGE = 13
+CAUSE_STORE_PAGE = 15
+# medeleg: every exception above may be delegated except ecall from M (read-only zero).
+MEDELEG_WRITABLE = 0xB3FF
+
+# misa: MXL = 2 (RV64) with I M A F D C S U; kept as a signed int64.
+MISA_VALUE = -(1 << 63) | sum(1 << (ord(c) - ord("A")) for c in "IMAFDCSU")
+
+# --- memory access kinds, and the status an access returns besides a trap cause
+ACCESS_LOAD, ACCESS_STORE, ACCESS_FETCH = 0, 1, 2
+OK = -1  # the access was done
+MMIO = -2  # the access needs a device: exit to Python
+
+# --- the CLINT, served inside the hart (hot: guests poll mtime and rearm mtimecmp)
+CLINT_BASE = 0x0200_0000  # hw/riscv/virt.c: VIRT_CLINT
+CLINT_SIZE = 0x10000

@@ -1,0 +1,157 @@
+"""Taking traps and choosing which pending interrupt to take (privileged spec, 3.1.6-3.1.9)."""
+
+from numba import njit
+
+from ..devices.clint import mtime
+from ..mmu.tlb import tlb_flush
+from .state import (
+    EXT_IRQ,
+    INSNS_PER_TICK,
+    MTIME_BASE,
+    MCAUSE,
+    MEDELEG,
+    MEPC,
+    MIDELEG,
+    MIE,
+    MIP,
+    MIP_MSIP,
+    MIP_MTIP,
+    MSIP,
+    MSTATUS,
+    MSTATUS_MIE,
+    MSTATUS_MPIE,
+    MSTATUS_MPP,
+    MSTATUS_MPP_SHIFT,
+    MSTATUS_MPRV,
+    MSTATUS_SIE,
+    MSTATUS_SPIE,
+    MSTATUS_SPP,
+    MTIMECMP,
+    MTVAL,
+    MTVEC,
+    PRIV,
+    PRIV_M,
+    PRIV_S,
+    PRIV_U,
+    SCAUSE,
+    SEPC,
+    STVAL,
+    STVEC,
+)
+
+# Interrupts in the order the spec gives them priority: MEI, MSI, MTI, SEI, SSI, STI.
+PRIORITY = (11, 3, 7, 9, 1, 5)
+
+
+@njit(cache=True)
+def take_trap(pc: int, cause: int, tval: int, interrupt: bool, csr, st, tlb) -> int:
+    """Enter the trap handler for `cause`; returns the handler's address."""
+    priv = st[PRIV]
+    deleg = csr[MIDELEG] if interrupt else csr[MEDELEG]
+    code = cause | (-(1 << 63) if interrupt else 0)
+    status = csr[MSTATUS]
+    if priv <= PRIV_S and (deleg >> cause) & 1:
+        csr[SCAUSE] = code
+        csr[SEPC] = pc
+        csr[STVAL] = tval
+        status &= ~(MSTATUS_SPP | MSTATUS_SPIE | MSTATUS_SIE)
+        if priv == PRIV_S:
+            status |= MSTATUS_SPP
+        if csr[MSTATUS] & MSTATUS_SIE:
+            status |= MSTATUS_SPIE
+        new_priv = PRIV_S
+        vector = csr[STVEC]
+    else:
+        csr[MCAUSE] = code
+        csr[MEPC] = pc
+        csr[MTVAL] = tval
+        status &= ~(MSTATUS_MPP | MSTATUS_MPIE | MSTATUS_MIE)
+        status |= priv << MSTATUS_MPP_SHIFT
+        if csr[MSTATUS] & MSTATUS_MIE:
+            status |= MSTATUS_MPIE
+        new_priv = PRIV_M
+        vector = csr[MTVEC]
+    csr[MSTATUS] = status
+    st[PRIV] = new_priv
+    tlb_flush(tlb)  # MIE/SIE, MPP and SPP changes do not matter, but MPRV's meaning may
+    if interrupt and (vector & 3) == 1:
+        return (vector & ~3) + 4 * cause
+    return vector & ~3
+
+
+@njit(cache=True)
+def mret(csr, st, tlb) -> int:
+    status = csr[MSTATUS]
+    new_priv = (status & MSTATUS_MPP) >> MSTATUS_MPP_SHIFT
+    status &= ~(MSTATUS_MIE | MSTATUS_MPP)
+    if status & MSTATUS_MPIE:
+        status |= MSTATUS_MIE
+    status |= MSTATUS_MPIE  # MPP becomes U (0)
+    if new_priv != PRIV_M:
+        status &= ~MSTATUS_MPRV
+    csr[MSTATUS] = status
+    st[PRIV] = new_priv
+    tlb_flush(tlb)
+    return csr[MEPC]
+
+
+@njit(cache=True)
+def sret(csr, st, tlb) -> int:
+    status = csr[MSTATUS]
+    new_priv = PRIV_S if status & MSTATUS_SPP else PRIV_U
+    status &= ~(MSTATUS_SIE | MSTATUS_SPP | MSTATUS_MPRV)
+    if status & MSTATUS_SPIE:
+        status |= MSTATUS_SIE
+    status |= MSTATUS_SPIE
+    csr[MSTATUS] = status
+    st[PRIV] = new_priv
+    tlb_flush(tlb)
+    return csr[SEPC]
+
+
+@njit(cache=True)
+def pending_interrupts(csr, st, instret: int) -> int:
+    """mip as the hart sees it: software bits plus the CLINT and PLIC lines."""
+    mip = csr[MIP] | st[EXT_IRQ]
+    if st[MSIP]:
+        mip |= MIP_MSIP
+    # mtimecmp is unsigned: compare as unsigned by flipping the sign bits.
+    now = mtime(st, instret)
+    if (now ^ (-(1 << 63))) >= (st[MTIMECMP] ^ (-(1 << 63))):
+        mip |= MIP_MTIP
+    return mip
+
+
+@njit(cache=True)
+def interrupt_to_take(csr, st, instret: int) -> int:
+    """The interrupt number to take now, or -1."""
+    pending = pending_interrupts(csr, st, instret) & csr[MIE]
+    if pending == 0:
+        return -1
+    priv = st[PRIV]
+    status = csr[MSTATUS]
+    m_enabled = priv < PRIV_M or (status & MSTATUS_MIE) != 0
+    s_enabled = priv < PRIV_S or (priv == PRIV_S and (status & MSTATUS_SIE) != 0)
+    m_pending = pending & ~csr[MIDELEG]
+    s_pending = pending & csr[MIDELEG]
+    for irq in PRIORITY:
+        if m_enabled and (m_pending >> irq) & 1:
+            return irq
+    for irq in PRIORITY:
+        if s_enabled and (s_pending >> irq) & 1:
+            return irq
+    return -1
+
+
+@njit(cache=True)
+def instret_when_timer_fires(st, instret: int) -> int:
+    """The first instret at which mtime >= mtimecmp (a huge number when never)."""
+    cmp = st[MTIMECMP]
+    if cmp < 0:  # beyond 2^63 ticks: never
+        return 1 << 62
+    ticks = cmp - st[MTIME_BASE]
+    if ticks <= instret // INSNS_PER_TICK:
+        return 1 << 62  # already pending: nothing new will happen until mtimecmp changes
+    if ticks > (1 << 58):
+        return 1 << 62
+    return ticks * INSNS_PER_TICK

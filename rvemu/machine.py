@@ -1,0 +1,205 @@
+"""The board: RAM, the hart, the bus of devices, and the run loop that serves the hart's
+exits (the VMM side of the KVM-style split). Addresses follow QEMU's hw/riscv/virt.c."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .cpu import state as S
+from .cpu.core import LOAD_SIZE
+from .cpu.hart import Hart
+from .cpu.isa import Op
+from .devices.bus import Bus
+from .devices.sifive_test import SifiveTest
+from .devices.uart import Uart16550
+from .loader import LoadError, read_elf
+
+# hw/riscv/virt.c: virt_memmap[]
+VIRT_TEST = 0x0010_0000
+VIRT_CLINT = S.CLINT_BASE
+VIRT_UART0 = 0x1000_0000
+VIRT_DRAM = 0x8000_0000
+
+CHUNK = 1 << 22  # instructions per entry into the core when nothing else limits it
+
+
+def parse_size(text: str | int) -> int:
+    """'128M', '1G', '65536' -> bytes."""
+    if isinstance(text, int):
+        return text
+    m = re.fullmatch(r"\s*(\d+)\s*([KMG]?)i?B?\s*", str(text), re.IGNORECASE)
+    if not m:
+        raise ValueError(f"bad memory size {text!r} (use e.g. 128M or 1G)")
+    return int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[m.group(2).upper()]
+
+
+@dataclass
+class RunResult:
+    """Why `Machine.run` returned."""
+
+    reason: str  # "poweroff", "tohost", "limit", "reset", "halt"
+    exit_code: int | None  # the guest's exit code (0 = pass) for poweroff/tohost
+    instructions: int  # retired in this run
+    seconds: float  # host wall time of this run
+
+    @property
+    def passed(self) -> bool:
+        return self.exit_code == 0
+
+
+class Machine:
+    """A QEMU-virt-compatible RISC-V machine.
+
+    >>> m = Machine(memory="128M"); m.load("app.elf"); result = m.run(10_000_000)
+    """
+
+    def __init__(self, memory: str | int = "128M", echo: bool = False) -> None:
+        size = parse_size(memory)
+        if size < 4096 or size % 4096:
+            raise ValueError(f"memory must be a positive multiple of 4 KiB, not {memory!r}")
+        self.ram_base = VIRT_DRAM
+        self.ram = np.zeros(size, dtype=np.uint8)
+        self.hart = Hart(self.ram, self.ram_base)
+        self.bus = Bus()
+        self.finisher = SifiveTest()
+        self.uart = Uart16550(sink=self._console_write if echo else None)
+        self.bus.attach(VIRT_TEST, self.finisher, "sifive_test")
+        self.bus.attach(VIRT_UART0, self.uart, "uart0")
+        self.tohost: int | None = None
+        self.fromhost: int | None = None
+        self.image = None
+        # boot-latency marks: (instructions, host seconds since run start)
+        self.marks: dict[str, tuple[int, float]] = {}
+        self._run_start = 0.0
+
+    # --- loading
+    def load(self, path: str) -> None:
+        """Load an ELF into RAM and point the hart at its entry, as QEMU's reset stub
+        does: a0 = hart id, a1 = device tree address (0: none yet)."""
+        image = read_elf(path)
+        end = self.ram_base + len(self.ram)
+        for paddr, data, memsz in image.segments:
+            if paddr < self.ram_base or paddr + memsz > end:
+                raise LoadError(
+                    f"{path}: segment at {paddr:#x}+{memsz:#x} is outside RAM "
+                    f"({self.ram_base:#x}-{end:#x})"
+                )
+        for paddr, data, memsz in image.segments:
+            off = paddr - self.ram_base
+            self.ram[off : off + memsz] = 0
+            self.ram[off : off + len(data)] = np.frombuffer(data, dtype=np.uint8)
+        self.image = image
+        self.hart.reset(pc=image.entry)
+        self.hart.x[10] = self.hart.hart_id
+        self.tohost = image.symbols.get("tohost")
+        self.fromhost = image.symbols.get("fromhost")
+        if self.tohost is not None:
+            self.hart.watch_tohost(self.tohost)
+
+    # --- memory access from Python
+    def read_phys(self, paddr: int, size: int) -> bytes:
+        off = paddr - self.ram_base
+        if off < 0 or off + size > len(self.ram):
+            raise IndexError(f"{paddr:#x}+{size} is outside RAM")
+        return self.ram[off : off + size].tobytes()
+
+    def write_phys(self, paddr: int, data: bytes) -> None:
+        off = paddr - self.ram_base
+        if off < 0 or off + len(data) > len(self.ram):
+            raise IndexError(f"{paddr:#x}+{len(data)} is outside RAM")
+        self.ram[off : off + len(data)] = np.frombuffer(data, dtype=np.uint8)
+        self.hart.flush_decoded()
+
+    @property
+    def console(self) -> bytes:
+        return bytes(self.uart.output)
+
+    def _console_write(self, data: bytes) -> None:
+        import sys
+
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+
+    # --- running
+    def run(self, max_instructions: int | None = None) -> RunResult:
+        """Run until the guest powers off, writes tohost, or retires max_instructions."""
+        hart, st = self.hart, self.hart.st
+        start_instret = hart.instret
+        limit = None if max_instructions is None else start_instret + max_instructions
+        self._run_start = time.perf_counter()
+        while True:
+            budget = CHUNK if limit is None else min(CHUNK, limit - hart.instret)
+            if budget <= 0:
+                return self._result("limit", None, start_instret)
+            why = hart.run(budget)
+            if why == S.EXIT_MMIO:
+                self._serve_mmio()
+                if self.finisher.exit_code is not None:
+                    return self._result("poweroff", self.finisher.exit_code, start_instret)
+                if self.finisher.reset_requested:
+                    return self._result("reset", None, start_instret)
+            elif why == S.EXIT_TOHOST:
+                code = self._serve_tohost()
+                if code is not None:
+                    return self._result("tohost", code, start_instret)
+            elif why == S.EXIT_MARK:
+                self._mark("main")
+            elif why == S.EXIT_WFI:
+                if not self._wait_for_interrupt():
+                    return self._result("halt", None, start_instret)
+
+    def _result(self, reason: str, code: int | None, start_instret: int) -> RunResult:
+        seconds = time.perf_counter() - self._run_start
+        return RunResult(reason, code, self.hart.instret - start_instret, seconds)
+
+    def _mark(self, name: str) -> None:
+        if name not in self.marks:
+            self.marks[name] = (self.hart.instret, time.perf_counter() - self._run_start)
+
+    def _serve_mmio(self) -> None:
+        st = self.hart.st
+        addr, size, op = int(st[S.MMIO_ADDR]), int(st[S.MMIO_SIZE]), int(st[S.MMIO_OP])
+        is_load = LOAD_SIZE[op] != 0 or op in (Op.FLW, Op.FLD)
+        if is_load:
+            value = self.bus.read(addr, size)
+            if value is None:
+                st[S.MMIO_FAULT] = 1
+            else:
+                st[S.MMIO_VALUE] = value - (1 << 64) if value >= 1 << 63 else value
+        else:
+            if addr == VIRT_UART0 and "first_output" not in self.marks:
+                self._mark("first_output")
+            value = int(st[S.MMIO_VALUE]) & ((1 << (8 * size)) - 1)
+            if not self.bus.write(addr, size, value):
+                st[S.MMIO_FAULT] = 1
+
+    def _serve_tohost(self) -> int | None:
+        """HTIF: an odd value ends the run with code value >> 1; device 1 command 1
+        prints a character (the -v- tests' console)."""
+        value = int.from_bytes(self.read_phys(self.tohost, 8), "little")
+        if value & 1:
+            return value >> 1
+        device, command = value >> 56, (value >> 48) & 0xFF
+        if device == 1 and command == 1:
+            self.uart.output.append(value & 0xFF)
+        if value:
+            self.ram[self.tohost - self.ram_base : self.tohost - self.ram_base + 8] = 0
+            if self.fromhost is not None:
+                off = self.fromhost - self.ram_base
+                self.ram[off : off + 8] = np.frombuffer((1).to_bytes(8, "little"), np.uint8)
+        return None
+
+    def _wait_for_interrupt(self) -> bool:
+        """WFI with nothing pending. Deterministic time: skip ahead to the timer, if it
+        is armed and enabled; otherwise nothing can ever wake the hart."""
+        st, csr = self.hart.st, self.hart.csr
+        if csr[S.MIE] & S.MIP_MTIP and st[S.MTIMECMP] >= 0:
+            now = int(st[S.MTIME_BASE]) + self.hart.instret // S.INSNS_PER_TICK
+            if st[S.MTIMECMP] > now:
+                st[S.MTIME_BASE] += int(st[S.MTIMECMP]) - now
+            return True
+        return False

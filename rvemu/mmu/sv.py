@@ -1,0 +1,134 @@
+"""Sv39 and Sv48 address translation (privileged spec, "Virtual-Memory System").
+
+A/D bits: like QEMU, the walk sets A (and D on a store) in the PTE itself rather than
+raising a page fault, which the spec allows.
+"""
+
+from numba import njit
+
+from ..cpu.state import (
+    ACCESS_FETCH,
+    ACCESS_LOAD,
+    ACCESS_STORE,
+    CAUSE_FETCH_ACCESS,
+    CAUSE_FETCH_PAGE,
+    CAUSE_LOAD_ACCESS,
+    CAUSE_LOAD_PAGE,
+    CAUSE_STORE_ACCESS,
+    CAUSE_STORE_PAGE,
+    MSTATUS,
+    MSTATUS_MPP,
+    MSTATUS_MPP_SHIFT,
+    MSTATUS_MPRV,
+    MSTATUS_MXR,
+    MSTATUS_SUM,
+    OK,
+    PRIV,
+    PRIV_M,
+    PRIV_S,
+    PRIV_U,
+    RAM_BASE,
+    RAM_SIZE,
+    SATP,
+)
+
+PTE_V, PTE_R, PTE_W, PTE_X, PTE_U, PTE_G, PTE_A, PTE_D = 1, 2, 4, 8, 16, 32, 64, 128
+SATP_MODE_BARE, SATP_MODE_SV39, SATP_MODE_SV48 = 0, 8, 9
+PPN_MASK = (1 << 44) - 1
+
+
+@njit(cache=True, inline="always")
+def page_fault(kind: int) -> int:
+    if kind == ACCESS_FETCH:
+        return CAUSE_FETCH_PAGE
+    if kind == ACCESS_LOAD:
+        return CAUSE_LOAD_PAGE
+    return CAUSE_STORE_PAGE
+
+
+@njit(cache=True, inline="always")
+def access_fault(kind: int) -> int:
+    if kind == ACCESS_FETCH:
+        return CAUSE_FETCH_ACCESS
+    if kind == ACCESS_LOAD:
+        return CAUSE_LOAD_ACCESS
+    return CAUSE_STORE_ACCESS
+
+
+@njit(cache=True, inline="always")
+def effective_priv(kind: int, csr, st) -> int:
+    """The privilege a load or store is checked at (mstatus.MPRV), or a fetch's own."""
+    priv = st[PRIV]
+    if kind != ACCESS_FETCH and priv == PRIV_M and csr[MSTATUS] & MSTATUS_MPRV:
+        return (csr[MSTATUS] & MSTATUS_MPP) >> MSTATUS_MPP_SHIFT
+    return priv
+
+
+@njit(cache=True)
+def translate(vaddr: int, kind: int, csr, st, ram64) -> tuple[int, int]:
+    """(physical address, OK) or (0, exception cause) for an access of `kind` at vaddr."""
+    priv = effective_priv(kind, csr, st)
+    satp = csr[SATP]
+    mode = (satp >> 60) & 0xF
+    if priv == PRIV_M or mode == SATP_MODE_BARE:
+        return vaddr, OK
+    levels = 3 if mode == SATP_MODE_SV39 else 4
+    va_bits = 12 + 9 * levels
+    # The upper bits of a virtual address must all equal its top valid bit.
+    if (vaddr >> (va_bits - 1)) != 0 and (vaddr >> (va_bits - 1)) != -1:
+        return 0, page_fault(kind)
+
+    ram_base = st[RAM_BASE]
+    ram_size = st[RAM_SIZE]
+    table = (satp & PPN_MASK) << 12
+    level = levels - 1
+    pte = 0
+    pte_addr = 0
+    while True:
+        vpn_i = (vaddr >> (12 + 9 * level)) & 0x1FF
+        pte_addr = table + vpn_i * 8
+        if pte_addr < ram_base or pte_addr + 8 > ram_base + ram_size:
+            return 0, access_fault(kind)
+        pte = ram64[(pte_addr - ram_base) >> 3]
+        if (pte & PTE_V) == 0 or ((pte & PTE_R) == 0 and (pte & PTE_W) != 0):
+            return 0, page_fault(kind)
+        if (pte >> 54) != 0:  # reserved bits, Svpbmt and Svnapot are not implemented
+            return 0, page_fault(kind)
+        if pte & (PTE_R | PTE_X):
+            break  # a leaf
+        if pte & (PTE_U | PTE_A | PTE_D):  # non-leaf PTEs keep these clear
+            return 0, page_fault(kind)
+        level -= 1
+        if level < 0:
+            return 0, page_fault(kind)
+        table = ((pte >> 10) & PPN_MASK) << 12
+
+    # Permission checks on the leaf.
+    if kind == ACCESS_FETCH:
+        allowed = (pte & PTE_X) != 0
+    elif kind == ACCESS_LOAD:
+        allowed = (pte & PTE_R) != 0 or ((csr[MSTATUS] & MSTATUS_MXR) != 0 and (pte & PTE_X) != 0)
+    else:
+        allowed = (pte & PTE_W) != 0
+    if not allowed:
+        return 0, page_fault(kind)
+    if priv == PRIV_U and (pte & PTE_U) == 0:
+        return 0, page_fault(kind)
+    if priv == PRIV_S and (pte & PTE_U) != 0:
+        if kind == ACCESS_FETCH or (csr[MSTATUS] & MSTATUS_SUM) == 0:
+            return 0, page_fault(kind)
+
+    ppn = (pte >> 10) & PPN_MASK
+    if level > 0 and (ppn & ((1 << (9 * level)) - 1)) != 0:
+        return 0, page_fault(kind)  # misaligned superpage
+
+    # Hardware A/D update, as QEMU does.
+    new_pte = pte | PTE_A
+    if kind == ACCESS_STORE:
+        new_pte |= PTE_D
+    if new_pte != pte:
+        ram64[(pte_addr - ram_base) >> 3] = new_pte
+
+    offset_bits = 12 + 9 * level
+    paddr = (ppn << 12) & ~((1 << offset_bits) - 1) | (vaddr & ((1 << offset_bits) - 1))
+    return paddr, OK

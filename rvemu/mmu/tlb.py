@@ -1,0 +1,42 @@
+"""A software TLB: 256 direct-mapped entries for each kind of access.
+
+An entry maps a virtual page number to the host offset of that page in guest RAM, so a
+hit costs one compare: `ram_offset = entry + vaddr`. Loads, stores and fetches have
+separate tables; pages holding decoded instructions or the tohost word never enter the
+store table, so stores that must invalidate decoded code (or exit) take the slow path.
+Everything is flushed whenever the translation context changes (satp, privilege,
+mstatus, sfence.vma).
+"""
+
+import numpy as np
+from numba import njit
+
+TLB_ENTRIES = 256
+TAG, DELTA = 0, 1
+
+
+def new_tlb() -> np.ndarray:
+    tlb = np.zeros((3, TLB_ENTRIES, 2), dtype=np.int64)
+    tlb[:, :, TAG] = -1
+    return tlb
+
+
+@njit(cache=True)
+def tlb_flush(tlb: np.ndarray) -> None:
+    for kind in range(3):
+        for i in range(TLB_ENTRIES):
+            tlb[kind, i, TAG] = -1
+
+
+@njit(cache=True)
+def tlb_flush_kind(tlb: np.ndarray, kind: int) -> None:
+    for i in range(TLB_ENTRIES):
+        tlb[kind, i, TAG] = -1
+
+
+@njit(cache=True, inline="always")
+def tlb_fill(tlb: np.ndarray, kind: int, vaddr: int, ram_offset: int) -> None:
+    vpn = vaddr >> 12
+    i = vpn & (TLB_ENTRIES - 1)
+    tlb[kind, i, TAG] = vpn
+    tlb[kind, i, DELTA] = (ram_offset & ~0xFFF) - (vpn << 12)
