@@ -11,6 +11,7 @@ import hashlib
 import math
 import os
 import random
+import re
 import shutil
 import struct
 import subprocess
@@ -385,3 +386,41 @@ def test_shipped_example_disk_lists_its_folder() -> None:
     status, out, _ = boot("qemu", image("files"), disk=BUILD / "files.img")
     assert status == 0
     assert out == expect_files(ROOT / "apps" / "files" / "disk")
+
+
+def ebreak_addresses(app: str) -> set[int]:
+    """Addresses of ebreak / c.ebreak instructions in an image's code."""
+    from elftools.elf.elffile import ELFFile
+
+    with open(symbols_image(app), "rb") as f:
+        text = ELFFile(f).get_section_by_name(".text")
+        base, code = text["sh_addr"], text.data()
+    found = set()
+    for i in range(0, len(code) - 1, 2):
+        if struct.unpack_from("<H", code, i)[0] == 0x9002:
+            found.add(base + i)
+        if i + 4 <= len(code) and struct.unpack_from("<I", code, i)[0] == 0x00100073:
+            found.add(base + i)
+    return found
+
+
+@pytest.mark.parametrize(
+    "runner",
+    [
+        "qemu",
+        pytest.param("rvemu", marks=rvemu_marks("crash")),
+    ],
+)
+def test_crash_panics_with_a_register_dump(runner: str) -> None:
+    """An exception ends in the kernel's panic: message, registers, failure status 255.
+    Not compared byte for byte across runners: mstatus and mtval may legally differ."""
+    build()
+    status, out, err = boot(runner, image("crash"))
+    assert out.startswith("crash: about to execute ebreak\n\n*** PANIC: unexpected exception\n")
+    assert "still alive" not in out
+    regs = dict(re.findall(r"(\w+)=([0-9a-f]{16})", out))
+    assert int(regs["mcause"], 16) == 3  # breakpoint
+    assert int(regs["a0"], 16) == 0x1234
+    assert int(regs["pc"], 16) in ebreak_addresses("crash")
+    assert len(regs) == 35  # 32 registers (pc in x0's place), mcause, mtval, mstatus
+    assert status == 255, err

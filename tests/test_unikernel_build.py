@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from elftools.elf.constants import P_FLAGS
 from elftools.elf.elffile import ELFFile
-from test_apps import APPS, BUILD, MKUKFS, QEMU, ROOT, build, image, symbols_image
+from test_apps import BUILD, MKUKFS, QEMU, ROOT, build, image, symbols_image
 
 LIBOS = ROOT / "unikernel" / "libos"
 APPS_DIR = ROOT / "apps"
@@ -20,6 +20,7 @@ HELLO_MAX_BYTES = 16 * 1024
 HELLO_MAX_INSTRUCTIONS_TO_MAIN = 10_000
 MARK_MAIN = 0x00102013  # slti x0, x0, 1: the boot-latency HINT rvemu records
 DISK_LIBRARIES = {"blk", "fs"}
+APPS = sorted(p.parent.name for p in APPS_DIR.glob("*/libs"))
 
 
 def library_closure(app: str) -> set[str]:

@@ -5,8 +5,6 @@
 static int put(char c, FILE *f)
 {
     (void)f;
-    if (c == '\n')
-        console_putc('\r');
     console_putc(c);
     return (unsigned char)c;
 }

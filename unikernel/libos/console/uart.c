@@ -18,11 +18,19 @@ void console_init(void)
     mmio_write8(UART + FCR, 0x07); /* enable and clear both FIFOs */
 }
 
-void console_putc(char c)
+static void transmit(char c)
 {
     while (!(mmio_read8(UART + LSR) & LSR_THR_EMPTY))
         ;
     mmio_write8(UART + THR, (unsigned char)c);
+}
+
+/* Terminals in raw mode (QEMU -nographic) need a carriage return before each newline. */
+void console_putc(char c)
+{
+    if (c == '\n')
+        transmit('\r');
+    transmit(c);
 }
 
 int console_getc(void)
