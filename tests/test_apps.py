@@ -293,7 +293,7 @@ BENCHMARKS = {
     "bench-sha256": expect_sha256,
     "bench-nbody": expect_nbody,
 }
-APPS = ["hello", "timers", "files", "entropy", *BENCHMARKS]
+APPS = ["hello", "timers", "heap", "files", "entropy", *BENCHMARKS]
 
 # What rvemu's hart and board lack for now (the emulator is being written alongside):
 # strict xfails, so each turns into a failure the day the feature lands and must be removed.
@@ -312,6 +312,10 @@ def expected(app: str) -> str:
         return EXPECT_TIMERS
     if app == "entropy":
         return "entropy: read 256 bytes, they look random\n"
+    if app == "heap":
+        return (
+            "heap: more than 100 MiB free at start\nheap: 0 errors after 4 rounds of 500 blocks\n"
+        )
     return BENCHMARKS[app]()
 
 

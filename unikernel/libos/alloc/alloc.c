@@ -1,8 +1,9 @@
 /* A first-fit free-list allocator. Blocks carry a 16-byte header; freed blocks are kept
  * sorted by address and merged with their neighbours. New memory comes from a bump
- * pointer, so the heap needs no initialisation (and no time before main). */
+ * pointer, set up on first use, so the heap costs no time before main. */
 #include <alloc.h>
 #include <arch.h>
+#include <fdt.h>
 #include <kernel.h>
 #include <stdint.h>
 #include <string.h>
@@ -15,15 +16,30 @@ struct block {
 };
 
 static struct block *free_list;
-static char *brk;
+static char *brk, *heap_end;
 
 static size_t round_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
+
+/* The heap runs from the end of the image to the end of RAM (from the device tree, else
+ * the linker script's 128 MiB), stopping short of the device tree if it sits up there. */
+static void heap_init(void)
+{
+    const char *dtb = os_device_tree();
+    uint64_t base, size;
+    brk = (char *)round_up((uintptr_t)__heap_start, ALIGN);
+    heap_end = __ram_end;
+    if (fdt_memory(dtb, &base, &size) == 0 && base <= (uintptr_t)brk)
+        heap_end = (char *)(uintptr_t)(base + size);
+    if (dtb >= brk && dtb < heap_end)
+        heap_end = (char *)dtb;
+}
 
 static struct block *carve(size_t size)
 {
     if (!brk)
-        brk = (char *)round_up((uintptr_t)__heap_start, ALIGN);
-    if (size > (size_t)(__ram_end - brk) - sizeof(struct block))
+        heap_init();
+    if ((size_t)(heap_end - brk) < sizeof(struct block) ||
+        size > (size_t)(heap_end - brk) - sizeof(struct block))
         return NULL;
     struct block *b = (struct block *)brk;
     b->size = size;
@@ -52,23 +68,32 @@ static struct block *alloc_block(size_t n)
     return carve(size);
 }
 
+static char *end_of(struct block *b) { return (char *)(b + 1) + b->size; }
+
 static void release(struct block *b)
 {
-    struct block **p = &free_list;
-    while (*p && *p < b)
-        p = &(*p)->next;
-    b->next = *p;
-    *p = b;
-    if (b->next && (char *)(b + 1) + b->size == (char *)b->next) {
+    struct block **link = &free_list, **prev_link = NULL;
+    while (*link && *link < b) {
+        prev_link = link;
+        link = &(*link)->next;
+    }
+    b->next = *link;
+    *link = b;
+    if (b->next && end_of(b) == (char *)b->next) {
         b->size += sizeof(struct block) + b->next->size;
         b->next = b->next->next;
     }
-    if (p != &free_list) {
-        struct block *prev = (struct block *)((char *)p - offsetof(struct block, next));
-        if ((char *)(prev + 1) + prev->size == (char *)b) {
-            prev->size += sizeof(struct block) + b->size;
-            prev->next = b->next;
-        }
+    if (prev_link && end_of(*prev_link) == (char *)b) {
+        struct block *prev = *prev_link;
+        prev->size += sizeof(struct block) + b->size;
+        prev->next = b->next;
+        b = prev;
+        link = prev_link;
+    }
+    /* A free block at the top goes back to the bump pointer. */
+    if (!b->next && end_of(b) == brk) {
+        brk = (char *)b;
+        *link = NULL;
     }
 }
 
@@ -128,7 +153,9 @@ void free(void *ptr)
 
 size_t heap_free_bytes(void)
 {
-    size_t n = (size_t)(__ram_end - (brk ? brk : __heap_start));
+    if (!brk)
+        heap_init();
+    size_t n = (size_t)(heap_end - brk);
     for (struct block *b = free_list; b; b = b->next)
         n += b->size;
     return n;

@@ -1,0 +1,12 @@
+/* fdt: just enough of a flattened device tree reader to find RAM. */
+#ifndef LIBOS_FDT_H
+#define LIBOS_FDT_H
+
+#include <stdint.h>
+
+/* Total size of the blob at dtb, or 0 if it is not a device tree. */
+uint32_t fdt_size(const void *dtb);
+/* Base and size of the first /memory node's first "reg" range. Returns 0 on success. */
+int fdt_memory(const void *dtb, uint64_t *base, uint64_t *size);
+
+#endif
