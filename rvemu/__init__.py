@@ -10,12 +10,14 @@ from pathlib import Path
 
 def _set_numba_cache_dir() -> None:
     # Numba only checks a cached function's own file for changes, not the files of the
-    # functions it calls; keying the cache folder on a hash of every core source makes
+    # functions it calls; keying the cache folder on a hash of every compiled source makes
     # any change to the core start from a clean cache. One folder serves every process.
     here = Path(__file__).parent
     digest = hashlib.sha1()
     for path in sorted(here.rglob("*.py")):
-        digest.update(path.read_bytes())
+        text = path.read_bytes()
+        if b"njit" in text:
+            digest.update(text)
     base = os.environ.get("RVEMU_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "rvemu"
     )

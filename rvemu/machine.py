@@ -13,16 +13,8 @@ from .cpu import state as S
 from .cpu.core import LOAD_SIZE
 from .cpu.hart import Hart
 from .cpu.isa import Op
-from .devices.bus import Bus
-from .devices.sifive_test import SifiveTest
-from .devices.uart import Uart16550
+from .board import VIRT_DRAM, VIRT_UART0, VirtBoard
 from .loader import LoadError, read_elf
-
-# hw/riscv/virt.c: virt_memmap[]
-VIRT_TEST = 0x0010_0000
-VIRT_CLINT = S.CLINT_BASE
-VIRT_UART0 = 0x1000_0000
-VIRT_DRAM = 0x8000_0000
 
 CHUNK = 1 << 22  # instructions per entry into the core when nothing else limits it
 
@@ -64,11 +56,10 @@ class Machine:
         self.ram_base = VIRT_DRAM
         self.ram = np.zeros(size, dtype=np.uint8)
         self.hart = Hart(self.ram, self.ram_base)
-        self.bus = Bus()
-        self.finisher = SifiveTest()
-        self.uart = Uart16550(sink=self._console_write if echo else None)
-        self.bus.attach(VIRT_TEST, self.finisher, "sifive_test")
-        self.bus.attach(VIRT_UART0, self.uart, "uart0")
+        self.board = VirtBoard(self.hart, self.ram, self.ram_base, echo=echo)
+        self.bus = self.board.bus
+        self.finisher = self.board.finisher
+        self.uart = self.board.uart
         self.tohost: int | None = None
         self.fromhost: int | None = None
         self.image = None
@@ -118,12 +109,6 @@ class Machine:
     def console(self) -> bytes:
         return bytes(self.uart.output)
 
-    def _console_write(self, data: bytes) -> None:
-        import sys
-
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-
     # --- running
     def run(self, max_instructions: int | None = None) -> RunResult:
         """Run until the guest powers off, writes tohost, or retires max_instructions."""
@@ -138,6 +123,7 @@ class Machine:
             why = hart.run(budget)
             if why == S.EXIT_MMIO:
                 self._serve_mmio()
+                self.board.sync_interrupts()
                 if self.finisher.exit_code is not None:
                     return self._result("poweroff", self.finisher.exit_code, start_instret)
                 if self.finisher.reset_requested:
@@ -151,6 +137,9 @@ class Machine:
             elif why == S.EXIT_WFI:
                 if not self._wait_for_interrupt():
                     return self._result("halt", None, start_instret)
+            elif why == S.EXIT_BUDGET:
+                self.board.poll()
+                self.board.sync_interrupts()
 
     def _result(self, reason: str, code: int | None, start_instret: int) -> RunResult:
         seconds = time.perf_counter() - self._run_start
@@ -201,5 +190,8 @@ class Machine:
             now = int(st[S.MTIME_BASE]) + self.hart.instret // S.INSNS_PER_TICK
             if st[S.MTIMECMP] > now:
                 st[S.MTIME_BASE] += int(st[S.MTIMECMP]) - now
+            return True
+        if self.board.wait(None):
+            self.board.sync_interrupts()
             return True
         return False
