@@ -49,13 +49,30 @@ class Machine:
     >>> m = Machine(memory="128M"); m.load("app.elf"); result = m.run(10_000_000)
     """
 
-    def __init__(self, memory: str | int = "128M", echo: bool = False) -> None:
+    def __init__(
+        self,
+        memory: str | int = "128M",
+        echo: bool = False,
+        disk: str | None = None,
+        net: str | None = None,
+        bios: str | None = None,
+        append: str | None = None,
+        initrd: str | None = None,
+        clock: str = "instructions",
+    ) -> None:
+        """`echo` copies console output to stdout as it happens. `disk` is
+        "FILE[,ro]", `net` "tap:NAME" or "udp:LOCALPORT:HOST:PORT", `bios` firmware loaded
+        at the start of RAM, `append` the kernel command line, `initrd` a file for the
+        device tree's initrd, `clock` "instructions" (deterministic) or "host"."""
         size = parse_size(memory)
         if size < 4096 or size % 4096:
             raise ValueError(f"memory must be a positive multiple of 4 KiB, not {memory!r}")
         self.ram_base = VIRT_DRAM
         self.ram = np.zeros(size, dtype=np.uint8)
         self.hart = Hart(self.ram, self.ram_base)
+        self.options = dict(
+            disk=disk, net=net, bios=bios, append=append, initrd=initrd, clock=clock
+        )
         self.board = VirtBoard(self.hart, self.ram, self.ram_base, echo=echo)
         self.bus = self.board.bus
         self.finisher = self.board.finisher
