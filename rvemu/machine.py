@@ -182,6 +182,10 @@ class Machine:
             value = int(st[S.MMIO_VALUE]) & ((1 << (8 * size)) - 1)
             if not self.bus.write(addr, size, value):
                 st[S.MMIO_FAULT] = 1
+            else:  # the store is done: retire it here, so a power-off store counts
+                st[S.MMIO_PENDING] = 0
+                st[S.PC] += st[S.MMIO_LEN]
+                st[S.INSTRET] += 1
 
     def _serve_tohost(self) -> int | None:
         """HTIF: an odd value ends the run with code value >> 1; device 1 command 1

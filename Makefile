@@ -1,0 +1,64 @@
+# rvemu: `make run` boots the demo app, `make test` runs every test. Both install what is
+# missing first: Debian packages (when root) and a .venv with the Python dependencies.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc \
+                device-tree-compiler opensbi
+# One Numba cache for every process (rvemu keys a subfolder on its compiled sources).
+export RVEMU_CACHE_DIR ?= $(CURDIR)/.cache/rvemu
+
+.PHONY: run test deps packages venv apps warm lint format bench riscv-tests clean
+
+run: deps apps
+	$(PY) -m rvemu boot build/unikernel/hello.elf --stats
+
+test: deps apps warm lint
+	$(PY) -m pytest -n 2 -q -rs
+
+deps: packages venv
+
+packages:
+	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing $(APT_PACKAGES)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
+	  else \
+	    echo "missing Debian packages; run: sudo apt-get install $(APT_PACKAGES)"; exit 1; \
+	  fi; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+apps: packages
+	$(MAKE) -C unikernel all
+
+# Compile the core once, so parallel test workers load it from the cache.
+warm: venv
+	$(PY) -c "import rvemu; rvemu.Machine(memory='1M').hart.run(0)"
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+# The official suite, when present (see riscv-tests/README.md for how to build it).
+riscv-tests: deps warm
+	$(PY) -m rvemu test $${RVEMU_RISCV_TESTS:-/opt/riscv-tests/isa} -j 2 \
+	  --filter 'rv64[ums][iamcfd]-[pv]-*'
+
+bench: deps apps warm
+	$(PY) -m rvemu bench
+
+clean:
+	rm -rf build .cache

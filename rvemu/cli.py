@@ -1,0 +1,161 @@
+"""The `rvemu` command: a thin layer over the Python API (rvemu.Machine)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+EXIT_LIMIT = 124  # like timeout(1): the run hit --max-instructions
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, non-zero exit
+        self.exit(2, f"rvemu: {message}\n")
+
+
+def add_machine_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--memory", "-m", default="128M", help="RAM size (default 128M)")
+    p.add_argument("--disk", help="virtio-blk disk image: FILE[,ro]")
+    p.add_argument("--net", help="virtio-net backend: tap:NAME or udp:LPORT:HOST:RPORT")
+    p.add_argument("--bios", help="firmware loaded at the start of RAM (e.g. OpenSBI)")
+    p.add_argument("--append", help="kernel command line (device tree bootargs)")
+    p.add_argument("--initrd", help="initial ramdisk file")
+    p.add_argument(
+        "--clock",
+        choices=("instructions", "host"),
+        default="instructions",
+        help="time source: retired instructions (deterministic, default) or host time",
+    )
+
+
+def machine_from(args: argparse.Namespace, echo: bool):
+    from . import Machine
+
+    return Machine(
+        memory=args.memory,
+        echo=echo,
+        disk=args.disk,
+        net=args.net,
+        bios=args.bios,
+        append=args.append,
+        initrd=args.initrd,
+        clock=args.clock,
+    )
+
+
+def cmd_boot(args: argparse.Namespace) -> int:
+    machine = machine_from(args, echo=True)
+    machine.load(args.elf)
+    result = machine.run(max_instructions=args.max_instructions)
+    if args.stats:
+        print_stats(machine, result)
+    if result.reason == "poweroff":
+        return result.exit_code
+    if result.reason == "tohost":
+        if result.exit_code:
+            print(f"rvemu: tohost reports failure {result.exit_code}", file=sys.stderr)
+        return result.exit_code
+    if result.reason == "limit":
+        print(
+            f"rvemu: stopped at the instruction limit ({args.max_instructions}) "
+            f"at pc={machine.hart.pc:#x}",
+            file=sys.stderr,
+        )
+        return EXIT_LIMIT
+    if result.reason == "halt":
+        print(
+            f"rvemu: the guest waits for an interrupt that nothing can raise "
+            f"(wfi at pc={machine.hart.pc:#x})",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"rvemu: the guest asked for a reset (not supported yet)", file=sys.stderr)
+    return 1
+
+
+def print_stats(machine, result) -> None:
+    from .cpu.state import INSNS_PER_TICK
+    from .devices.clint import TIMEBASE_FREQ
+
+    n = result.instructions
+    guest_seconds = n / INSNS_PER_TICK / TIMEBASE_FREQ
+    mips = n / result.seconds / 1e6 if result.seconds > 0 else 0.0
+    lines = [
+        f"instructions retired  {n}",
+        f"guest time            {guest_seconds * 1e3:.3f} ms (mtime at 10 MHz)",
+        f"host wall time        {result.seconds * 1e3:.3f} ms",
+        f"speed                 {mips:.1f} MIPS",
+    ]
+    for name in ("main", "first_output"):
+        if name in machine.marks:
+            insns, secs = machine.marks[name]
+            label = f"reset -> {name.replace('_', ' ')}"
+            lines.append(f"{label:<22}{insns} instructions, {secs * 1e3:.3f} ms")
+    print("\n".join("rvemu: " + line for line in lines), file=sys.stderr)
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from .testrunner import collect, run_tests
+
+    try:
+        paths = collect(args.paths, args.filter)
+    except FileNotFoundError as e:
+        print(f"rvemu: {e}", file=sys.stderr)
+        return 2
+    if not paths:
+        print("rvemu: no test ELFs found (ELF files with a tohost symbol)", file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    results = run_tests(paths, jobs=args.jobs, max_instructions=args.max_instructions)
+    passed = sum(r["passed"] for r in results)
+    for r in results:
+        status = "PASS" if r["passed"] else f"FAIL  {r['detail']}"
+        print(f"{os.path.basename(r['path']):<32} {status}")
+    failed = len(results) - passed
+    print(f"{passed} passed, {failed} failed")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(
+                {"results": results, "seconds": time.perf_counter() - start}, f, indent=1
+            )
+    return 0 if failed == 0 else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(prog="rvemu", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
+
+    boot = sub.add_parser("boot", help="boot a RISC-V ELF on the virt machine")
+    boot.add_argument("elf")
+    add_machine_options(boot)
+    boot.add_argument("--max-instructions", type=int, default=None, metavar="N")
+    boot.add_argument("--stats", action="store_true", help="print run statistics to stderr")
+    boot.set_defaults(func=cmd_boot)
+
+    test = sub.add_parser("test", help="run riscv-tests style ELFs (HTIF tohost)")
+    test.add_argument("paths", nargs="+", metavar="PATH", help="ELF files or folders")
+    test.add_argument("--filter", default=None, metavar="GLOB", help="only names matching")
+    test.add_argument("-j", "--jobs", type=int, default=1, metavar="N")
+    test.add_argument("--json", metavar="FILE", help="write results as JSON")
+    test.add_argument("--max-instructions", type=int, default=50_000_000, metavar="N")
+    test.set_defaults(func=cmd_test)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .loader import LoadError
+
+    try:
+        return args.func(args)
+    except LoadError as e:
+        print(f"rvemu: {e}", file=sys.stderr)
+        return 1
+    except (ValueError, OSError) as e:
+        print(f"rvemu: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
