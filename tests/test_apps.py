@@ -156,14 +156,14 @@ def expect_matmul() -> str:
 
 
 def expect_qsort() -> str:
-    n = 300_000
+    n = 800_000
     keys = sorted(xorshift32_stream(n))
     check = sum(k * (i + 1) for i, k in enumerate(keys)) % 2**32
     return f"qsort: {n} keys, sorted, checksum 0x{check:08x}\n"
 
 
 def expect_vm() -> str:
-    limit, total = 10_000, 0
+    limit, total = 4_000, 0
     for n in range(1, limit + 1):
         while n != 1:
             n = 3 * n + 1 if n % 2 else n // 2
@@ -172,7 +172,7 @@ def expect_vm() -> str:
 
 
 def expect_sha256() -> str:
-    size, rounds = 4096, 1000
+    size, rounds = 4096, 400
     buf = bytearray(x & 0xFF for x in xorshift32_stream(size))
     for r in range(rounds):
         digest = hashlib.sha256(buf).digest()
@@ -183,7 +183,7 @@ def expect_sha256() -> str:
 
 def expect_nbody() -> str:
     """The same double operations in the same order as the guest (which has no FMA)."""
-    steps, pi, dpy = 50_000, 3.141592653589793, 365.24
+    steps, pi, dpy = 150_000, 3.141592653589793, 365.24
     sm = 4 * pi * pi
     bodies = [
         [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, sm],

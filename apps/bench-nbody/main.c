@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define STEPS 50000
+#define STEPS 150000
 #define BODIES 5
 #define PI 3.141592653589793
 #define SOLAR_MASS (4 * PI * PI)

@@ -2,7 +2,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define N 300000
+#define N 800000
 
 static uint32_t v[N];
 

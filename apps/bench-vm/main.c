@@ -3,7 +3,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define LIMIT 10000
+#define LIMIT 4000
 
 enum op { PUSH, LOAD, STORE, ADD, SUB, MUL, DIV, MOD, LT, EQ, JMP, JZ, JNZ, HALT };
 
