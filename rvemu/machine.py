@@ -9,12 +9,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import firmware
+from .board import VIRT_DRAM, VIRT_UART0, VirtBoard
 from .cpu import state as S
 from .cpu.core import LOAD_SIZE
 from .cpu.hart import Hart
 from .cpu.isa import Op
-from .board import VIRT_DRAM, VIRT_UART0, VirtBoard
-from .loader import LoadError, read_elf
+from .loader import LoadError
 
 CHUNK = 1 << 22  # instructions per entry into the core when nothing else limits it
 
@@ -33,7 +34,7 @@ def parse_size(text: str | int) -> int:
 class RunResult:
     """Why `Machine.run` returned."""
 
-    reason: str  # "poweroff", "tohost", "limit", "reset", "halt"
+    reason: str  # "poweroff", "tohost", "limit", "reset", "halt", "quit" (Ctrl-A x)
     exit_code: int | None  # the guest's exit code (0 = pass) for poweroff/tohost
     instructions: int  # retired in this run
     seconds: float  # host wall time of this run
@@ -59,11 +60,13 @@ class Machine:
         append: str | None = None,
         initrd: str | None = None,
         clock: str = "instructions",
+        rng: bool = False,
     ) -> None:
         """`echo` copies console output to stdout as it happens. `disk` is
         "FILE[,ro]", `net` "tap:NAME" or "udp:LOCALPORT:HOST:PORT", `bios` firmware loaded
         at the start of RAM, `append` the kernel command line, `initrd` a file for the
-        device tree's initrd, `clock` "instructions" (deterministic) or "host"."""
+        device tree's initrd, `clock` "instructions" (deterministic) or "host", `rng` adds a
+        virtio-rng device."""
         size = parse_size(memory)
         if size < 4096 or size % 4096:
             raise ValueError(f"memory must be a positive multiple of 4 KiB, not {memory!r}")
@@ -71,9 +74,11 @@ class Machine:
         self.ram = np.zeros(size, dtype=np.uint8)
         self.hart = Hart(self.ram, self.ram_base)
         self.options = dict(
-            disk=disk, net=net, bios=bios, append=append, initrd=initrd, clock=clock
+            disk=disk, net=net, bios=bios, append=append, initrd=initrd, clock=clock, rng=rng
         )
-        self.board = VirtBoard(self.hart, self.ram, self.ram_base, echo=echo)
+        self.board = VirtBoard(
+            self.hart, self.ram, self.ram_base, echo=echo, stdin=echo, **self.options
+        )
         self.bus = self.board.bus
         self.finisher = self.board.finisher
         self.uart = self.board.uart
@@ -85,26 +90,42 @@ class Machine:
         self._run_start = 0.0
 
     # --- loading
-    def load(self, path: str) -> None:
-        """Load an ELF into RAM and point the hart at its entry, as QEMU's reset stub
-        does: a0 = hart id, a1 = device tree address (0: none yet)."""
-        image = read_elf(path)
-        end = self.ram_base + len(self.ram)
-        for paddr, data, memsz in image.segments:
-            if paddr < self.ram_base or paddr + memsz > end:
-                raise LoadError(
-                    f"{path}: segment at {paddr:#x}+{memsz:#x} is outside RAM "
-                    f"({self.ram_base:#x}-{end:#x})"
-                )
-        for paddr, data, memsz in image.segments:
+    def load(self, path: str | None) -> None:
+        """Load a kernel ELF (and the --bios firmware, --initrd) into RAM as QEMU virt
+        does, put the device tree high in RAM, and start the hart where QEMU's reset
+        stub would leave it: a0 = hart id, a1 = device tree, a2 = fw_dynamic info."""
+        opts = self.options
+        try:
+            layout = firmware.place(
+                path, self.ram_base, len(self.ram), opts["bios"], opts["initrd"]
+            )
+        except LoadError as e:
+            if path and not str(e).startswith(path):
+                raise LoadError(f"{path}: {e}") from None
+            raise
+        for paddr, data, memsz in layout.segments:
             off = paddr - self.ram_base
             self.ram[off : off + memsz] = 0
             self.ram[off : off + len(data)] = np.frombuffer(data, dtype=np.uint8)
+        self.board.initrd = layout.initrd
+        blob = self.board.dtb()
+        fdt_addr = firmware.fdt_address(self.ram_base, len(self.ram), len(blob))
+        if fdt_addr >= self.ram_base:
+            off = fdt_addr - self.ram_base
+            self.ram[off : off + len(blob)] = np.frombuffer(blob, dtype=np.uint8)
+        else:
+            fdt_addr = 0  # RAM too small to hold it
+        self.board.rom.load(firmware.reset_vector(layout.start, fdt_addr, layout.kernel_entry))
+        image = layout.image
         self.image = image
-        self.hart.reset(pc=image.entry)
+        self.hart.reset(pc=layout.start)
         self.hart.x[10] = self.hart.hart_id
-        self.tohost = image.symbols.get("tohost")
-        self.fromhost = image.symbols.get("fromhost")
+        self.hart.x[11] = fdt_addr
+        self.hart.x[12] = firmware.FW_DYNAMIC_INFO_ADDR
+        self.hart.x[5] = layout.start  # t0, as the stub leaves it
+        self.fdt_address = fdt_addr
+        self.tohost = image.symbols.get("tohost") if image else None
+        self.fromhost = image.symbols.get("fromhost") if image else None
         if self.tohost is not None:
             self.hart.watch_tohost(self.tohost)
 
@@ -137,7 +158,7 @@ class Machine:
             budget = CHUNK if limit is None else min(CHUNK, limit - hart.instret)
             if budget <= 0:
                 return self._result("limit", None, start_instret)
-            why = hart.run(budget)
+            why = hart.run(self.board.before_run(budget))
             if why == S.EXIT_MMIO:
                 self._serve_mmio()
                 self.board.sync_interrupts()
@@ -157,6 +178,8 @@ class Machine:
             elif why == S.EXIT_BUDGET:
                 self.board.poll()
                 self.board.sync_interrupts()
+            if self.board.quit_requested:
+                return self._result("quit", None, start_instret)
 
     def _result(self, reason: str, code: int | None, start_instret: int) -> RunResult:
         seconds = time.perf_counter() - self._run_start
@@ -205,9 +228,20 @@ class Machine:
 
     def _wait_for_interrupt(self) -> bool:
         """WFI with nothing pending. Deterministic time: skip ahead to the timer, if it
-        is armed and enabled; otherwise nothing can ever wake the hart."""
+        is armed and enabled; host time: sleep until it, or until host input arrives.
+        With neither a timer nor an input source, nothing can ever wake the hart."""
         st, csr = self.hart.st, self.hart.csr
-        if csr[S.MIE] & S.MIP_MTIP and st[S.MTIMECMP] >= 0:
+        timer = bool(csr[S.MIE] & S.MIP_MTIP and st[S.MTIMECMP] >= 0)
+        self.board.poll()
+        self.board.sync_interrupts()
+        if self.board.hart.st[S.EXT_IRQ] & csr[S.MIE]:
+            return True
+        if self.board.clock == "host":
+            if self.board.wait(self.board.seconds_until_timer() if timer else None):
+                self.board.sync_interrupts()
+                return True
+            return False
+        if timer:
             now = int(st[S.MTIME_BASE]) + self.hart.instret // S.INSNS_PER_TICK
             if st[S.MTIMECMP] > now:
                 st[S.MTIME_BASE] += int(st[S.MTIMECMP]) - now

@@ -1,7 +1,13 @@
-"""NS16550A UART (transmit side; the register file QEMU's serial.c exposes)."""
+"""NS16550A UART: the register file and interrupt rules of QEMU's hw/char/serial.c.
+
+Transmission is instantaneous (THR is empty again as soon as it is written). Received bytes
+wait in a host-side queue and enter the 16-byte receive FIFO as it has room, as QEMU's
+chardev does through serial_can_receive.
+"""
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 
 RBR_THR_DLL = 0
@@ -13,10 +19,20 @@ LSR = 5
 MSR = 6
 SCR = 7
 
+IER_RDI, IER_THRI, IER_RLSI, IER_MSI = 0x01, 0x02, 0x04, 0x08
+IIR_NO_INT, IIR_MSI, IIR_THRI, IIR_RDI, IIR_RLSI, IIR_CTI = 0x01, 0x00, 0x02, 0x04, 0x06, 0x0C
+IIR_FIFO = 0xC0
+FCR_FE, FCR_RFR, FCR_XFR = 0x01, 0x02, 0x04
 LCR_DLAB = 0x80
-LSR_DR = 0x01
-LSR_THRE = 0x20
-LSR_TEMT = 0x40
+MCR_DTR, MCR_RTS, MCR_OUT1, MCR_OUT2, MCR_LOOP = 0x01, 0x02, 0x04, 0x08, 0x10
+LSR_DR, LSR_OE, LSR_BI, LSR_THRE, LSR_TEMT = 0x01, 0x02, 0x10, 0x20, 0x40
+LSR_INT_ANY = 0x1E
+MSR_DCTS, MSR_DDSR, MSR_TERI, MSR_DDCD = 0x01, 0x02, 0x04, 0x08
+MSR_ANY_DELTA = 0x0F
+MSR_CTS, MSR_DSR, MSR_RI, MSR_DCD = 0x10, 0x20, 0x40, 0x80
+
+FIFO_SIZE = 16
+TRIGGER_LEVELS = (1, 4, 8, 14)
 
 
 class Uart16550:
@@ -25,32 +41,109 @@ class Uart16550:
     def __init__(self, sink: Callable[[bytes], None] | None = None) -> None:
         self.output = bytearray()
         self._sink = sink
+        self.host_input: deque[int] = deque()  # bytes from the host not yet in the FIFO
+        self.rx: deque[int] = deque()
         self.lcr = 0
         self.ier = 0
-        self.mcr = 0
+        self.fcr = 0
+        self.mcr = MCR_OUT2
         self.scr = 0
-        self.dll = 0
+        self.dll = 0x0C
         self.dlm = 0
-        self.rx = bytearray()
+        self.lsr = LSR_THRE | LSR_TEMT
+        self.msr = MSR_DCD | MSR_DSR | MSR_CTS
+        self.thr_ipending = False
 
+    # --- the host side
+    def feed(self, data: bytes) -> None:
+        """Bytes typed on the host console, received in order as the FIFO has room."""
+        self.host_input.extend(data)
+        self._pump()
+
+    def _pump(self) -> None:
+        if self.mcr & MCR_LOOP:
+            return  # in loopback the receiver only hears the transmitter
+        while self.host_input and len(self.rx) < self._capacity():
+            self.rx.append(self.host_input.popleft())
+        if self.rx:
+            self.lsr |= LSR_DR
+
+    def _capacity(self) -> int:
+        return FIFO_SIZE if self.fcr & FCR_FE else 1
+
+    def _receive(self, byte: int) -> None:
+        if len(self.rx) >= self._capacity():
+            self.lsr |= LSR_OE
+            return
+        self.rx.append(byte)
+        self.lsr |= LSR_DR
+
+    def iir(self) -> int:
+        """The interrupt identification value for the current state (serial_update_irq)."""
+        fifo = self.fcr & FCR_FE
+        if self.ier & IER_RLSI and self.lsr & LSR_INT_ANY:
+            ident = IIR_RLSI
+        elif self.ier & IER_RDI and self.rx:
+            if not fifo or len(self.rx) >= TRIGGER_LEVELS[self.fcr >> 6]:
+                ident = IIR_RDI
+            else:
+                # QEMU raises the character timeout 4 character times after the last byte
+                # arrives; here host time does not pass between bytes, so it is immediate.
+                ident = IIR_CTI
+        elif self.ier & IER_THRI and self.thr_ipending:
+            ident = IIR_THRI
+        elif self.ier & IER_MSI and self._msr() & MSR_ANY_DELTA:
+            ident = IIR_MSI
+        else:
+            ident = IIR_NO_INT
+        return ident | (IIR_FIFO if fifo else 0)
+
+    def interrupt_pending(self) -> bool:
+        return not self.iir() & IIR_NO_INT
+
+    def _msr(self) -> int:
+        if self.mcr & MCR_LOOP:
+            # loopback: DTR->DSR, RTS->CTS, OUT1->RI, OUT2->DCD
+            m = self.mcr
+            return (
+                (MSR_DSR if m & MCR_DTR else 0)
+                | (MSR_CTS if m & MCR_RTS else 0)
+                | (MSR_RI if m & MCR_OUT1 else 0)
+                | (MSR_DCD if m & MCR_OUT2 else 0)
+                | (self.msr & MSR_ANY_DELTA)
+            )
+        return self.msr
+
+    # --- the bus side
     def read(self, offset: int, size: int) -> int:
         dlab = self.lcr & LCR_DLAB
         if offset == RBR_THR_DLL:
             if dlab:
                 return self.dll
-            if self.rx:
-                return self.rx.pop(0)
-            return 0
+            value = self.rx.popleft() if self.rx else 0
+            self._pump()
+            if not self.rx:
+                self.lsr &= ~(LSR_DR | LSR_BI)
+            return value
         if offset == IER_DLM:
             return self.dlm if dlab else self.ier
         if offset == IIR_FCR:
-            return 0xC1  # FIFOs enabled, no interrupt pending
+            value = self.iir()
+            if value & 0x0F == IIR_THRI:
+                self.thr_ipending = False
+            return value
         if offset == LCR:
             return self.lcr
         if offset == MCR:
             return self.mcr
         if offset == LSR:
-            return LSR_THRE | LSR_TEMT | (LSR_DR if self.rx else 0)
+            value = self.lsr
+            self.lsr &= ~(LSR_BI | LSR_OE)
+            return value
+        if offset == MSR:
+            value = self._msr()
+            self.msr &= ~MSR_ANY_DELTA
+            return value
         if offset == SCR:
             return self.scr
         return 0
@@ -62,17 +155,38 @@ class Uart16550:
             if dlab:
                 self.dll = value
             else:
-                self.output.append(value)
-                if self._sink is not None:
-                    self._sink(bytes([value]))
+                self._transmit(value)
         elif offset == IER_DLM:
             if dlab:
                 self.dlm = value
             else:
+                changed = (self.ier ^ value) & IER_THRI
                 self.ier = value & 0x0F
+                if changed:
+                    # serial_ioport_write: enabling THRI with THR empty raises it at once
+                    self.thr_ipending = bool(self.ier & IER_THRI and self.lsr & LSR_THRE)
+        elif offset == IIR_FCR:
+            if (value ^ self.fcr) & FCR_FE:
+                value |= FCR_RFR | FCR_XFR  # changing FIFO mode resets both FIFOs
+            if value & FCR_RFR:
+                self.rx.clear()
+                self.lsr &= ~(LSR_DR | LSR_BI)
+            self.fcr = value & 0xC9
+            self._pump()
         elif offset == LCR:
             self.lcr = value
         elif offset == MCR:
-            self.mcr = value
+            self.mcr = value & 0x1F
+            self._pump()
         elif offset == SCR:
             self.scr = value
+
+    def _transmit(self, byte: int) -> None:
+        if self.mcr & MCR_LOOP:
+            self._receive(byte)
+        else:
+            self.output.append(byte)
+            if self._sink is not None:
+                self._sink(bytes([byte]))
+        self.lsr |= LSR_THRE | LSR_TEMT
+        self.thr_ipending = True

@@ -1,0 +1,164 @@
+"""Boot layout as QEMU's hw/riscv/boot.c lays it out: firmware at the start of RAM, the
+kernel after it, the initrd and the device tree high in RAM, and the reset vector in the
+mask ROM at 0x1000 that hands a0 = hart id, a1 = device tree, a2 = fw_dynamic info."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from .loader import Image, LoadError, read_elf
+
+VIRT_MROM = 0x1000  # hw/riscv/virt.c: virt_memmap[VIRT_MROM] = { 0x1000, 0xf000 }
+VIRT_MROM_SIZE = 0xF000
+MiB = 1 << 20
+
+FW_DYNAMIC_INFO_MAGIC = 0x4942534F  # "OSBI", include/hw/riscv/boot_opensbi.h
+FW_DYNAMIC_INFO_VERSION = 2
+FW_DYNAMIC_INFO_NEXT_MODE_S = 1
+RESET_VEC_WORDS = 10
+FW_DYNAMIC_INFO_ADDR = VIRT_MROM + 4 * RESET_VEC_WORDS  # what QEMU's stub puts in a2
+
+
+def reset_vector(start_addr: int, fdt_addr: int, kernel_entry: int) -> bytes:
+    """The contents of QEMU's mask ROM (riscv_setup_rom_reset_vec for RV64) followed by
+    the fw_dynamic_info that OpenSBI's fw_dynamic reads through a2."""
+    words = [
+        0x00000297,  # 1: auipc t0, %pcrel_hi(fw_dyn)
+        0x02828613,  #    addi  a2, t0, %pcrel_lo(1b)
+        0xF1402573,  #    csrr  a0, mhartid
+        0x0202B583,  #    ld    a1, 32(t0)
+        0x0182B283,  #    ld    t0, 24(t0)
+        0x00028067,  #    jr    t0
+        start_addr & 0xFFFF_FFFF,
+        start_addr >> 32,
+        fdt_addr & 0xFFFF_FFFF,
+        fdt_addr >> 32,
+    ]
+    info = struct.pack(
+        "<6Q",
+        FW_DYNAMIC_INFO_MAGIC,
+        FW_DYNAMIC_INFO_VERSION,
+        kernel_entry,
+        FW_DYNAMIC_INFO_NEXT_MODE_S,
+        0,  # options
+        0,  # boot_hart
+    )
+    return struct.pack("<10I", *words) + info
+
+
+class BootRom:
+    """The mask ROM as a read-only bus device: guests (fw_dynamic) read the info block
+    through it. Instruction fetch from it is not supported, so the machine starts the
+    hart in the state the stub would leave it in."""
+
+    size = VIRT_MROM_SIZE
+
+    def __init__(self) -> None:
+        self.data = bytes(self.size)
+
+    def load(self, contents: bytes) -> None:
+        self.data = contents[: self.size] + bytes(self.size - min(len(contents), self.size))
+
+    def read(self, offset: int, size: int) -> int:
+        return int.from_bytes(self.data[offset : offset + size], "little")
+
+    def write(self, offset: int, size: int, value: int) -> None:
+        pass  # ROM
+
+
+@dataclass
+class Placement:
+    """Where things go in RAM: [(physical address, bytes, memory size)] plus addresses."""
+
+    segments: list[tuple[int, bytes, int]]
+    start: int  # where the reset stub jumps
+    kernel_entry: int
+    image: Image | None  # the kernel ELF (symbols for tohost, marks)
+    initrd: tuple[int, int] | None  # (start, end)
+
+
+def load_blob_or_elf(path: str, default_addr: int) -> tuple[list[tuple[int, bytes, int]], int]:
+    """An ELF's loadable segments, or a raw binary placed at `default_addr` (as QEMU's
+    riscv_find_and_load_firmware and riscv_load_kernel fall back to)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+            if head != b"\x7fELF":
+                data = head + f.read()
+                return [(default_addr, data, len(data))], default_addr
+    except OSError as e:
+        raise LoadError(f"{path}: cannot read: {e.strerror}") from None
+    image = read_elf(path)
+    return list(image.segments), image.entry
+
+
+def place(
+    kernel: str | None,
+    ram_base: int,
+    ram_size: int,
+    bios: str | None = None,
+    initrd: str | None = None,
+) -> Placement:
+    """Lay out firmware, kernel and initrd as QEMU virt does (hw/riscv/boot.c)."""
+    segments: list[tuple[int, bytes, int]] = []
+    image = None
+    firmware_end = ram_base
+    start = ram_base
+    if bios is not None:
+        fw_segments, _ = load_blob_or_elf(bios, ram_base)
+        segments += fw_segments
+        firmware_end = max(a + m for a, _, m in fw_segments)
+    kernel_entry = start
+    if kernel is not None:
+        # riscv_calc_kernel_start_addr: after the firmware, 2 MiB aligned on RV64
+        kernel_start = (firmware_end + 2 * MiB - 1) & ~(2 * MiB - 1) if bios else ram_base
+        with open_or_fail(kernel) as f:
+            is_elf = f.read(4) == b"\x7fELF"
+        if is_elf:
+            image = read_elf(kernel)
+            segments += list(image.segments)
+            kernel_entry = image.entry
+        else:
+            k_segments, kernel_entry = load_blob_or_elf(kernel, kernel_start)
+            segments += k_segments
+        if bios is None:
+            start = kernel_entry
+    elif bios is not None:
+        kernel_entry = (firmware_end + 2 * MiB - 1) & ~(2 * MiB - 1)
+    initrd_range = None
+    if initrd is not None:
+        try:
+            with open(initrd, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise LoadError(f"{initrd}: cannot read: {e.strerror}") from None
+        # riscv_load_initrd: halfway into small RAMs, at 128 MiB into large ones
+        at = kernel_entry + min(ram_size // 2, 128 * MiB)
+        segments.append((at, data, len(data)))
+        initrd_range = (at, at + len(data))
+    end = ram_base + ram_size
+    for paddr, _, memsz in segments:
+        if paddr < ram_base or paddr + memsz > end:
+            raise LoadError(
+                f"segment at {paddr:#x}+{memsz:#x} is outside RAM ({ram_base:#x}-{end:#x})"
+            )
+    return Placement(segments, start, kernel_entry, image, initrd_range)
+
+
+def fdt_address(ram_base: int, ram_size: int, fdt_size: int) -> int:
+    """riscv_compute_fdt_addr / riscv_load_fdt: 2 MiB aligned, below the end of RAM and
+    below 3 GiB so 32-bit kernels reach it."""
+    end = ram_base + ram_size
+    top = min(end, 3072 * MiB) if ram_base < 3072 * MiB else end
+    addr = (top - fdt_size) & ~(2 * MiB - 1)
+    if addr < ram_base:  # RAM smaller than 2 MiB: just below its end
+        addr = (end - fdt_size) & ~0xFFF
+    return addr
+
+
+def open_or_fail(path: str):
+    try:
+        return open(path, "rb")
+    except OSError as e:
+        raise LoadError(f"{path}: cannot read: {e.strerror}") from None

@@ -1,0 +1,105 @@
+"""PLIC at register level: priorities, pending, enables, thresholds, claim/complete."""
+
+from rvemu.devices.plic import (
+    CONTEXT_BASE,
+    CONTEXT_STRIDE,
+    ENABLE_BASE,
+    ENABLE_STRIDE,
+    PENDING_BASE,
+    Plic,
+)
+
+
+def claim_addr(ctx: int) -> int:
+    return CONTEXT_BASE + ctx * CONTEXT_STRIDE + 4
+
+
+def threshold_addr(ctx: int) -> int:
+    return CONTEXT_BASE + ctx * CONTEXT_STRIDE
+
+
+def enable(p: Plic, ctx: int, *irqs: int) -> None:
+    words = {}
+    for irq in irqs:
+        words[irq >> 5] = words.get(irq >> 5, 0) | 1 << (irq & 31)
+    for w, v in words.items():
+        p.write(ENABLE_BASE + ctx * ENABLE_STRIDE + 4 * w, 4, v)
+
+
+def test_priority_registers_hold_three_bits_and_source0_is_hardwired():
+    p = Plic()
+    p.write(4 * 10, 4, 5)
+    assert p.read(4 * 10, 4) == 5
+    p.write(4 * 10, 4, 9)  # out of range: ignored, as QEMU 7.2 does
+    assert p.read(4 * 10, 4) == 5
+    p.write(0, 4, 3)
+    assert p.read(0, 4) == 0
+
+
+def test_pending_follows_level_and_needs_priority_enable_and_threshold():
+    p = Plic()
+    p.set_level(10, True)
+    assert p.read(PENDING_BASE, 4) == 1 << 10
+    assert not p.output(0)  # priority 0 never interrupts
+    p.write(4 * 10, 4, 1)
+    assert not p.output(0)  # not enabled
+    enable(p, 0, 10)
+    assert p.output(0) and not p.output(1)
+    p.write(threshold_addr(0), 4, 1)
+    assert not p.output(0)  # priority must exceed the threshold
+    p.write(threshold_addr(0), 4, 0)
+    assert p.output(0)
+    p.set_level(10, False)
+    assert p.read(PENDING_BASE, 4) == 0 and not p.output(0)
+
+
+def test_claim_picks_highest_priority_then_lowest_id_and_complete_rearms():
+    p = Plic()
+    for irq, prio in ((3, 2), (5, 6), (40, 6)):
+        p.write(4 * irq, 4, prio)
+        p.set_level(irq, True)
+    enable(p, 1, 3, 5, 40)
+    assert p.read(PENDING_BASE + 4, 4) == 1 << 8
+    assert p.read(claim_addr(1), 4) == 5
+    assert p.read(claim_addr(1), 4) == 40
+    assert p.read(claim_addr(1), 4) == 3
+    assert p.read(claim_addr(1), 4) == 0  # all in flight
+    assert not p.output(1)
+    p.set_level(40, False)
+    p.write(claim_addr(1), 4, 40)  # completed, line low: stays quiet
+    p.write(claim_addr(1), 4, 5)  # completed, line still high: pending again
+    assert p.read(claim_addr(1), 4) == 5
+
+
+def test_complete_of_a_source_not_enabled_for_the_context_is_ignored():
+    p = Plic()
+    p.write(4 * 7, 4, 1)
+    p.set_level(7, True)
+    enable(p, 0, 7)
+    assert p.read(claim_addr(0), 4) == 7
+    p.write(claim_addr(1), 4, 7)  # context 1 has it disabled
+    assert p.read(claim_addr(0), 4) == 0
+    p.write(claim_addr(0), 4, 7)
+    assert p.read(claim_addr(0), 4) == 7
+
+
+def test_enable_words_mask_source0_and_nonexistent_sources():
+    p = Plic()
+    p.write(ENABLE_BASE, 4, 0xFFFF_FFFF)
+    assert p.read(ENABLE_BASE, 4) == 0xFFFF_FFFE
+    p.write(ENABLE_BASE + 8, 4, 0xFFFF_FFFF)
+    assert p.read(ENABLE_BASE + 8, 4) == 0xFFFF_FFFF  # sources 64..95 exist
+    p.write(ENABLE_BASE + 12, 4, 0xFFFF_FFFF)
+    assert p.read(ENABLE_BASE + 12, 4) == 0
+
+
+def test_hostile_accesses_are_ignored():
+    p = Plic()
+    for off in (1, 2, 0x1FFF_FFF, 0x5F_FFFC, CONTEXT_BASE + 5 * CONTEXT_STRIDE + 4):
+        for size in (1, 2, 4, 8):
+            p.write(off, size, 0xFFFF_FFFF_FFFF_FFFF & ((1 << (8 * size)) - 1))
+            assert p.read(off, size) in (0,)
+    p.set_level(0, True)
+    p.set_level(1000, True)
+    p.set_level(-3, True)
+    assert not p.output(0) and not p.output(1) and not p.output(7)

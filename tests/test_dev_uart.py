@@ -1,0 +1,116 @@
+"""NS16550A at register level: the behaviour serial.c gives Linux, OpenSBI and U-Boot."""
+
+from rvemu.devices.uart import (
+    IER_DLM,
+    IIR_FCR,
+    LCR,
+    LSR,
+    MCR,
+    MSR,
+    RBR_THR_DLL,
+    SCR,
+    Uart16550,
+)
+
+
+def test_transmit_reaches_output_and_sink():
+    seen = []
+    u = Uart16550(sink=seen.append)
+    for ch in b"hi\n":
+        assert u.read(LSR, 1) & 0x20
+        u.write(RBR_THR_DLL, 1, ch)
+    assert u.output == b"hi\n" and b"".join(seen) == b"hi\n"
+
+
+def test_divisor_latch_and_scratch():
+    u = Uart16550()
+    u.write(LCR, 1, 0x83)
+    u.write(RBR_THR_DLL, 1, 0x01)
+    u.write(IER_DLM, 1, 0x02)
+    assert (u.read(RBR_THR_DLL, 1), u.read(IER_DLM, 1)) == (0x01, 0x02)
+    u.write(LCR, 1, 0x03)
+    assert u.read(IER_DLM, 1) == 0 and u.output == b""  # DLL write did not transmit
+    u.write(SCR, 1, 0x5A)
+    assert u.read(SCR, 1) == 0x5A and u.read(LCR, 1) == 0x03
+
+
+def test_receive_sets_dr_and_interrupts_when_enabled():
+    u = Uart16550()
+    assert u.read(IIR_FCR, 1) == 0x01
+    u.feed(b"ab")
+    assert u.read(LSR, 1) & 0x01
+    assert not u.interrupt_pending()
+    u.write(IER_DLM, 1, 0x01)
+    assert u.interrupt_pending() and u.read(IIR_FCR, 1) == 0x04
+    assert u.read(RBR_THR_DLL, 1) == ord("a")
+    assert u.read(RBR_THR_DLL, 1) == ord("b")
+    assert not u.read(LSR, 1) & 0x01 and not u.interrupt_pending()
+
+
+def test_fifo_trigger_level_and_character_timeout():
+    u = Uart16550()
+    u.write(IIR_FCR, 1, 0x81)  # FIFO on, trigger at 8
+    u.write(IER_DLM, 1, 0x01)
+    u.feed(b"abc")
+    assert u.read(IIR_FCR, 1) == 0xCC  # below trigger: character timeout
+    u.feed(b"defghijklmnopqrstuvwxyz")
+    assert u.read(IIR_FCR, 1) == 0xC4
+    got = bytearray()
+    while u.read(LSR, 1) & 0x01:
+        got.append(u.read(RBR_THR_DLL, 1))
+    assert bytes(got) == b"abcdefghijklmnopqrstuvwxyz"  # host queue refills the 16-byte FIFO
+    u.feed(b"xyz")
+    u.write(IIR_FCR, 1, 0x83)  # clear the receive FIFO
+    assert not u.read(LSR, 1) & 0x01
+
+
+def test_thr_empty_interrupt_raised_on_enable_and_cleared_by_reading_iir():
+    u = Uart16550()
+    u.write(IER_DLM, 1, 0x02)
+    assert u.read(IIR_FCR, 1) == 0x02
+    assert u.read(IIR_FCR, 1) == 0x01  # reading IIR acknowledged it
+    u.write(RBR_THR_DLL, 1, ord("x"))
+    assert u.interrupt_pending()  # transmitted: THR empty again
+    u.write(IER_DLM, 1, 0x00)
+    assert not u.interrupt_pending()
+
+
+def test_receive_has_priority_over_thr_empty():
+    u = Uart16550()
+    u.write(IER_DLM, 1, 0x03)
+    u.feed(b"q")
+    assert u.read(IIR_FCR, 1) == 0x04
+    u.read(RBR_THR_DLL, 1)
+    assert u.read(IIR_FCR, 1) == 0x02
+
+
+def test_loopback_and_modem_status():
+    u = Uart16550()
+    assert u.read(MSR, 1) == 0xB0  # DCD DSR CTS, as QEMU's chardev reports
+    u.write(MCR, 1, 0x10 | 0x0F)
+    assert u.read(MSR, 1) & 0xF0 == 0xF0
+    u.write(RBR_THR_DLL, 1, 0x42)
+    assert u.output == b"" and u.read(RBR_THR_DLL, 1) == 0x42
+    u.write(RBR_THR_DLL, 1, 1)
+    u.write(RBR_THR_DLL, 1, 2)  # FIFO off: one-byte holding register overruns
+    assert u.read(LSR, 1) & 0x02
+    assert not u.read(LSR, 1) & 0x02  # reading LSR clears overrun
+
+
+def test_line_status_interrupt_on_overrun():
+    u = Uart16550()
+    u.write(MCR, 1, 0x10)
+    u.write(IER_DLM, 1, 0x04)
+    u.write(RBR_THR_DLL, 1, 1)
+    u.write(RBR_THR_DLL, 1, 2)
+    assert u.read(IIR_FCR, 1) == 0x06
+    u.read(LSR, 1)
+    assert u.read(IIR_FCR, 1) == 0x01
+
+
+def test_unknown_offsets_and_sizes_are_harmless():
+    u = Uart16550()
+    for off in range(8, 0x100, 7):
+        u.write(off, 4, 0xFFFFFFFF)
+        assert u.read(off, 8) == 0
+    assert u.output == b""
