@@ -81,9 +81,11 @@ def fmul_d(a: int, b: int, rm: int) -> tuple[int, int]:
 def fdiv_d(a: int, b: int, rm: int) -> tuple[int, int]:
     x = f64_from_bits(a)
     y = f64_from_bits(b)
-    q = x / y
-    if rm == RNE and MIN_NORMAL_D < abs(q) < INF and abs(x) > _SAFE_LO:
-        return f64_bits(q), np.int64(NX if fma(-q, y, x) != 0.0 else 0)
+    # (Numba's Python error model raises on a division by zero: never divide by 0.0 here.)
+    if rm == RNE and y != 0.0:
+        q = x / y
+        if MIN_NORMAL_D < abs(q) < INF and abs(x) > _SAFE_LO:
+            return f64_bits(q), np.int64(NX if fma(-q, y, x) != 0.0 else 0)
     return div_slow(x, y, is_snan_d(a) or is_snan_d(b), rm, True)
 
 
@@ -300,7 +302,7 @@ def fmul_s(a: int, b: int, rm: int) -> tuple[int, int]:
 @njit(cache=True)
 def fdiv_s(a: int, b: int, rm: int) -> tuple[int, int]:
     x, y, snan = _unbox2(a, b)
-    if rm == RNE:
+    if rm == RNE and y != 0.0:  # x / 0.0 would raise (Numba's Python error model)
         r = np.float32(x / y)
         rd = np.float64(r)
         if MIN_NORMAL_S < abs(rd) < INF:
