@@ -298,9 +298,7 @@ APPS = ["hello", "timers", "heap", "files", "entropy", *BENCHMARKS]
 # What rvemu's hart and board lack for now (the emulator is being written alongside):
 # strict xfails, so each turns into a failure the day the feature lands and must be removed.
 RVEMU_MISSING = {
-    "files": "rvemu has no virtio-blk device yet",
     "entropy": "rvemu has no virtio-rng device yet",
-    "bench-nbody": "rvemu's hart has no F/D extensions yet",
 }
 
 
