@@ -339,7 +339,7 @@ class Sv39:
             table = ((pte >> 10) & ((1 << 44) - 1)) << 12
 
     def enable(self) -> None:
-        self.rig.hart.csr[S.SATP] = self.satp
+        self.rig.hart.csr[S.SATP] = s64(self.satp)
         self.rig.hart.flush_decoded()
 
 
