@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from elftools.elf.constants import P_FLAGS
 from elftools.elf.elffile import ELFFile
-from test_apps import BUILD, MKUKFS, QEMU, ROOT, build, image, symbols_image
+from test_apps import BUILD, MKUKFS, QEMU, ROOT, build, image, rvemu_can_boot, symbols_image
 
 LIBOS = ROOT / "unikernel" / "libos"
 APPS_DIR = ROOT / "apps"
@@ -194,3 +194,22 @@ def test_mkukfs_writes_the_documented_format(tmp_path: Path) -> None:
     for offset, length, name in entries:
         assert offset % 512 == 0
         assert raw[offset : offset + length] == (folder / name.rstrip(b"\0").decode()).read_bytes()
+
+
+def test_rvemu_stats_report_hello_reaching_main_within_10000_instructions() -> None:
+    """`rvemu boot --stats` shows the boot mark: reset -> main, in guest instructions."""
+    if not rvemu_can_boot():
+        pytest.xfail("`python -m rvemu boot` does not exist yet")
+    build("hello")
+    result = subprocess.run(
+        [sys.executable, "-m", "rvemu", "boot", "--stats", str(image("hello"))],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    m = re.search(r"reset -> main\s+(\d+) instructions", result.stderr)
+    assert m, result.stderr
+    assert 0 < int(m.group(1)) <= HELLO_MAX_INSTRUCTIONS_TO_MAIN
+    assert re.search(r"reset -> first output\s+\d+ instructions", result.stderr)
