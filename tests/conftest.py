@@ -408,3 +408,93 @@ def opcode_tables(exts: tuple[str, ...] | list[str] = IMPLEMENTED) -> list[Opcod
             "relative to the repo): the table-driven decoder checks did NOT run ***"
         )
     return [line for ext in exts for line in parse_extension(ext)]
+
+
+# How the RVC chapter constrains operand fields beyond the fixed bits. An `_n0`/`_n2`
+# register field that is 0/2 makes the encoding another line's (c.mv with rs2 = 0 is c.jr),
+# a HINT (c.li with rd = 0: still this instruction) or reserved (c.lwsp with rd = 0).
+RVC_OTHER_LINE = {"c_rs2_n0": 0, "c_rs1_n0": 0, "rd_n2": 2}
+RVC_RESERVED_IF_ZERO = {
+    "c.addi4spn": ("c_nzuimm10",),
+    "c.addiw": ("rd_rs1_n0",),
+    "c.lwsp": ("rd_n0",),
+    "c.ldsp": ("rd_n0",),
+    "c.jr": ("rs1_n0",),
+    "c.addi16sp": ("c_nzimm10hi", "c_nzimm10lo"),
+    "c.lui": ("c_nzimm18hi", "c_nzimm18lo"),  # QEMU: reserved even when rd = 0
+}
+RESERVED = "reserved"
+
+
+def field_value(word: int, bits: tuple[int, int]) -> int:
+    hi, lo = bits
+    return (word >> lo) & ((1 << (hi - lo + 1)) - 1)
+
+
+def classify(word: int, lines: list[OpcodeLine], fields: dict[str, tuple[int, int]]):
+    """The table line a 16- or 32-bit instruction is (by the bits that matter for its
+    length), RESERVED for a reserved RVC encoding, or None when no line claims it."""
+    length = 4 if word & 3 == 3 else 2
+    word &= 0xFFFFFFFF if length == 4 else 0xFFFF
+    for line in lines:
+        if line.length != length or word & line.mask != line.match:
+            continue
+        if length == 2:
+            if any(
+                a in RVC_OTHER_LINE and field_value(word, fields[a]) == RVC_OTHER_LINE[a]
+                for a in line.args
+            ):
+                continue
+            zero_args = RVC_RESERVED_IF_ZERO.get(line.name, ())
+            if zero_args and all(field_value(word, fields[a]) == 0 for a in zero_args):
+                return RESERVED
+        return line
+    return None
+
+
+def op_name(line: OpcodeLine) -> str:
+    """The rvemu Op member a table line's instruction decodes to (c.* -> its expansion)."""
+    if line.length == 2:
+        return RVC_EXPANSION[line.name]
+    return line.name.replace(".", "_").upper()
+
+
+RVC_EXPANSION = {
+    "c.addi4spn": "ADDI",
+    "c.lw": "LW",
+    "c.ld": "LD",
+    "c.sw": "SW",
+    "c.sd": "SD",
+    "c.fld": "FLD",
+    "c.fsd": "FSD",
+    "c.nop": "ADDI",
+    "c.addi": "ADDI",
+    "c.addiw": "ADDIW",
+    "c.li": "ADDI",
+    "c.addi16sp": "ADDI",
+    "c.lui": "LUI",
+    "c.srli": "SRLI",
+    "c.srai": "SRAI",
+    "c.andi": "ANDI",
+    "c.sub": "SUB",
+    "c.xor": "XOR",
+    "c.or": "OR",
+    "c.and": "AND",
+    "c.subw": "SUBW",
+    "c.addw": "ADDW",
+    "c.j": "JAL",
+    "c.beqz": "BEQ",
+    "c.bnez": "BNE",
+    "c.slli": "SLLI",
+    "c.fldsp": "FLD",
+    "c.lwsp": "LW",
+    "c.ldsp": "LD",
+    "c.jr": "JALR",
+    "c.mv": "ADD",
+    "c.ebreak": "EBREAK",
+    "c.jalr": "JALR",
+    "c.add": "ADD",
+    "c.fsdsp": "FSD",
+    "c.swsp": "SW",
+    "c.sdsp": "SD",
+}
