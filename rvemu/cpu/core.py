@@ -144,9 +144,12 @@ def finish_mmio(x, f, csr, st, tlb, pc: int) -> int:
     return pc + st[MMIO_LEN]
 
 
-@njit(cache=True)
-def run(x, f, csr, st, ram, tlb, dc, pagef, budget: int) -> int:
-    mem = (ram, ram.view(np.uint16), ram.view(np.uint32), ram.view(np.int64))
+# No reference counting inside the hot loop: every array here is owned by the Hart, which
+# outlives the call, and Numba's per-call increments of array counts cost more than the
+# instructions themselves.
+@njit(cache=True, _nrt=False)
+def run(x, f, csr, st, ram8, ram16, ram32, ram64, tlb, dc, pagef, budget: int) -> int:
+    mem = (ram8, ram16, ram32, ram64)
     pc = st[PC]
     instret = st[INSTRET]
     end = instret + budget

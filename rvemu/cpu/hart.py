@@ -23,6 +23,7 @@ class Hart:
         if len(ram) % 4096:
             raise ValueError("RAM size must be a multiple of 4 KiB")
         self.ram = ram
+        self.ram_views = (ram, ram.view(np.uint16), ram.view(np.uint32), ram.view(np.int64))
         self.x = np.zeros(33, dtype=np.int64)
         self.f = np.zeros(32, dtype=np.int64)
         self.csr = np.zeros(4096, dtype=np.int64)
@@ -64,7 +65,7 @@ class Hart:
                 self.f,
                 self.csr,
                 self.st,
-                self.ram,
+                *self.ram_views,
                 self.tlb,
                 self.dc,
                 self.page_flags,
