@@ -12,7 +12,17 @@ from pathlib import Path
 import pytest
 from elftools.elf.constants import P_FLAGS
 from elftools.elf.elffile import ELFFile
-from test_apps import BUILD, MKUKFS, QEMU, ROOT, build, image, rvemu_can_boot, symbols_image
+from test_apps import (
+    BUILD,
+    MKUKFS,
+    QEMU,
+    ROOT,
+    boot,
+    build,
+    image,
+    rvemu_can_boot,
+    symbols_image,
+)
 
 LIBOS = ROOT / "unikernel" / "libos"
 APPS_DIR = ROOT / "apps"
@@ -213,3 +223,35 @@ def test_rvemu_stats_report_hello_reaching_main_within_10000_instructions() -> N
     assert m, result.stderr
     assert 0 < int(m.group(1)) <= HELLO_MAX_INSTRUCTIONS_TO_MAIN
     assert re.search(r"reset -> first output\s+\d+ instructions", result.stderr)
+
+
+def test_write_your_own_app_section_of_the_guide_works(tmp_path: Path) -> None:
+    """Follows docs/unikernel.md's example app as written, in a scratch apps folder."""
+    doc = (ROOT / "docs" / "unikernel.md").read_text()
+    section = doc[doc.index("## Write your own app") :]
+    libs = re.search(r'echo "([^"]*)" > apps/(\w+)/libs', section)
+    code = re.search(r"```c\n(.*?)```", section, re.S)
+    assert libs and code
+    app = libs.group(2)
+    (tmp_path / "apps" / app).mkdir(parents=True)
+    (tmp_path / "apps" / app / "libs").write_text(libs.group(1) + "\n")
+    source = "\n".join(line.removeprefix("   ") for line in code.group(1).splitlines())
+    (tmp_path / "apps" / app / "main.c").write_text(source + "\n")
+    out_dir = tmp_path / "build"
+    subprocess.run(
+        ["make", "-C", str(ROOT / "unikernel"), f"APP={app}"]
+        + [f"APPS_DIR={tmp_path / 'apps'}", f"OUT={out_dir}"],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    elf = out_dir / f"{app}.elf"
+    runs = []
+    if shutil.which(QEMU):
+        runs.append(boot("qemu", elf))
+    if rvemu_can_boot():
+        runs.append(boot("rvemu", elf))
+    if not runs:
+        pytest.skip("neither QEMU nor rvemu can boot images here: the example was only built")
+    for status, out, err in runs:
+        assert (status, out) == (0, "blink 1\nblink 2\nblink 3\n"), err
