@@ -72,7 +72,7 @@ def cmd_boot(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    print(f"rvemu: the guest asked for a reset (not supported yet)", file=sys.stderr)
+    print("rvemu: the guest asked for a reset (not supported yet)", file=sys.stderr)
     return 1
 
 
@@ -118,9 +118,7 @@ def cmd_test(args: argparse.Namespace) -> int:
     print(f"{passed} passed, {failed} failed")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(
-                {"results": results, "seconds": time.perf_counter() - start}, f, indent=1
-            )
+            json.dump({"results": results, "seconds": time.perf_counter() - start}, f, indent=1)
     return 0 if failed == 0 else 1
 
 

@@ -48,7 +48,11 @@ def read_elf(path: str) -> Image:
             symtab = elf.get_section_by_name(".symtab")
             if symtab is not None:
                 for sym in symtab.iter_symbols():
-                    if sym.name and sym["st_info"]["type"] in ("STT_NOTYPE", "STT_OBJECT", "STT_FUNC"):
+                    if sym.name and sym["st_info"]["type"] in (
+                        "STT_NOTYPE",
+                        "STT_OBJECT",
+                        "STT_FUNC",
+                    ):
                         symbols.setdefault(sym.name, sym["st_value"])
             return Image(path, elf["e_entry"], segments, symbols)
         except ELFError as e:

@@ -144,9 +144,7 @@ def test_32bit_and_outside_ram_elfs_are_refused(tmp_path: Path) -> None:
     r = rvemu("boot", elf32)
     assert r.returncode != 0 and "32-bit" in r.stderr and r.stderr.count("\n") == 1
     low = tmp_path / "low"
-    subprocess.run(
-        [GCC, "-march=rv64gc", "-nostdlib", "-Ttext=0x1000", src, "-o", low], check=True
-    )
+    subprocess.run([GCC, "-march=rv64gc", "-nostdlib", "-Ttext=0x1000", src, "-o", low], check=True)
     r = rvemu("boot", low)
     assert r.returncode != 0 and "outside RAM" in r.stderr and r.stderr.count("\n") == 1
 

@@ -14,7 +14,7 @@ from ..mmu.tlb import DELTA, TAG, TLB_ENTRIES, tlb_flush
 from .alu import div, divu, divuw, divw, ltu, mulh, mulhsu, mulhu, rem, remu, remuw, remw, srl
 from .bits import sext
 from .csr import accessible, csr_read, csr_write
-from .decode import X_SCRATCH, decode
+from .decode import decode
 from .fp_exec import execute_fp, fp_load_store
 from .isa import Op
 from .memory import (
@@ -32,7 +32,6 @@ from .memory import (
     fetch_page,
     flush_decoded,
     load,
-    ram_offset,
     read_ram,
     store,
     write_ram,
@@ -41,7 +40,6 @@ from .state import (
     ACCESS_FETCH,
     CAUSE_BREAKPOINT,
     CAUSE_ECALL_U,
-    CAUSE_FETCH_ACCESS,
     CAUSE_ILLEGAL,
     CAUSE_LOAD_ACCESS,
     CAUSE_LOAD_MISALIGNED,
@@ -76,7 +74,14 @@ from .state import (
     RESERVATION,
     TOHOST_HIT,
 )
-from .trap import instret_when_timer_fires, interrupt_to_take, mret, pending_interrupts, sret, take_trap
+from .trap import (
+    instret_when_timer_fires,
+    interrupt_to_take,
+    mret,
+    pending_interrupts,
+    sret,
+    take_trap,
+)
 
 # Integer loads: size in bytes and whether the value is sign-extended, by op.
 LOAD_SIZE = np.zeros(len(Op), dtype=np.int64)
@@ -334,7 +339,11 @@ def run(x, f, csr, st, ram8, ram16, ram32, ram64, tlb, dc, pagef, budget: int) -
                 size = 4 if word else 8
                 addr = x[rs1]
                 if addr & (size - 1):
-                    cause = CAUSE_LOAD_MISALIGNED if op == Op.LR_W or op == Op.LR_D else CAUSE_STORE_MISALIGNED
+                    cause = (
+                        CAUSE_LOAD_MISALIGNED
+                        if op == Op.LR_W or op == Op.LR_D
+                        else CAUSE_STORE_MISALIGNED
+                    )
                     pc = take_trap(pc, cause, addr, False, csr, st, tlb)
                     break
                 if op == Op.LR_W or op == Op.LR_D:
@@ -369,7 +378,9 @@ def run(x, f, csr, st, ram8, ram16, ram32, ram64, tlb, dc, pagef, budget: int) -
             elif op >= FIRST_FP_OP:
                 if op <= Op.FSD:
                     addr = x[rs1] + imm
-                    status = fp_load_store(op, rd, rs2, addr, f, mem, tlb, pagef, dc, csr, st, instret)
+                    status = fp_load_store(
+                        op, rd, rs2, addr, f, mem, tlb, pagef, dc, csr, st, instret
+                    )
                     if status == MMIO:
                         return mmio_exit(st, pc, instret, op, rd, addr, length)
                     if status == SLOW:

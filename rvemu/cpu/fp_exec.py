@@ -13,7 +13,9 @@ RM_DYN = 7
 # Ops whose funct3 is a rounding mode (an invalid one makes the instruction illegal).
 USES_RM = np.zeros(len(Op), dtype=np.int64)
 for _op in Op:
-    if _op.name.startswith(("FMADD", "FMSUB", "FNM", "FADD", "FSUB", "FMUL", "FDIV", "FSQRT", "FCVT")):
+    if _op.name.startswith(
+        ("FMADD", "FMSUB", "FNM", "FADD", "FSUB", "FMUL", "FDIV", "FSQRT", "FCVT")
+    ):
         USES_RM[_op] = 1
 
 NAN_BOX = -(1 << 32)  # upper 32 bits set: a single-precision value in a 64-bit register

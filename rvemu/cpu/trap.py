@@ -7,7 +7,6 @@ from ..mmu.tlb import tlb_flush
 from .state import (
     EXT_IRQ,
     INSNS_PER_TICK,
-    MTIME_BASE,
     MCAUSE,
     MEDELEG,
     MEPC,
@@ -26,6 +25,7 @@ from .state import (
     MSTATUS_SIE,
     MSTATUS_SPIE,
     MSTATUS_SPP,
+    MTIME_BASE,
     MTIMECMP,
     MTVAL,
     MTVEC,
