@@ -10,7 +10,7 @@ that change interrupt state (CSR writes, xRET, stores through the slow path).
 import numpy as np
 from numba import njit
 
-from ..mmu.tlb import DELTA, TAG, TLB_ENTRIES, tlb_flush
+from ..mmu.tlb import DELTA, TAG, tlb_flush, tlb_slot
 from .alu import div, divu, divuw, divw, ltu, mulh, mulhsu, mulhu, rem, remu, remuw, remw, srl
 from .bits import sext
 from .csr import accessible, csr_read, csr_write
@@ -19,7 +19,6 @@ from .fp_exec import execute_fp, fp_load_store
 from .isa import Op
 from .memory import (
     DC_IMM,
-    DC_MASK,
     DC_OP,
     DC_RAW,
     DC_RD,
@@ -29,6 +28,7 @@ from .memory import (
     DC_TAG,
     SLOW,
     amo_offset,
+    dc_slot,
     fetch_page,
     flush_decoded,
     load,
@@ -177,26 +177,26 @@ def run(x, f, csr, st, ram8, ram16, ram32, ram64, tlb, dc, pagef, budget: int) -
         while instret < limit:
             # --- fetch
             vpn = pc >> 12
-            t = vpn & (TLB_ENTRIES - 1)
-            if tlb[ACCESS_FETCH, t, TAG] == vpn:
-                off = tlb[ACCESS_FETCH, t, DELTA] + pc
+            t = tlb_slot(ACCESS_FETCH, vpn)
+            if tlb[t + TAG] == vpn:
+                off = tlb[t + DELTA] + pc
             else:
                 off, status = fetch_page(pc, mem, tlb, pagef, csr, st)
                 if status != OK:
                     pc = take_trap(pc, status, pc, False, csr, st, tlb)
                     break
-            d = (off >> 1) & DC_MASK
-            if dc[d, DC_TAG] != off:
+            d = dc_slot(off)
+            if dc[d + DC_TAG] != off:
                 status = fill_decoded(pc, off, d, mem, tlb, pagef, dc, csr, st)
                 if status != OK:
                     pc = take_trap(pc, status, pc + 2, False, csr, st, tlb)
                     break
-            op = dc[d, DC_OP]
-            rd = dc[d, DC_RD]
-            rs1 = dc[d, DC_RS1]
-            rs2 = dc[d, DC_RS2]
-            imm = dc[d, DC_IMM]
-            length = dc[d, DC_RAW] & 7
+            op = dc[d + DC_OP]
+            rd = dc[d + DC_RD]
+            rs1 = dc[d + DC_RS1]
+            rs2 = dc[d + DC_RS2]
+            imm = dc[d + DC_IMM]
+            length = dc[d + DC_RAW] & 7
             next_pc = pc + length
 
             # --- execute: one line per instruction where the spec's semantics are one line
@@ -233,29 +233,6 @@ def run(x, f, csr, st, ram8, ram16, ram32, ram64, tlb, dc, pagef, budget: int) -
             elif op == Op.BGEU:
                 if not ltu(x[rs1], x[rs2]):
                     next_pc = pc + imm
-            elif LOAD_SIZE[op] != 0:
-                addr = x[rs1] + imm
-                size = LOAD_SIZE[op]
-                value, status = load(addr, size, mem, tlb, csr, st, instret)
-                if status != OK:
-                    if status == MMIO:
-                        return mmio_exit(st, pc, instret, op, rd, addr, length)
-                    pc = take_trap(pc, status, addr, False, csr, st, tlb)
-                    break
-                if LOAD_SIGNED[op] and size < 8:
-                    value = sext(value, 8 * size)
-                x[rd] = value
-            elif STORE_SIZE[op] != 0:
-                addr = x[rs1] + imm
-                status = store(addr, STORE_SIZE[op], x[rs2], mem, tlb, pagef, dc, csr, st, instret)
-                if status != OK:
-                    if status == SLOW:
-                        limit = instret + 1  # re-check interrupts and exits after this one
-                    elif status == MMIO:
-                        return mmio_exit(st, pc, instret, op, rd, addr, length)
-                    else:
-                        pc = take_trap(pc, status, addr, False, csr, st, tlb)
-                        break
             elif op == Op.SLTI:
                 x[rd] = 1 if x[rs1] < imm else 0
             elif op == Op.SLTIU:
@@ -334,6 +311,30 @@ def run(x, f, csr, st, ram8, ram16, ram32, ram64, tlb, dc, pagef, budget: int) -
                 x[rd] = remw(x[rs1], x[rs2])
             elif op == Op.REMUW:
                 x[rd] = remuw(x[rs1], x[rs2])
+            # --- memory: every op up to here compiles into one jump table on op
+            elif LOAD_SIZE[op] != 0:
+                addr = x[rs1] + imm
+                size = LOAD_SIZE[op]
+                value, status = load(addr, size, mem, tlb, csr, st, instret)
+                if status != OK:
+                    if status == MMIO:
+                        return mmio_exit(st, pc, instret, op, rd, addr, length)
+                    pc = take_trap(pc, status, addr, False, csr, st, tlb)
+                    break
+                if LOAD_SIGNED[op] and size < 8:
+                    value = sext(value, 8 * size)
+                x[rd] = value
+            elif STORE_SIZE[op] != 0:
+                addr = x[rs1] + imm
+                status = store(addr, STORE_SIZE[op], x[rs2], mem, tlb, pagef, dc, csr, st, instret)
+                if status != OK:
+                    if status == SLOW:
+                        limit = instret + 1  # re-check interrupts and exits after this one
+                    elif status == MMIO:
+                        return mmio_exit(st, pc, instret, op, rd, addr, length)
+                    else:
+                        pc = take_trap(pc, status, addr, False, csr, st, tlb)
+                        break
             elif Op.LR_W <= op <= Op.AMOMAXU_D:
                 word = op <= Op.AMOMAXU_W
                 size = 4 if word else 8
@@ -389,15 +390,15 @@ def run(x, f, csr, st, ram8, ram16, ram32, ram64, tlb, dc, pagef, budget: int) -
                         pc = take_trap(pc, status, addr, False, csr, st, tlb)
                         break
                 else:
-                    if not execute_fp(op, rd, rs1, rs2, dc[d, DC_RS3RM], x, f, csr):
-                        pc = take_trap(pc, CAUSE_ILLEGAL, dc[d, DC_RAW] >> 3, False, csr, st, tlb)
+                    if not execute_fp(op, rd, rs1, rs2, dc[d + DC_RS3RM], x, f, csr):
+                        pc = take_trap(pc, CAUSE_ILLEGAL, dc[d + DC_RAW] >> 3, False, csr, st, tlb)
                         break
             elif Op.CSRRW <= op <= Op.CSRRCI:
                 num = imm
                 source = rs1 if op >= Op.CSRRWI else x[rs1]
                 writes = op == Op.CSRRW or op == Op.CSRRWI or rs1 != 0
                 if not accessible(num, csr, st, writes):
-                    pc = take_trap(pc, CAUSE_ILLEGAL, dc[d, DC_RAW] >> 3, False, csr, st, tlb)
+                    pc = take_trap(pc, CAUSE_ILLEGAL, dc[d + DC_RAW] >> 3, False, csr, st, tlb)
                     break
                 old = csr_read(num, csr, st, instret)
                 if writes:
@@ -422,21 +423,21 @@ def run(x, f, csr, st, ram8, ram16, ram32, ram64, tlb, dc, pagef, budget: int) -
                 break
             elif op == Op.MRET:
                 if st[PRIV] != PRIV_M:
-                    pc = take_trap(pc, CAUSE_ILLEGAL, dc[d, DC_RAW] >> 3, False, csr, st, tlb)
+                    pc = take_trap(pc, CAUSE_ILLEGAL, dc[d + DC_RAW] >> 3, False, csr, st, tlb)
                     break
                 next_pc = mret(csr, st, tlb)
                 limit = instret + 1
             elif op == Op.SRET:
                 priv = st[PRIV]
                 if priv == PRIV_U or (priv == PRIV_S and csr[MSTATUS] & MSTATUS_TSR):
-                    pc = take_trap(pc, CAUSE_ILLEGAL, dc[d, DC_RAW] >> 3, False, csr, st, tlb)
+                    pc = take_trap(pc, CAUSE_ILLEGAL, dc[d + DC_RAW] >> 3, False, csr, st, tlb)
                     break
                 next_pc = sret(csr, st, tlb)
                 limit = instret + 1
             elif op == Op.WFI:
                 priv = st[PRIV]
                 if priv == PRIV_U or (priv == PRIV_S and csr[MSTATUS] & MSTATUS_TW):
-                    pc = take_trap(pc, CAUSE_ILLEGAL, dc[d, DC_RAW] >> 3, False, csr, st, tlb)
+                    pc = take_trap(pc, CAUSE_ILLEGAL, dc[d + DC_RAW] >> 3, False, csr, st, tlb)
                     break
                 if (pending_interrupts(csr, st, instret) & csr[MIE]) == 0:
                     st[PC] = next_pc
@@ -445,7 +446,7 @@ def run(x, f, csr, st, ram8, ram16, ram32, ram64, tlb, dc, pagef, budget: int) -
             elif op == Op.SFENCE_VMA:
                 priv = st[PRIV]
                 if priv == PRIV_U or (priv == PRIV_S and csr[MSTATUS] & MSTATUS_TVM):
-                    pc = take_trap(pc, CAUSE_ILLEGAL, dc[d, DC_RAW] >> 3, False, csr, st, tlb)
+                    pc = take_trap(pc, CAUSE_ILLEGAL, dc[d + DC_RAW] >> 3, False, csr, st, tlb)
                     break
                 tlb_flush(tlb)
             elif op == Op.MARK_MAIN:
@@ -454,7 +455,7 @@ def run(x, f, csr, st, ram8, ram16, ram32, ram64, tlb, dc, pagef, budget: int) -
                 st[INSTRET] = instret + 1
                 return EXIT_MARK
             else:  # ILLEGAL
-                pc = take_trap(pc, CAUSE_ILLEGAL, dc[d, DC_RAW] >> 3, False, csr, st, tlb)
+                pc = take_trap(pc, CAUSE_ILLEGAL, dc[d + DC_RAW] >> 3, False, csr, st, tlb)
                 break
 
             pc = next_pc
@@ -494,12 +495,12 @@ def fill_decoded(pc: int, off: int, d: int, mem, tlb, pagef, dc, csr, st) -> int
         else:
             raw |= np.int64(mem[1][(off >> 1) + 1]) << 16
     op, rd, rs1, rs2, rs3_rm, imm, length = decode(raw)
-    dc[d, DC_TAG] = tag
-    dc[d, DC_OP] = op
-    dc[d, DC_RD] = rd
-    dc[d, DC_RS1] = rs1
-    dc[d, DC_RS2] = rs2
-    dc[d, DC_RS3RM] = rs3_rm
-    dc[d, DC_IMM] = imm
-    dc[d, DC_RAW] = (raw << 3) | length
+    dc[d + DC_TAG] = tag
+    dc[d + DC_OP] = op
+    dc[d + DC_RD] = rd
+    dc[d + DC_RS1] = rs1
+    dc[d + DC_RS2] = rs2
+    dc[d + DC_RS3RM] = rs3_rm
+    dc[d + DC_IMM] = imm
+    dc[d + DC_RAW] = (raw << 3) | length
     return OK

@@ -14,7 +14,7 @@ from numba import njit
 
 from ..devices.clint import clint_read, clint_write
 from ..mmu.sv import access_fault, translate
-from ..mmu.tlb import DELTA, TAG, TLB_ENTRIES, tlb_fill, tlb_flush_kind
+from ..mmu.tlb import DELTA, TAG, tlb_fill, tlb_flush_kind, tlb_slot
 from .state import (
     ACCESS_FETCH,
     ACCESS_LOAD,
@@ -38,15 +38,21 @@ SLOW = -3  # a store done by the slow path: the hart re-checks interrupts and ex
 PAGE_CODE = 1  # holds decoded instructions: stores must invalidate them
 PAGE_WATCH = 2  # holds the tohost word: stores must be seen
 
-# decoded-instruction cache columns
+# The decoded-instruction cache: DC_ENTRIES direct-mapped slots of 8 words, flat; the slot
+# for the instruction at RAM offset `off` starts at dc_slot(off).
 DC_TAG, DC_OP, DC_RD, DC_RS1, DC_RS2, DC_RS3RM, DC_IMM, DC_RAW = range(8)
 DC_ENTRIES = 1 << 16
 DC_MASK = DC_ENTRIES - 1
 
 
+@njit(cache=True, inline="always")
+def dc_slot(off: int) -> int:
+    return ((off >> 1) & DC_MASK) << 3
+
+
 def new_decoded_cache() -> np.ndarray:
-    dc = np.zeros((DC_ENTRIES, 8), dtype=np.int64)
-    dc[:, DC_TAG] = -1
+    dc = np.zeros(DC_ENTRIES * 8, dtype=np.int64)
+    dc[DC_TAG::8] = -1
     return dc
 
 
@@ -77,9 +83,9 @@ def write_ram(mem, off: int, size: int, value: int) -> None:
 def load(addr: int, size: int, mem, tlb, csr, st, instret: int) -> tuple[int, int]:
     """(value zero-extended, OK) or (0, MMIO / trap cause)."""
     vpn = addr >> 12
-    t = vpn & (TLB_ENTRIES - 1)
-    if tlb[ACCESS_LOAD, t, TAG] == vpn and (addr & (size - 1)) == 0:
-        return read_ram(mem, tlb[ACCESS_LOAD, t, DELTA] + addr, size), OK
+    slot = tlb_slot(ACCESS_LOAD, vpn)
+    if tlb[slot + TAG] == vpn and (addr & (size - 1)) == 0:
+        return read_ram(mem, tlb[slot + DELTA] + addr, size), OK
     return load_slow(addr, size, mem, tlb, csr, st, instret)
 
 
@@ -87,9 +93,9 @@ def load(addr: int, size: int, mem, tlb, csr, st, instret: int) -> tuple[int, in
 def store(addr: int, size: int, value: int, mem, tlb, pagef, dc, csr, st, instret: int) -> int:
     """OK or SLOW when done; MMIO or a trap cause when not."""
     vpn = addr >> 12
-    t = vpn & (TLB_ENTRIES - 1)
-    if tlb[ACCESS_STORE, t, TAG] == vpn and (addr & (size - 1)) == 0:
-        write_ram(mem, tlb[ACCESS_STORE, t, DELTA] + addr, size, value)
+    slot = tlb_slot(ACCESS_STORE, vpn)
+    if tlb[slot + TAG] == vpn and (addr & (size - 1)) == 0:
+        write_ram(mem, tlb[slot + DELTA] + addr, size, value)
         return OK
     return store_slow(addr, size, value, mem, tlb, pagef, dc, csr, st, instret)
 
@@ -202,16 +208,16 @@ def invalidate_decoded(dc, off: int, size: int) -> None:
     # A decoded instruction starting up to 2 bytes before `off` may overlap the store.
     a = (off - 2) & ~1
     while a < off + size:
-        d = (a >> 1) & DC_MASK
-        if dc[d, DC_TAG] == a:
-            dc[d, DC_TAG] = -1
+        slot = dc_slot(a)
+        if dc[slot + DC_TAG] == a:
+            dc[slot + DC_TAG] = -1
         a += 2
 
 
 @njit(cache=True)
 def flush_decoded(dc) -> None:
-    for d in range(DC_ENTRIES):
-        dc[d, DC_TAG] = -1
+    for slot in range(0, DC_ENTRIES * 8, 8):
+        dc[slot + DC_TAG] = -1
 
 
 @njit(cache=True)

@@ -12,31 +12,37 @@ import numpy as np
 from numba import njit
 
 TLB_ENTRIES = 256
-TAG, DELTA = 0, 1
+TAG, DELTA = 0, 1  # the two words of an entry
+# Flat layout (one multiply-free index in the hot loop): entry i of table `kind` starts at
+# tlb[((kind << 8) | i) << 1].
+
+
+@njit(cache=True, inline="always")
+def tlb_slot(kind: int, vpn: int) -> int:
+    return ((kind << 8) | (vpn & (TLB_ENTRIES - 1))) << 1
 
 
 def new_tlb() -> np.ndarray:
-    tlb = np.zeros((3, TLB_ENTRIES, 2), dtype=np.int64)
-    tlb[:, :, TAG] = -1
+    tlb = np.zeros(3 * TLB_ENTRIES * 2, dtype=np.int64)
+    tlb[TAG::2] = -1
     return tlb
 
 
 @njit(cache=True)
 def tlb_flush(tlb: np.ndarray) -> None:
-    for kind in range(3):
-        for i in range(TLB_ENTRIES):
-            tlb[kind, i, TAG] = -1
+    for i in range(0, 3 * TLB_ENTRIES * 2, 2):
+        tlb[i + TAG] = -1
 
 
 @njit(cache=True)
 def tlb_flush_kind(tlb: np.ndarray, kind: int) -> None:
     for i in range(TLB_ENTRIES):
-        tlb[kind, i, TAG] = -1
+        tlb[tlb_slot(kind, i) + TAG] = -1
 
 
 @njit(cache=True, inline="always")
 def tlb_fill(tlb: np.ndarray, kind: int, vaddr: int, ram_offset: int) -> None:
     vpn = vaddr >> 12
-    i = vpn & (TLB_ENTRIES - 1)
-    tlb[kind, i, TAG] = vpn
-    tlb[kind, i, DELTA] = (ram_offset & ~0xFFF) - (vpn << 12)
+    slot = tlb_slot(kind, vpn)
+    tlb[slot + TAG] = vpn
+    tlb[slot + DELTA] = (ram_offset & ~0xFFF) - (vpn << 12)
