@@ -1,5 +1,6 @@
 /* Machine trap vector (direct mode): save every register, call trap_dispatch, restore. */
-#define FRAME (35 * 8)
+/* 35 saved words, rounded up to keep sp 16-byte aligned as the ABI requires. */
+#define FRAME (36 * 8)
     .section .text.trap, "ax"
     .globl trap_vector
     .balign 4
