@@ -116,6 +116,7 @@ class VirtBoard:
             self.irq_sources.append((VIRTIO_IRQ + slot, transport))
         self._active_virtio = [t for t in self.virtio if t.device is not None]
         self._clock_t0: float | None = None
+        self._last_poll = 0
         self._clock_base_set: int | None = None
 
     # --- interrupts
@@ -145,6 +146,14 @@ class VirtBoard:
                 self.uart.feed(data)
         for transport in self._active_virtio:
             transport.poll()
+
+    def poll_every(self, instructions: int) -> None:
+        """Poll if `instructions` have retired since the last poll: guests that exit for
+        MMIO often never use up a budget, and must still hear the network and console."""
+        instret = int(self.hart.st[S.INSTRET])
+        if instret - self._last_poll >= instructions:
+            self._last_poll = instret
+            self.poll()
 
     def _input_fds(self) -> list[int]:
         fds = []
@@ -209,12 +218,24 @@ class VirtBoard:
         self._clock_base_set = int(st[S.MTIME_BASE])
         return min(budget, HOST_CLOCK_BUDGET)
 
-    def seconds_until_timer(self) -> float | None:
-        """Host seconds until mtime reaches mtimecmp, or None when the timer is off."""
+    def next_deadline(self, timer: bool) -> int | None:
+        """The mtime at which the next timed interrupt comes: mtimecmp (when `timer`, the
+        timer interrupt is enabled) or the RTC alarm, whichever is first; None if neither."""
+        deadlines = []
         cmp = int(self.hart.st[S.MTIMECMP])
-        if cmp < 0:
+        if timer and cmp >= 0:
+            deadlines.append(cmp)
+        rtc = self.rtc
+        if rtc.alarm_running and rtc.irq_enabled:
+            ns = rtc.alarm_next - rtc.time()
+            deadlines.append(self.mtime() + max(0, -(-ns // (1_000_000_000 // TIMEBASE_FREQ))))
+        return min(deadlines) if deadlines else None
+
+    def seconds_until(self, deadline: int | None) -> float | None:
+        """Host seconds until mtime reaches `deadline` (--clock host), None for never."""
+        if deadline is None:
             return None
-        return max(0.0, (cmp - self.mtime()) / TIMEBASE_FREQ)
+        return max(0.0, (deadline - self.mtime()) / TIMEBASE_FREQ)
 
     # --- device tree
     def dtb(self) -> bytes:

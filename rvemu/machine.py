@@ -161,6 +161,7 @@ class Machine:
             why = hart.run(self.board.before_run(budget))
             if why == S.EXIT_MMIO:
                 self._serve_mmio()
+                self.board.poll_every(CHUNK)
                 self.board.sync_interrupts()
                 if self.finisher.exit_code is not None:
                     return self._result("poweroff", self.finisher.exit_code, start_instret)
@@ -227,26 +228,28 @@ class Machine:
         return None
 
     def _wait_for_interrupt(self) -> bool:
-        """WFI with nothing pending. Deterministic time: skip ahead to the timer, if it
-        is armed and enabled; host time: sleep until it, or until host input arrives.
-        With neither a timer nor an input source, nothing can ever wake the hart."""
-        st, csr = self.hart.st, self.hart.csr
-        timer = bool(csr[S.MIE] & S.MIP_MTIP and st[S.MTIMECMP] >= 0)
-        self.board.poll()
-        self.board.sync_interrupts()
-        if self.board.hart.st[S.EXT_IRQ] & csr[S.MIE]:
+        """WFI with nothing pending. Deterministic time: skip ahead to the next timer or
+        RTC alarm; host time: sleep until it, or until host input arrives. With neither a
+        deadline nor an input source, nothing can ever wake the hart."""
+        st, csr, board = self.hart.st, self.hart.csr, self.board
+        board.poll()
+        board.sync_interrupts()
+        if st[S.EXT_IRQ] & csr[S.MIE]:
             return True
-        if self.board.clock == "host":
-            if self.board.wait(self.board.seconds_until_timer() if timer else None):
-                self.board.sync_interrupts()
+        timer = bool(csr[S.MIE] & S.MIP_MTIP)
+        deadline = board.next_deadline(timer)
+        if board.clock == "host":
+            if board.wait(board.seconds_until(deadline)):
+                board.sync_interrupts()
                 return True
             return False
-        if timer:
-            now = int(st[S.MTIME_BASE]) + self.hart.instret // S.INSNS_PER_TICK
-            if st[S.MTIMECMP] > now:
-                st[S.MTIME_BASE] += int(st[S.MTIMECMP]) - now
+        if deadline is not None:
+            now = board.mtime()
+            if deadline > now:
+                st[S.MTIME_BASE] += deadline - now
+            board.sync_interrupts()
             return True
-        if self.board.wait(None):
-            self.board.sync_interrupts()
+        if board.wait(None):
+            board.sync_interrupts()
             return True
         return False
