@@ -249,8 +249,14 @@ class VirtBoard:
         if self.append:
             chosen.set("bootargs", self.append)
         if self.initrd is not None:
-            chosen.set_u64("linux,initrd-start", self.initrd[0])
-            chosen.set_u64("linux,initrd-end", self.initrd[1])
+            # hw/riscv/boot.c riscv_load_initrd: one cell (two above 4 GiB)
+            for name, value in zip(
+                ("linux,initrd-start", "linux,initrd-end"), self.initrd, strict=True
+            ):
+                if value >> 32:
+                    chosen.set_u64(name, value)
+                else:
+                    chosen.set(name, value)
         chosen.set("stdout-path", f"/soc/serial@{VIRT_UART0:x}")
 
         for name, value in (("poweroff", 0x5555), ("reboot", 0x7777)):
