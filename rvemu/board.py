@@ -169,6 +169,8 @@ class VirtBoard:
         """Block up to `timeout` seconds for host input; False when nothing could ever
         come (no input sources and no timeout)."""
         self.poll()
+        if self.quit_requested:
+            return True
         fds = self._input_fds()
         if not fds and timeout is None:
             return False

@@ -1,0 +1,93 @@
+"""The board as a whole: the bus map QEMU virt has, interrupts routed through the PLIC to
+MEIP/SEIP, and a hostile guest's random device accesses never raising on the host."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from rvemu import Machine
+from rvemu.board import UART0_IRQ
+from rvemu.cpu import state as S
+from rvemu.devices.bus import BusError
+from rvemu.devices.plic import CONTEXT_BASE, ENABLE_BASE, ENABLE_STRIDE
+
+PLIC = 0x0C00_0000
+
+
+def test_bus_map_matches_qemu_virt(tmp_path):
+    disk = tmp_path / "d.img"
+    disk.write_bytes(bytes(4096))
+    m = Machine(disk=str(disk), rng=True)
+    ranges = {name: (base, end) for base, end, name in m.bus.ranges()}
+    assert ranges["mrom"] == (0x1000, 0x10000)
+    assert ranges["sifive_test"] == (0x100000, 0x101000)
+    assert ranges["rtc"] == (0x101000, 0x102000)
+    assert ranges["plic"] == (0xC000000, 0xC600000)
+    assert ranges["uart0"] == (0x10000000, 0x10000100)
+    for slot in range(8):
+        assert ranges[f"virtio{slot}"] == (0x10001000 + slot * 0x1000, 0x10002000 + slot * 0x1000)
+    # devices fill slots from the top, in command-line order, as on QEMU
+    assert m.bus.read(0x10008008, 4) == 2 and m.bus.read(0x10007008, 4) == 4
+    assert m.bus.read(0x10001008, 4) == 0
+    with pytest.raises(BusError):
+        m.bus.attach(0x10000080, m.uart, "overlap")
+
+
+def test_uart_interrupt_reaches_meip_and_seip_through_the_plic():
+    m = Machine(memory="1M")
+    st = m.hart.st
+    m.bus.write(PLIC + 4 * UART0_IRQ, 4, 1)
+    m.bus.write(0x10000001, 1, 0x01)  # UART: receive interrupts
+    m.uart.feed(b"k")
+    m.board.sync_interrupts()
+    assert st[S.EXT_IRQ] == 0  # not enabled in any context
+    m.bus.write(PLIC + ENABLE_BASE + ENABLE_STRIDE, 4, 1 << UART0_IRQ)  # S context
+    m.board.sync_interrupts()
+    assert st[S.EXT_IRQ] == S.MIP_SEIP
+    m.bus.write(PLIC + ENABLE_BASE, 4, 1 << UART0_IRQ)  # and M
+    m.board.sync_interrupts()
+    assert st[S.EXT_IRQ] == S.MIP_SEIP | S.MIP_MEIP
+    assert m.bus.read(PLIC + CONTEXT_BASE + 4, 4) == UART0_IRQ  # M claims it
+    m.board.sync_interrupts()
+    assert st[S.EXT_IRQ] == 0
+    m.bus.read(0x10000000, 1)  # drain the byte: the line drops
+    m.bus.write(PLIC + CONTEXT_BASE + 4, 4, UART0_IRQ)
+    m.board.sync_interrupts()
+    assert st[S.EXT_IRQ] == 0
+
+
+def test_random_device_accesses_never_raise(tmp_path):
+    disk = tmp_path / "d.img"
+    disk.write_bytes(bytes(64 * 1024))
+    m = Machine(memory="1M", disk=str(disk), rng=True)
+    rng = random.Random(1234)
+    ranges = [(b, e) for b, e, _ in m.bus.ranges()]
+    interesting = [0, 4, 8, 0x14, 0x20, 0x24, 0x30, 0x38, 0x44, 0x50, 0x64, 0x70, 0x80, 0x84,
+                   0x90, 0x94, 0xA0, 0xA4, 0x100, 0x104]  # fmt: skip
+    for _ in range(30_000):
+        base, end = rng.choice(ranges)
+        if rng.random() < 0.5 and end - base >= 0x1000:
+            addr = base + rng.choice(interesting)
+        else:
+            addr = rng.randrange(base, end)
+        size = rng.choice((1, 2, 4, 8))
+        if rng.random() < 0.5:
+            value = rng.choice(
+                (0, 1, 0xFFFF_FFFF, rng.getrandbits(64), 0x8000_0000 + rng.getrandbits(20))
+            )
+            m.bus.write(addr, size, value)
+        else:
+            m.bus.read(addr, size)
+        m.board.sync_interrupts()
+    m.board.poll()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.img"]
+    assert disk.stat().st_size == 64 * 1024
+
+
+def test_accesses_outside_every_device_fault():
+    m = Machine(memory="1M")
+    assert m.bus.read(0x0, 4) is None
+    assert m.bus.read(0x1000_0100, 1) is None
+    assert m.bus.write(0x2000_0000, 4, 1) is False

@@ -1,0 +1,74 @@
+"""The host console: piped stdin passes through; a terminal goes raw with QEMU's Ctrl-A
+escapes, and is restored afterwards."""
+
+from __future__ import annotations
+
+import os
+import pty
+import sys
+import termios
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "guest"))
+
+from devguest import build  # noqa: E402
+
+from rvemu import Machine  # noqa: E402
+from rvemu.devices.console import StdinConsole  # noqa: E402
+
+
+def test_piped_input_passes_through_unchanged_until_eof():
+    r, w = os.pipe()
+    os.write(w, b"ab\x01xc\n")
+    os.close(w)
+    con = StdinConsole(r)
+    assert con.read_available() == b"ab\x01xc\n"  # no escapes on a pipe
+    assert not con.quit_requested
+    assert con.read_available() == b"" and con.eof
+    os.close(r)
+
+
+def test_terminal_goes_raw_handles_ctrl_a_and_is_restored():
+    master, slave = pty.openpty()
+    before = termios.tcgetattr(slave)
+    con = StdinConsole(slave)
+    con.start()
+    raw = termios.tcgetattr(slave)
+    assert not raw[3] & (termios.ICANON | termios.ECHO | termios.ISIG)
+    os.write(master, b"hi\x03\x01a")  # Ctrl-C goes to the guest; Ctrl-A a sends Ctrl-A
+    assert con.read_available() == b"hi\x03\x01"
+    os.write(master, b"\x01x")
+    con.read_available()
+    assert con.quit_requested
+    con.close()
+    assert termios.tcgetattr(slave) == before
+    os.close(master)
+    os.close(slave)
+
+
+def test_ctrl_a_x_stops_the_machine():
+    master, slave = pty.openpty()
+    m = Machine()
+    m.board.console = StdinConsole(slave)
+    m.load(str(build("uart_irq")))
+    os.write(master, b"\x01x")
+    result = m.run(None)  # the guest waits for a line forever: only the escape ends this
+    assert result.reason == "quit"
+    m.board.close()
+    os.close(master)
+    os.close(slave)
+
+
+def test_typed_line_reaches_the_guest():
+    master, slave = pty.openpty()
+    m = Machine()
+    m.board.console = StdinConsole(slave)
+    m.load(str(build("uart_irq")))
+    # typed ahead: the console is read once the guest waits (after it set up the UART)
+    os.write(master, b"typed\r\n")
+    result = m.run(None)
+    m.board.close()
+    os.close(master)
+    os.close(slave)
+    assert result.exit_code == 0
+    assert b"uart: received 7 bytes: typed\r\n" in m.console
