@@ -57,7 +57,8 @@ def assemble_each(lines: list[str], march: str = "rv64gc") -> list[bytes]:
 
 
 def build_elf(name: str, source: str, entry: str = "_start") -> Path:
-    """Assemble and link a bare-metal program (text at 0x80000000) into build/tests/."""
+    """Assemble and link a bare-metal program (text at 0x80000000, the entry of QEMU virt's
+    -bios none) into build/tests/; returns the ELF's path."""
     require_toolchain()
     BUILD.mkdir(parents=True, exist_ok=True)
     src = BUILD / f"{name}.S"
@@ -65,8 +66,23 @@ def build_elf(name: str, source: str, entry: str = "_start") -> Path:
     if src.exists() and src.read_text() == source and elf.exists():
         return elf
     src.write_text(source)
+    script = BUILD / "bare.ld"
+    script.write_text(LINKER_SCRIPT.format(entry=entry))
     _run(
         [PREFIX + "gcc", *MARCH, "-mcmodel=medany", "-nostdlib", "-nostartfiles", "-static"]
-        + ["-Wl,-Ttext=0x80000000", f"-Wl,-e,{entry}", "-o", str(elf), str(src)]
+        + ["-T", str(script), "-o", str(elf), str(src)]
     )
     return elf
+
+
+LINKER_SCRIPT = """
+ENTRY({entry})
+SECTIONS
+{{
+  . = 0x80000000;
+  .text : {{ *(.text.init) *(.text .text.*) }}
+  .rodata : {{ *(.rodata .rodata.* .srodata .srodata.*) }}
+  .data : {{ *(.data .data.* .sdata .sdata.*) }}
+  .bss : {{ *(.bss .bss.* .sbss .sbss.* COMMON) }}
+}}
+"""
