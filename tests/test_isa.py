@@ -12,6 +12,7 @@ from conftest import (
     CODE,
     DATA,
     MASK64,
+    MTRAP,
     NOP,
     R_OPS,
     Rig,
@@ -747,3 +748,42 @@ def test_nop_and_fence(rig: Rig) -> None:
     for word in (NOP, enc("fence"), 0x8330000F):  # nop, fence iorw,iorw, fence.tso
         rig.exec(word)
         assert rig.hart.pc == CODE + 4 and (rig.hart.x == before).all()
+
+
+def test_fp_flags_and_dirty_state(rig: Rig) -> None:
+    rig.hart.f[1] = f64_bits(1.0)
+    rig.hart.f[2] = f64_bits(0.0)
+    rig.exec(enc_fp(0x0D, 2, 1, 0, 3))  # fdiv.d f3, f1, f2
+    assert u64(int(rig.hart.f[3])) == f64_bits(float("inf"))
+    assert int(rig.hart.csr[S.FCSR]) & 0x1F == 0x08, "divide by zero sets DZ only"
+    assert (u64(int(rig.hart.csr[S.MSTATUS])) >> 13) & 3 == 3, "FS becomes Dirty"
+    rig.exec(enc("csrrs", rd=5, imm=0x001))  # frflags
+    assert rig.x(5) == 0x08
+    rig.hart.f[1] = f64_bits(1.0)
+    rig.hart.f[2] = f64_bits(3.0)
+    rig.exec(enc_fp(0x0D, 2, 1, 0, 3))  # 1/3: inexact
+    assert int(rig.hart.csr[S.FCSR]) & 0x1F == 0x08 | 0x01, "flags accrue"
+
+
+@pytest.mark.parametrize("rm", [5, 6])
+def test_reserved_rounding_mode_is_illegal(rig: Rig, rm: int) -> None:
+    word = enc_fp(0x01, 2, 1, rm, 3)  # fadd.d with a reserved rm
+    rig.exec(word)
+    assert rig.hart.pc == MTRAP + 4 and rig.mcause == S.CAUSE_ILLEGAL
+    assert u64(int(rig.hart.csr[S.MTVAL])) == word
+
+
+def test_dynamic_rounding_mode_with_invalid_frm_is_illegal(rig: Rig) -> None:
+    rig.hart.csr[S.FCSR] = 5 << 5  # frm = 5: reserved
+    word = enc_fp(0x01, 2, 1, 7, 3)  # fadd.d, rm = dyn
+    rig.exec(word)
+    assert rig.hart.pc == MTRAP + 4 and rig.mcause == S.CAUSE_ILLEGAL
+
+
+def test_boot_latency_mark(rig: Rig) -> None:
+    """`slti x0, x0, 1` is rvemu's boot mark: it retires like a no-op and exits to the
+    machine with the instruction count."""
+    rig.place([NOP, NOP, 0x00102013, NOP])
+    rig.hart.pc = CODE
+    assert rig.step(10) == S.EXIT_MARK
+    assert rig.hart.pc == CODE + 12 and int(rig.hart.st[S.MARK_MAIN]) == 2

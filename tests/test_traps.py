@@ -754,3 +754,63 @@ def test_trap_storm_returns_to_python() -> None:
         [sys.executable, "-c", HANG_SCRIPT], cwd=root, timeout=60, capture_output=True
     )
     assert done.returncode == 0
+
+
+# ----------------------------------------------------------------- more WARL and edge cases
+
+
+def test_xepc_and_xtvec_warl(rig: Rig) -> None:
+    rig.exec(enc("csrrw", rs1=5, imm=S.MEPC), x5=CODE + 3)
+    assert rig.mepc == CODE + 2, "mepc[0] is always zero (IALIGN 16)"
+    rig.exec(enc("csrrw", rs1=5, imm=S.SEPC), x5=CODE + 7)
+    assert sepc(rig) == CODE + 6
+    for mode_bits in (2, 3):  # reserved modes: QEMU ignores the write
+        rig.exec(enc("csrrw", rs1=5, imm=S.MTVEC), x5=DATA | mode_bits)
+        assert u64(int(rig.hart.csr[S.MTVEC])) == MTRAP
+
+
+def test_satp_ignores_unsupported_modes(rig: Rig) -> None:
+    sv39 = (8 << 60) | (DATA >> 12)
+    rig.exec(enc("csrrw", rs1=5, imm=S.SATP), x5=sv39)
+    assert u64(int(rig.hart.csr[S.SATP])) == sv39
+    for mode in (1, 10, 15):  # reserved, Sv57 (not implemented), custom
+        rig.exec(enc("csrrw", rs1=5, imm=S.SATP), x5=(mode << 60) | 123)
+        assert u64(int(rig.hart.csr[S.SATP])) == sv39, f"satp mode {mode} accepted"
+
+
+def test_misa_reports_rv64gc_with_s_and_u(rig: Rig) -> None:
+    rig.exec(enc("csrrs", rd=5, imm=S.MISA))
+    misa = rig.x(5)
+    assert misa >> 62 == 2, "MXL = 64"
+    letters = {chr(ord("A") + i) for i in range(26) if misa >> i & 1}
+    assert set("IMAFDCSU") <= letters
+
+
+def test_fetch_page_fault_on_the_second_half_of_an_instruction() -> None:
+    """A 32-bit instruction whose upper half lies on an unmapped page."""
+    rig = Rig()
+    pt = Sv39(rig)
+    pt.map(CODE, CODE, PTE_R | PTE_X | PTE_A)  # CODE + 0x1000 stays unmapped
+    pt.enable()
+    rig.put(CODE + 0xFFE, 0x0513, 2)  # low half of `addi a0, zero, 0`
+    rig.put(CODE + 0x1000, 0x0000, 2)
+    rig.hart.pc = CODE + 0xFFE
+    rig.hart.st[S.PRIV] = SUP
+    rig.step(1)
+    assert rig.trapped_to_m() and rig.mcause == S.CAUSE_FETCH_PAGE
+    assert rig.mepc == CODE + 0xFFE and rig.mtval == CODE + 0x1000
+
+
+def test_instruction_across_a_page_boundary_executes() -> None:
+    rig = Rig()
+    pt = Sv39(rig)
+    pt.map(CODE, CODE, PTE_R | PTE_X | PTE_A)
+    pt.map(CODE + 0x1000, DATA, PTE_R | PTE_X | PTE_A)  # next virtual page -> elsewhere
+    pt.enable()
+    word = enc("addi", rd=10, rs1=0, imm=0x123)
+    rig.put(CODE + 0xFFE, word & 0xFFFF, 2)
+    rig.put(DATA, word >> 16, 2)  # the upper half, through the second page's mapping
+    rig.hart.pc = CODE + 0xFFE
+    rig.hart.st[S.PRIV] = SUP
+    rig.step(1)
+    assert rig.hart.pc == CODE + 0x1002 and rig.x(10) == 0x123
