@@ -814,3 +814,94 @@ def test_instruction_across_a_page_boundary_executes() -> None:
     rig.hart.st[S.PRIV] = SUP
     rig.step(1)
     assert rig.hart.pc == CODE + 0x1002 and rig.x(10) == 0x123
+
+
+def test_mtimecmp_written_in_32_bit_halves(rig: Rig) -> None:
+    rig.place(
+        [
+            enc("sw", rs1=10, rs2=11, imm=0),  # low half
+            enc("sw", rs1=10, rs2=12, imm=4),  # high half
+            enc("ld", rd=5, rs1=10, imm=0),
+            enc("lw", rd=6, rs1=10, imm=4),
+        ]
+    )
+    rig.set_x(x10=CLINT + 0x4000, x11=0x89ABCDEF, x12=0x1234)
+    rig.step(4)
+    assert rig.x(5) == 0x1234_89ABCDEF
+    assert rig.x(6) == 0x1234
+
+
+def test_sip_and_sie_expose_only_delegated_bits(rig: Rig) -> None:
+    rig.hart.csr[S.MIDELEG] = S.MIP_SSIP | S.MIP_STIP
+    rig.exec(enc("csrrw", rs1=5, imm=S.SIE), x5=-1, priv=SUP)
+    assert u64(int(rig.hart.csr[S.MIE])) == S.MIP_SSIP | S.MIP_STIP, "sie writes delegated bits"
+    rig.exec(enc("csrrw", rs1=5, imm=S.SIP), x5=-1, priv=SUP)
+    mip = u64(int(rig.hart.csr[S.MIP]))
+    assert mip & S.MIP_SSIP, "sip.SSIP is writable when delegated"
+    assert not mip & S.MIP_STIP, "sip.STIP is read-only"
+
+
+def test_delegated_interrupts_respect_sie_only_in_s(rig: Rig) -> None:
+    rig.place([LOOP])
+    rig.hart.csr[S.MIDELEG] = S.MIP_SSIP
+    rig.hart.csr[S.MIE] = S.MIP_SSIP
+    rig.hart.csr[S.MIP] = S.MIP_SSIP
+    rig.hart.st[S.PRIV] = SUP  # S with sstatus.SIE = 0: masked
+    rig.step(3)
+    assert rig.hart.pc == CODE and scause(rig) == 0
+    rig.hart.st[S.PRIV] = U  # from U, S-level interrupts are always enabled
+    rig.step(1)
+    assert rig.trapped_to_s() and scause(rig) == INTERRUPT | S.IRQ_S_SOFT
+    assert sepc(rig) == CODE and rig.mcause == 0
+
+
+@pytest.mark.parametrize("level", [1, 2])
+def test_superpages(level: int) -> None:
+    """A 2 MiB / 1 GiB leaf translates the low 21 / 30 bits untouched; a leaf whose PPN is
+    not aligned to its size is a page fault."""
+    rig = Rig()
+    pt = Sv39(rig)
+    pt.map(CODE, CODE, PTE_R | PTE_X | PTE_A)
+    size = 1 << (12 + 9 * level)
+    va = 0x40_0000_0000 - 2 * size if level == 2 else 0x1000_0000  # far from CODE
+    pt.map(va, RAM, PTE_R | PTE_W | PTE_A | PTE_D, level=level)
+    pt.map(va + size, RAM + 4096, PTE_R | PTE_A, level=level)  # misaligned PPN
+    pt.enable()
+    rig.put(DATA, 0x0123456789ABCDEF, 8)
+    rig.exec(enc("ld", rd=5, rs1=10), x10=va + (DATA - RAM), priv=SUP)
+    assert rig.hart.pc == CODE + 4 and rig.x(5) == 0x0123456789ABCDEF
+    rig.exec(enc("ld", rd=5, rs1=10), x10=va + size + 8, priv=SUP)
+    assert rig.trapped_to_m() and rig.mcause == S.CAUSE_LOAD_PAGE
+    assert rig.mtval == va + size + 8
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [PTE_W | PTE_A | PTE_D, PTE_W | PTE_X | PTE_A | PTE_D],  # W without R: reserved
+)
+def test_reserved_pte_permissions_fault(flags: int) -> None:
+    rig = Rig()
+    pt = Sv39(rig)
+    pt.map(CODE, CODE, PTE_R | PTE_X | PTE_A)
+    pt.map(DATA, DATA, flags)
+    pt.enable()
+    rig.exec(enc("ld", rd=5, rs1=10), x10=DATA, priv=SUP)
+    assert rig.trapped_to_m() and rig.mcause == S.CAUSE_LOAD_PAGE
+
+
+def test_sv48_translation() -> None:
+    """Sv48 (mode 9): a four-level walk; the same leaf reached through an extra level."""
+    rig = Rig()
+    pt = Sv39(rig)
+    pt.map(CODE, CODE, PTE_R | PTE_X | PTE_A)
+    pt.map(DATA, DATA, PTE_R | PTE_W | PTE_A | PTE_D)
+    top = pt.next_free  # a level-3 table whose entry 0 points at the Sv39 root
+    rig.m.write_phys(top, bytes(4096))
+    rig.put(top, ((pt.root >> 12) << 10) | 1, 8)
+    rig.hart.csr[S.SATP] = s64((9 << 60) | (top >> 12))
+    rig.hart.flush_decoded()
+    rig.put(DATA, 42, 8)
+    rig.exec(enc("ld", rd=5, rs1=10), x10=DATA, priv=SUP)
+    assert rig.hart.pc == CODE + 4 and rig.x(5) == 42
+    rig.exec(enc("ld", rd=5, rs1=10), x10=1 << 40, priv=SUP)  # canonical in Sv48, unmapped
+    assert rig.trapped_to_m() and rig.mcause == S.CAUSE_LOAD_PAGE and rig.mtval == 1 << 40
