@@ -23,6 +23,7 @@ def add_machine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bios", help="firmware loaded at the start of RAM (e.g. OpenSBI)")
     p.add_argument("--append", help="kernel command line (device tree bootargs)")
     p.add_argument("--initrd", help="initial ramdisk file")
+    p.add_argument("--rng", action="store_true", help="add a virtio-rng device (host entropy)")
     p.add_argument(
         "--clock",
         choices=("instructions", "host"),
@@ -43,10 +44,14 @@ def machine_from(args: argparse.Namespace, echo: bool):
         append=args.append,
         initrd=args.initrd,
         clock=args.clock,
+        rng=args.rng,
     )
 
 
 def cmd_boot(args: argparse.Namespace) -> int:
+    from .loader import read_elf
+
+    read_elf(args.elf)  # a bad image is reported before anything else is set up
     machine = machine_from(args, echo=True)
     machine.load(args.elf)
     result = machine.run(max_instructions=args.max_instructions)
@@ -122,6 +127,14 @@ def cmd_test(args: argparse.Namespace) -> int:
     return 0 if failed == 0 else 1
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .bench import bench
+
+    return bench(Path(args.images), args.only, args.runs, args.json)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(prog="rvemu", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
@@ -140,6 +153,15 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("--json", metavar="FILE", help="write results as JSON")
     test.add_argument("--max-instructions", type=int, default=50_000_000, metavar="N")
     test.set_defaults(func=cmd_test)
+
+    bench = sub.add_parser("bench", help="guest MIPS, boot latency and sizes beside QEMU")
+    bench.add_argument("--only", metavar="NAME", help="only benchmarks whose name has NAME")
+    bench.add_argument("--runs", type=int, default=3, metavar="N", help="median of N runs")
+    bench.add_argument("--json", metavar="FILE", help="write every figure as JSON")
+    bench.add_argument(
+        "--images", default="build/unikernel", metavar="DIR", help="where bench-*.elf are"
+    )
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 

@@ -70,6 +70,7 @@ from .state import (
     TIME,
     TSELECT,
 )
+from .trap import pending_interrupts
 
 MIP_SSIP = 1 << 1
 
@@ -135,8 +136,10 @@ def csr_read(num: int, csr, st, instret: int) -> int:
         return status_with_sd(csr[MSTATUS]) & SSTATUS_VISIBLE
     if num == SIE:
         return csr[MIE] & csr[MIDELEG]
+    if num == MIP:  # the software-writable bits plus the CLINT and PLIC lines
+        return pending_interrupts(csr, st, instret)
     if num == SIP:
-        return csr[MIP] & csr[MIDELEG]
+        return pending_interrupts(csr, st, instret) & csr[MIDELEG]
     if num == CYCLE or num == MCYCLE:
         return instret + st[CYCLE_DELTA]
     if num == INSTRET_CSR or num == MINSTRET:

@@ -13,6 +13,9 @@ from numba import njit
 
 TLB_ENTRIES = 256
 TAG, DELTA = 0, 1  # the two words of an entry
+# No virtual page number (vaddr >> 12, at most 2^51 in magnitude) equals this; -1 would be
+# the page number of the top page of the address space.
+INVALID = 1 << 62
 # Flat layout (one multiply-free index in the hot loop): entry i of table `kind` starts at
 # tlb[((kind << 8) | i) << 1].
 
@@ -24,20 +27,20 @@ def tlb_slot(kind: int, vpn: int) -> int:
 
 def new_tlb() -> np.ndarray:
     tlb = np.zeros(3 * TLB_ENTRIES * 2, dtype=np.int64)
-    tlb[TAG::2] = -1
+    tlb[TAG::2] = INVALID
     return tlb
 
 
 @njit(cache=True)
 def tlb_flush(tlb: np.ndarray) -> None:
     for i in range(0, 3 * TLB_ENTRIES * 2, 2):
-        tlb[i + TAG] = -1
+        tlb[i + TAG] = INVALID
 
 
 @njit(cache=True)
 def tlb_flush_kind(tlb: np.ndarray, kind: int) -> None:
     for i in range(TLB_ENTRIES):
-        tlb[tlb_slot(kind, i) + TAG] = -1
+        tlb[tlb_slot(kind, i) + TAG] = INVALID
 
 
 @njit(cache=True, inline="always")
