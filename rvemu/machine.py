@@ -154,11 +154,15 @@ class Machine:
         start_instret = hart.instret
         limit = None if max_instructions is None else start_instret + max_instructions
         self._run_start = time.perf_counter()
+        stalled = 0  # budget used up by traps that retired nothing (a trap storm)
         while True:
-            budget = CHUNK if limit is None else min(CHUNK, limit - hart.instret)
+            budget = CHUNK if limit is None else min(CHUNK, limit - hart.instret - stalled)
             if budget <= 0:
                 return self._result("limit", None, start_instret)
+            before = hart.instret
             why = hart.run(self.board.before_run(budget))
+            if why == S.EXIT_BUDGET and hart.instret == before:
+                stalled += budget
             if why == S.EXIT_MMIO:
                 self._serve_mmio()
                 self.board.poll_every(CHUNK)

@@ -158,11 +158,22 @@ def run(x, f, csr, st, ram8, ram16, ram32, ram64, tlb, dc, pagef, budget: int) -
     pc = st[PC]
     instret = st[INSTRET]
     end = instret + budget
+    stretch_start = -1
+    idle_stretches = 0
     if st[MMIO_PENDING]:
         pc = finish_mmio(x, f, csr, st, tlb, pc)
         instret = st[INSTRET]
 
     while instret < end:
+        # Stretches that retire nothing, many in a row (a trap whose handler traps again),
+        # use up the budget too, so a trap storm cannot keep the core from returning.
+        if instret == stretch_start:
+            idle_stretches += 1
+            if idle_stretches > 16:
+                end -= 1
+        else:
+            idle_stretches = 0
+        stretch_start = instret
         # --- between stretches: exits that stores asked for, then interrupts
         if st[TOHOST_HIT]:
             st[TOHOST_HIT] = 0
