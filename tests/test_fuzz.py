@@ -58,18 +58,13 @@ if not (OPCODES / "extensions").is_dir():
     )
 
 M, SUP, U = S.PRIV_M, S.PRIV_S, S.PRIV_U
-WORDS_PER_MODE = 4000
+WORDS_PER_MODE = 6000
 SENTINEL_CAUSE = 0x5A5A  # no real cause: a trap is seen when xcause changes
 MEPC0, SEPC0 = CODE + 0x40, CODE + 0x80  # where mret / sret go
 DATA_PAGES = 16
 RAM_SIZE = 1 << 20
 RAM_END = RAM + RAM_SIZE
 CLINT = S.CLINT_BASE
-# Known hart bug (test_traps.test_top_page_of_the_address_space, xfail): an access in the
-# top page (0xffff_ffff_ffff_fxxx, e.g. `lw a0, -8(zero)`) hits an empty TLB entry and reads
-# or writes the end of RAM. The fuzzer tolerates that outcome for such accesses while this is
-# True; test_top_page_words_fault (strict xfail) fails once the bug is fixed: then set False.
-TOLERATE_TOP_PAGE_BUG = True
 
 LOADS = {"lb": 1, "lh": 2, "lw": 4, "ld": 8, "lbu": 1, "lhu": 2, "lwu": 4, "flw": 4, "fld": 8}
 STORES = {"sb": 1, "sh": 2, "sw": 4, "sd": 8, "fsw": 4, "fsd": 8}
@@ -156,12 +151,7 @@ class Reference:
         return True
 
     def memory(self, addr: int, size: int, kind: str, atomic: bool) -> Expect:
-        want = self._memory(u64(addr), size, kind, atomic)
-        if TOLERATE_TOP_PAGE_BUG and u64(addr) >> 12 == (1 << 52) - 1:
-            want.alternatives.append(Expect())  # the known bug: the access "works"
-        return want
-
-    def _memory(self, addr: int, size: int, kind: str, atomic: bool) -> Expect:
+        addr = u64(addr)
         load = kind == "load"
         if atomic and addr % size:
             misaligned = Expect(
@@ -340,9 +330,7 @@ class Fuzzer:
             if roll < 0.6:
                 xs.append(DATA + rng.randrange(-256, DATA_PAGES * 4096 + 256))
             elif roll < 0.7:
-                # small addresses (device space), kept out of the top page: see
-                # test_traps.test_top_page_of_the_address_space (a known hart bug)
-                xs.append(rng.randrange(2048, 1 << 17))
+                xs.append(rng.randrange(-4096, 1 << 17))  # device space, and the top page
             elif roll < 0.75:
                 xs.append(CLINT + rng.randrange(0, 0x10000))
             else:
@@ -459,11 +447,10 @@ def test_random_instructions(mode: int) -> None:
     assert counts["trapped"] > WORDS_PER_MODE // 10, counts
 
 
-@pytest.mark.xfail(strict=True, reason="hart bug: accesses to the top page hit an empty TLB entry")
 @pytest.mark.parametrize("mode", [M, SUP, U], ids=["M", "S", "U"])
-def test_top_page_words_fault(mode: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Loads, stores and compressed loads/stores with x0 as base and a negative offset."""
-    monkeypatch.setattr(__import__(__name__), "TOLERATE_TOP_PAGE_BUG", False)
+def test_top_page_words_fault(mode: int) -> None:
+    """Loads and stores with x0 as base and a negative offset reach the top page of the
+    address space (regression: an empty TLB entry's tag once aliased it)."""
     fuzzer = Fuzzer(mode, random.Random(f"top-{mode}"))
     for word in (0xFF802503, 0xFEA03C23, 0xF0000583, 0xFE002E23):  # lw/sd/lb/sw at -8..-256
         fuzzer.run(word)
