@@ -9,16 +9,15 @@ the library. A table that lists the five rounding modes fails if any mode is mis
 from __future__ import annotations
 
 import struct
-import subprocess
 import sys
 from pathlib import Path
 
+import fpu_ref as ref
 import numpy as np
 import pytest
-
-import fpu_ref as ref
 from fpu_cases import d_reg, pairs, s_raw, s_reg, singles, triples
 from fpu_ref import DZ, NV, NX, OF, RDN, RMM, RNE, RTZ, RUP, UF, D, S, to_i64
+
 from rvemu.cpu import fpu
 
 MODES = (RNE, RTZ, RDN, RUP, RMM)
@@ -523,10 +522,10 @@ def test_float_to_int_limits(x, w, wu, l, lu):
     fns_s = (fpu.fcvt_w_s, fpu.fcvt_wu_s, fpu.fcvt_l_s, fpu.fcvt_lu_s)
     single_exact = struct.unpack("<f", struct.pack("<f", x))[0] == x or x != x
     for rm in MODES:
-        for fn, want in zip(fns_d, (w, wu, l, lu)):
+        for fn, want in zip(fns_d, (w, wu, l, lu), strict=True):
             assert call(fn, reg_d, rm) == want, (fn.__name__, MODE_NAMES[rm])
         if single_exact:
-            for fn, want in zip(fns_s, (w, wu, l, lu)):
+            for fn, want in zip(fns_s, (w, wu, l, lu), strict=True):
                 assert call(fn, s_reg(x), rm) == want, (fn.__name__, MODE_NAMES[rm])
 
 

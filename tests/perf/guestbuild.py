@@ -44,8 +44,9 @@ def _compile(name: str, sources: list[Path], flags: list[str]) -> Path:
     stamp = OUT / f"{name}.hash"
     if elf.exists() and stamp.exists() and stamp.read_text() == key:
         return elf
-    cmd = [CC, "-march=rv64gc", "-mabi=lp64d", "-mcmodel=medany", "-nostdlib", "-nostartfiles",
-           "-static", "-ffreestanding", "-T", str(lds), *flags, *map(str, sources), "-o", str(elf)]  # fmt: skip
+    cmd = [CC, "-march=rv64gc", "-mabi=lp64d", "-mcmodel=medany", "-nostdlib",
+           "-nostartfiles", "-static", "-ffreestanding", "-T", str(lds), *flags,
+           *map(str, sources), "-o", str(elf)]  # fmt: skip
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     stamp.write_text(key)
     return elf
