@@ -546,6 +546,15 @@ def test_float_to_int_rounding_per_mode():
     check_modes(fpu.fcvt_w_d, (d_reg(-2.5),), table(-2, -2, -3, -2, -3))
     check_modes(fpu.fcvt_l_s, (s_reg(3.5),), table(4, 3, 3, 4, 4))
     check_modes(fpu.fcvt_l_d, (d_reg(-0.7),), table(-1, 0, -1, 0, -1))
+    # the doubles just inside +-0.5 (0.5 - 2**-54): below the tie, so RMM rounds to 0
+    below_half = 0x3FDFFFFFFFFFFFFF
+    for fn in (fpu.fcvt_w_d, fpu.fcvt_l_d):
+        check_modes(fn, (below_half,), table(0, 0, 0, 1, 0))
+        check_modes(fn, (neg_d(below_half),), table(0, 0, -1, 0, 0))
+    check_modes(fpu.fcvt_lu_d, (neg_d(below_half),),
+                {RNE: (0, NX), RTZ: (0, NX), RDN: (0, NV), RUP: (0, NX), RMM: (0, NX)})  # fmt: skip
+    check_modes(fpu.fcvt_w_d, (d_reg(-1.5),), table(-2, -1, -2, -1, -2))
+    check_modes(fpu.fcvt_l_d, (d_reg(-(2.0**52) - 1),), all_modes(-(2**52) - 1, 0))
     # -0.5 to unsigned: rounds to 0 (inexact) or to -1 (invalid, saturates to 0)
     for fn, reg in ((fpu.fcvt_wu_d, d_reg(-0.5)), (fpu.fcvt_lu_s, s_reg(-0.5))):
         check_modes(

@@ -30,18 +30,17 @@ def round_to_integer(x: float, rm: int) -> float:
     """x rounded to an integral double per rm (x finite or infinite, not NaN)."""
     if abs(x) >= 4503599627370496.0:  # 2**52: already an integer
         return x
-    f = math.floor(x)
-    d = x - f  # exact below 2**52
-    if rm == RNE:
-        if d > 0.5 or (d == 0.5 and math.floor(f * 0.5) != f * 0.5):
-            return f + 1.0
-        return f
-    if rm == RMM:
-        if d > 0.5 or (d == 0.5 and x > 0.0):
-            return f + 1.0
-        return f
+    if rm == RNE or rm == RMM:
+        # Work on |x|: a - floor(a) is exact for a >= 0, while x - floor(x) is not for a
+        # negative x above -0.5 (-0.49999999999999994 + 1 rounds to exactly 0.5).
+        a = abs(x)
+        f = math.floor(a)
+        d = a - f
+        if d > 0.5 or (d == 0.5 and (rm == RMM or math.floor(f * 0.5) != f * 0.5)):
+            f += 1.0
+        return math.copysign(f, x)
     if rm == RDN:
-        return f
+        return math.floor(x)
     if rm == RUP:
         return math.ceil(x)
     return math.trunc(x)
