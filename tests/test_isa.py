@@ -787,3 +787,144 @@ def test_boot_latency_mark(rig: Rig) -> None:
     rig.hart.pc = CODE
     assert rig.step(10) == S.EXIT_MARK
     assert rig.hart.pc == CODE + 12 and int(rig.hart.st[S.MARK_MAIN]) == 2
+
+
+# ----------------------------------------------------------------- differential: QEMU as oracle
+
+QEMU = "qemu-system-riscv64"
+DIFF_INT_LINES = set(
+    "addi slti sltiu xori ori andi lui auipc add sub sll slt sltu xor srl sra or and "
+    "slli srli srai addiw slliw srliw sraiw addw subw sllw srlw sraw "
+    "mul mulh mulhsu mulhu div divu rem remu mulw divw divuw remw remuw "
+    "c.addi4spn c.nop c.addi c.addiw c.li c.addi16sp c.lui c.srli c.srai c.andi c.sub c.xor "
+    "c.or c.and c.subw c.addw c.slli c.mv c.add".split()
+)
+DIFF_FP_EXTS = ("rv_f", "rv64_f", "rv_d", "rv64_d")
+DIFF_DUMP = """
+        csrw    mscratch, x31
+        la      x31, dump
+{stores}
+        csrr    x1, mscratch
+        sd      x1, 248(x31)
+        frcsr   x1
+        sd      x1, 512(x31)
+        la      s0, dump
+        li      s1, 65
+        li      s2, 0x10000000
+1:      ld      t0, 0(s0)
+        li      t1, 16
+2:      srli    t2, t0, 60
+        addi    t2, t2, 48
+        li      t3, 58
+        blt     t2, t3, 3f
+        addi    t2, t2, 39
+3:      sb      t2, 0(s2)
+        slli    t0, t0, 4
+        addi    t1, t1, -1
+        bnez    t1, 2b
+        li      t2, 10
+        sb      t2, 0(s2)
+        addi    s0, s0, 8
+        addi    s1, s1, -1
+        bnez    s1, 1b
+        li      t0, 0x100000
+        li      t1, 0x5555
+        sw      t1, 0(t0)
+4:      j       4b
+        .bss
+        .align  3
+dump:   .space  528
+"""
+
+
+def diff_program(seed: int, count: int) -> tuple[str, list[str]]:
+    """Assembly for: random register values, `count` random computational instructions
+    (integer, M, RVC and F/D arithmetic, as .word/.half), then a dump of x1..x31, f0..f31
+    and fcsr as hex lines on the UART, then power-off."""
+    from conftest import arg_fields, classify, opcode_tables
+
+    lines, fields = opcode_tables(), arg_fields()
+    pool = [ln for ln in lines if ln.name in DIFF_INT_LINES]
+    pool += [
+        ln for ln in lines if ln.ext in DIFF_FP_EXTS and ln.name not in ("flw", "fld", "fsw", "fsd")
+    ]
+    rng = random.Random(seed)
+    body = []
+    while len(body) < count:
+        line = rng.choice(pool)
+        word = (rng.getrandbits(8 * line.length) & ~line.mask) | line.match
+        if classify(word, lines, fields) != line:
+            continue
+        if "rm" in line.args and (word >> 12) & 7 in (5, 6):
+            continue
+        body.append(f".word {word:#010x}" if line.length == 4 else f".half {word:#06x}")
+    init = ["li t0, 0x6000", "csrs mstatus, t0"]  # FS on
+    for n in range(32):
+        value = rng.choice(
+            [
+                rng.getrandbits(64),
+                (0xFFFFFFFF << 32) | rng.getrandbits(32),
+                f64_bits(rng.uniform(-1e3, 1e3)),
+            ]
+        )
+        init += [f"li t0, {value:#x}", f"fmv.d.x f{n}, t0"]
+    for n in range(1, 32):
+        init.append(
+            f"li x{n}, {rng.choice([rng.getrandbits(64), rng.randrange(-99, 99), 1 << 63]):#x}"
+        )
+    stores = [f"        sd x{n}, {8 * n}(x31)" for n in range(1, 31)]
+    stores += [f"        fsd f{n}, {256 + 8 * n}(x31)" for n in range(32)]
+    head = "        .text\n        .globl _start\n_start:\n" + "\n".join(
+        f"        {i}" for i in init
+    )
+    return head, body + [DIFF_DUMP.format(stores="\n".join(stores))]
+
+
+def run_both(name: str, head: str, body: list[str]) -> tuple[str, str]:
+    import subprocess
+
+    from toolchain import build_elf
+
+    from rvemu import Machine
+
+    elf = build_elf(name, head + "\n" + "\n".join(f"        {b}" for b in body) + "\n")
+    m = Machine(memory="16M")
+    m.load(str(elf))
+    result = m.run(max_instructions=1_000_000)
+    assert result.reason == "poweroff", result
+    qemu = subprocess.run(
+        [QEMU, "-machine", "virt", "-bios", "none", "-m", "16M", "-display", "none"]
+        + ["-monitor", "none", "-serial", "stdio", "-kernel", str(elf)],
+        capture_output=True,
+        timeout=60,
+    )
+    return m.console.decode(), qemu.stdout.decode().replace("\r\n", "\n")
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_computation_matches_qemu(seed: int) -> None:
+    """Thousands of random computational instructions leave the same x, f and fcsr state
+    on rvemu as on QEMU. On a mismatch, bisects to the first instruction that differs."""
+    import shutil
+
+    if shutil.which(QEMU) is None:
+        pytest.skip(f"*** {QEMU} not installed: the QEMU differential test did NOT run ***")
+    head, body = diff_program(seed, 5000)
+    random_part, dump = body[:-1], body[-1]
+    ours, theirs = run_both(f"diff-{seed}", head, body)
+    assert theirs.count("\n") == 65, f"QEMU printed {theirs!r}"
+    if ours == theirs:
+        return
+    lo, hi = 0, len(random_part)  # prefix lo agrees, prefix hi differs
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        a, b = run_both(f"diff-{seed}-bisect", head, random_part[:mid] + [dump])
+        lo, hi = (mid, hi) if a == b else (lo, mid)
+    a, b = run_both(f"diff-{seed}-bisect", head, random_part[:hi] + [dump])
+    regs = [f"x{n}" for n in range(1, 32)] + [f"f{n}" for n in range(32)] + ["fcsr"]
+    diffs = [
+        f"{r}: rvemu {u} qemu {q}"
+        for r, u, q in zip(regs, a.split("\n"), b.split("\n"), strict=False)
+        if u != q
+    ]
+    pytest.fail(f"instruction {hi - 1} ({random_part[hi - 1]}) differs: {'; '.join(diffs)}")
