@@ -113,7 +113,8 @@ class VirtBoard:
             transport = VirtioMmio(self.memory, device)
             self.virtio.append(transport)
             self.bus.attach(VIRT_VIRTIO + slot * VIRTIO_SLOT_SIZE, transport, f"virtio{slot}")
-            self.irq_sources.append((VIRTIO_IRQ + slot, transport))
+            if device is not None:  # an empty slot never interrupts
+                self.irq_sources.append((VIRTIO_IRQ + slot, transport))
         self._active_virtio = [t for t in self.virtio if t.device is not None]
         self._clock_t0: float | None = None
         self._last_poll = 0
@@ -128,8 +129,15 @@ class VirtBoard:
     def sync_interrupts(self) -> None:
         """Copy device interrupt lines through the PLIC into the hart's MEIP/SEIP."""
         plic = self.plic
+        level = 0
         for irq, device in self.irq_sources:
-            plic.set_level(irq, device.interrupt_pending())
+            if device.interrupt_pending():
+                level |= 1 << irq
+        if level != plic.level:
+            changed = level ^ plic.level
+            for irq in range(1, NUM_SOURCES):
+                if changed >> irq & 1:
+                    plic.set_level(irq, bool(level >> irq & 1))
         lines = 0
         if plic.output(CTX_M):
             lines |= S.MIP_MEIP

@@ -15,47 +15,60 @@ CONTEXT_STRIDE = 0x1000
 PLIC_SIZE = CONTEXT_BASE + 1024 * CONTEXT_STRIDE  # VIRT_PLIC_SIZE(VIRT_CPUS_MAX * 2)
 
 WORDS = (NUM_SOURCES + 31) // 32
+SOURCES_MASK = ((1 << NUM_SOURCES) - 1) & ~1  # sources 1..NUM_SOURCES-1 exist
 
 
 class Plic:
     """Level-triggered sources with a gateway per source: a source whose line is high
     becomes pending unless a request from it is already claimed and not yet completed;
-    completing a source whose line is still high makes it pending again."""
+    completing a source whose line is still high makes it pending again.
+
+    Pending, claimed, line levels and each context's enables are bit masks (bit n =
+    source n): the board asks for the output lines after every device access."""
 
     size = PLIC_SIZE
 
     def __init__(self, num_contexts: int = 2) -> None:
         self.num_contexts = num_contexts
         self.priority = [0] * NUM_SOURCES
-        self.level = [False] * NUM_SOURCES
-        self.pending = [False] * NUM_SOURCES
-        self.claimed = [False] * NUM_SOURCES
-        self.enable = [[0] * WORDS for _ in range(num_contexts)]
+        self.level = 0
+        self.pending = 0
+        self.claimed = 0
+        self.enable = [0] * num_contexts
         self.threshold = [0] * num_contexts
 
     # --- the device side
     def set_level(self, irq: int, level: bool) -> None:
         if not 0 < irq < NUM_SOURCES:
             return
-        self.level[irq] = level
-        if not self.claimed[irq]:
+        bit = 1 << irq
+        if level:
+            self.level |= bit
+            if not self.claimed & bit:
+                self.pending |= bit
+        else:
+            self.level &= ~bit
             # QEMU's sifive_plic_irq_request: pending follows the line until claimed
-            self.pending[irq] = level
-
-    def _enabled(self, ctx: int, irq: int) -> bool:
-        return bool((self.enable[ctx][irq >> 5] >> (irq & 31)) & 1)
+            if not self.claimed & bit:
+                self.pending &= ~bit
 
     def best(self, ctx: int) -> int:
         """The source a claim by `ctx` would return (highest priority, then lowest id)."""
+        candidates = self.pending & self.enable[ctx]
         best, best_prio = 0, self.threshold[ctx]
-        for irq in range(1, NUM_SOURCES):
-            if self.pending[irq] and self.priority[irq] > best_prio and self._enabled(ctx, irq):
+        while candidates:
+            low = candidates & -candidates
+            irq = low.bit_length() - 1
+            if self.priority[irq] > best_prio:
                 best, best_prio = irq, self.priority[irq]
+            candidates ^= low
         return best
 
     def output(self, ctx: int) -> bool:
         """The interrupt line from the PLIC to context `ctx` (0 = hart 0 M, 1 = hart 0 S)."""
-        return 0 <= ctx < self.num_contexts and self.best(ctx) != 0
+        if not 0 <= ctx < self.num_contexts or not self.pending & self.enable[ctx]:
+            return False
+        return self.best(ctx) != 0
 
     # --- the bus side
     def read(self, offset: int, size: int) -> int:
@@ -66,18 +79,12 @@ class Plic:
             return self.priority[irq] if irq < NUM_SOURCES else 0
         if offset < ENABLE_BASE:
             word = (offset - PENDING_BASE) >> 2
-            if word >= WORDS:
-                return 0
-            return sum(
-                1 << i
-                for i in range(32)
-                if 32 * word + i < NUM_SOURCES and self.pending[32 * word + i]
-            )
+            return (self.pending >> (32 * word)) & 0xFFFF_FFFF if word < WORDS else 0
         if offset < CONTEXT_BASE:
             ctx, word = divmod(offset - ENABLE_BASE, ENABLE_STRIDE)
             word >>= 2
             if ctx < self.num_contexts and word < WORDS:
-                return self.enable[ctx][word]
+                return (self.enable[ctx] >> (32 * word)) & 0xFFFF_FFFF
             return 0
         ctx, reg = divmod(offset - CONTEXT_BASE, CONTEXT_STRIDE)
         if ctx >= self.num_contexts:
@@ -87,8 +94,8 @@ class Plic:
         if reg == 4:
             irq = self.best(ctx)
             if irq:
-                self.pending[irq] = False
-                self.claimed[irq] = True
+                self.pending &= ~(1 << irq)
+                self.claimed |= 1 << irq
             return irq
         return 0
 
@@ -108,11 +115,9 @@ class Plic:
             ctx, word = divmod(offset - ENABLE_BASE, ENABLE_STRIDE)
             word >>= 2
             if ctx < self.num_contexts and word < WORDS:
-                if word == 0:
-                    value &= ~1  # source 0 does not exist
-                if word == WORDS - 1 and NUM_SOURCES % 32:
-                    value &= (1 << (NUM_SOURCES % 32)) - 1
-                self.enable[ctx][word] = value
+                shift = 32 * word
+                mask = SOURCES_MASK & (0xFFFF_FFFF << shift)
+                self.enable[ctx] = (self.enable[ctx] & ~mask) | ((value << shift) & mask)
             return
         ctx, reg = divmod(offset - CONTEXT_BASE, CONTEXT_STRIDE)
         if ctx >= self.num_contexts:
@@ -121,9 +126,9 @@ class Plic:
             if value <= MAX_PRIORITY:
                 self.threshold[ctx] = value
         elif reg == 4:
-            irq = value
+            bit = 1 << value if value < NUM_SOURCES else 0
             # the PLIC spec: a completion for a source not enabled for the context is ignored
-            if 0 < irq < NUM_SOURCES and self._enabled(ctx, irq) and self.claimed[irq]:
-                self.claimed[irq] = False
-                if self.level[irq]:
-                    self.pending[irq] = True
+            if bit & self.enable[ctx] & self.claimed:
+                self.claimed &= ~bit
+                if self.level & bit:
+                    self.pending |= bit
