@@ -302,9 +302,7 @@ APPS = ["hello", "timers", "heap", "files", "entropy", *BENCHMARKS]
 
 # What rvemu's hart and board lack for now (the emulator is being written alongside):
 # strict xfails, so each turns into a failure the day the feature lands and must be removed.
-RVEMU_MISSING = {
-    "entropy": "`rvemu boot` has no --rng option yet (the board has virtio-rng)",
-}
+RVEMU_MISSING: dict[str, str] = {}  # app -> why rvemu cannot run it yet (strict xfail)
 
 
 @functools.cache
