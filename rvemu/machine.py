@@ -150,9 +150,10 @@ class Machine:
     # --- running
     def run(self, max_instructions: int | None = None) -> RunResult:
         """Run until the guest powers off, writes tohost, or retires max_instructions."""
-        hart, st = self.hart, self.hart.st
+        hart = self.hart
         start_instret = hart.instret
         limit = None if max_instructions is None else start_instret + max_instructions
+        hart.run(0)  # load (or compile) the core first, so timings are the guest's alone
         self._run_start = time.perf_counter()
         stalled = 0  # budget used up by traps that retired nothing (a trap storm)
         while True:
