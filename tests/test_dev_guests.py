@@ -243,3 +243,41 @@ def test_net_guest_host_program_peer():
     frame = frames[0]
     assert frame[:6] == b"\xff" * 6 and frame[6:12] == bytes.fromhex("525400000001")
     assert frame[12:14] == b"\x88\xb5" and frame[14:26] == b"ping from 01"
+
+
+# ------------------------------------------------------------------------- through the CLI
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def rvemu_boot(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "rvemu", "boot", *args],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def test_cli_disk_writes_reach_the_file(tmp_path):
+    disk = make_disk(tmp_path / "disk.img")
+    proc = rvemu_boot(str(build("virtio_blk")), "--disk", f"{disk},serial=rvemu-disk-7")
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert b"blk: done" in out
+    assert disk.read_bytes()[512:544] == b"written by the guest to sector 1"
+
+
+def test_cli_two_instances_exchange_frames_over_udp():
+    elf = str(build("virtio_net"))
+    a = rvemu_boot(elf, "--net", net(17131, 17132, 1))
+    b = rvemu_boot(elf, "--net", net(17132, 17131, 2))
+    try:
+        out_a, err_a = a.communicate(timeout=300)
+        out_b, err_b = b.communicate(timeout=300)
+    finally:
+        a.kill()
+        b.kill()
+    assert (a.returncode, b.returncode) == (0, 0), (err_a, err_b)
+    assert out_a.endswith(PONG) and out_b.endswith(PING)
