@@ -25,6 +25,7 @@ from conftest import (
     Sv39,
     enc,
     s64,
+    sext,
     u64,
 )
 
@@ -895,3 +896,31 @@ def test_sv48_translation() -> None:
     assert rig.hart.pc == CODE + 4 and rig.x(5) == 42
     rig.exec(enc("ld", rd=5, rs1=10), x10=1 << 40, priv=SUP)  # canonical in Sv48, unmapped
     assert rig.trapped_to_m() and rig.mcause == S.CAUSE_LOAD_PAGE and rig.mtval == 1 << 40
+
+
+def test_stvec_vectored_for_supervisor_interrupts(rig: Rig) -> None:
+    rig.place([NOP] * 16, STRAP)
+    rig.place([LOOP])
+    rig.hart.csr[S.STVEC] = STRAP | 1
+    rig.hart.csr[S.MIDELEG] = S.MIP_SSIP
+    rig.hart.csr[S.MIE] = S.MIP_SSIP
+    rig.hart.csr[S.MIP] = S.MIP_SSIP
+    rig.hart.st[S.PRIV] = U
+    rig.step(1)
+    assert rig.hart.pc == STRAP + 4 * S.IRQ_S_SOFT + 4 and rig.hart.priv == SUP
+    assert scause(rig) == INTERRUPT | S.IRQ_S_SOFT
+
+
+@pytest.mark.parametrize(
+    "name,size,signed",
+    [("lb", 1, 1), ("lbu", 1, 0), ("lh", 2, 1), ("lhu", 2, 0), ("lw", 4, 1), ("lwu", 4, 0)],
+)
+def test_clint_loads_extend_like_ram_loads(rig: Rig, name: str, size: int, signed: int) -> None:
+    """Narrow loads from a device register (mtimecmp) are sign- or zero-extended."""
+    value = 0x8081828384858687
+    store_to_clint(rig, 0x4000, s64(value))
+    for offset in range(0, 8, size):
+        rig.exec(enc(name, rd=5, rs1=10, imm=offset), x10=CLINT + 0x4000)
+        raw = (value >> (8 * offset)) & ((1 << (8 * size)) - 1)
+        want = u64(sext(raw, 8 * size)) if signed else raw
+        assert rig.x(5) == want, f"{name} at mtimecmp+{offset}: {rig.x(5):#x}"
