@@ -19,7 +19,7 @@ from .devices.dma import GuestMemory
 from .devices.goldfish_rtc import GoldfishRtc
 from .devices.plic import NUM_SOURCES, PLIC_SIZE, Plic
 from .devices.sifive_test import SifiveTest
-from .devices.uart import Uart16550
+from .devices.uart import IER_RDI, Uart16550
 from .devices.virtio_blk import VirtioBlk, parse_disk
 from .devices.virtio_mmio import VirtioDevice, VirtioMmio
 from .devices.virtio_rng import VirtioRng
@@ -163,23 +163,43 @@ class VirtBoard:
             self._last_poll = instret
             self.poll()
 
-    def _input_fds(self) -> list[int]:
+    def _can_interrupt(self, irq: int, mie: int | None) -> bool:
+        """Could source `irq` reach the hart with interrupt enables `mie` (None: assume so)?"""
+        if mie is None:
+            return True
+        plic, bit = self.plic, 1 << irq
+        for ctx, line in ((CTX_M, S.MIP_MEIP), (CTX_S, S.MIP_SEIP)):
+            if mie & line and plic.enable[ctx] & bit and plic.priority[irq] > plic.threshold[ctx]:
+                return True
+        return False
+
+    def _input_fds(self, mie: int | None = None) -> list[int]:
+        """Host inputs worth waiting on: those whose device could interrupt the hart."""
         fds = []
-        if self.console is not None and not self.console.eof:
-            fds.append(self.console.fileno())
-        for transport in self._active_virtio:
+        console = self.console
+        if (
+            console is not None
+            and not console.eof
+            and (mie is None or self.uart.ier & IER_RDI)
+            and self._can_interrupt(UART0_IRQ, mie)
+        ):
+            fds.append(console.fileno())
+        for slot, transport in enumerate(self.virtio):
+            if transport.device is None:
+                continue
             fd = transport.device.fileno()
-            if fd is not None:
+            if fd is not None and self._can_interrupt(VIRTIO_IRQ + slot, mie):
                 fds.append(fd)
         return fds
 
-    def wait(self, timeout: float | None) -> bool:
-        """Block up to `timeout` seconds for host input; False when nothing could ever
-        come (no input sources and no timeout)."""
+    def wait(self, timeout: float | None, mie: int | None = None) -> bool:
+        """Block up to `timeout` seconds for host input. With `mie` (the hart's interrupt
+        enables), only inputs whose device could interrupt it count. False when nothing
+        could ever come (no such input and no timeout): the hart is halted for good."""
         self.poll()
         if self.quit_requested:
             return True
-        fds = self._input_fds()
+        fds = self._input_fds(mie)
         if not fds and timeout is None:
             return False
         try:

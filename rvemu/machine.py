@@ -244,7 +244,7 @@ class Machine:
         timer = bool(csr[S.MIE] & S.MIP_MTIP)
         deadline = board.next_deadline(timer)
         if board.clock == "host":
-            if board.wait(board.seconds_until(deadline)):
+            if board.wait(board.seconds_until(deadline), int(csr[S.MIE])):
                 board.sync_interrupts()
                 return True
             return False
@@ -254,7 +254,7 @@ class Machine:
                 st[S.MTIME_BASE] += deadline - now
             board.sync_interrupts()
             return True
-        if board.wait(None):
+        if board.wait(None, int(csr[S.MIE])):
             board.sync_interrupts()
             return True
         return False

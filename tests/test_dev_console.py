@@ -72,3 +72,16 @@ def test_typed_line_reaches_the_guest():
     os.close(slave)
     assert result.exit_code == 0
     assert b"uart: received 7 bytes: typed\r\n" in m.console
+
+
+def test_a_halted_guest_does_not_wait_for_input_it_cannot_receive():
+    """wfi with every interrupt disabled: no typed key could wake it, so the run ends
+    ("halt") although the console is still open."""
+    r, w = os.pipe()
+    m = Machine()
+    m.board.console = StdinConsole(r)
+    m.load(str(build("halt")))
+    result = m.run(None)
+    assert result.reason == "halt" and m.console == b"halting\r\n"
+    os.close(r)
+    os.close(w)
