@@ -431,12 +431,6 @@ def test_lr_sc(rig: Rig, width: str) -> None:
     assert rig.x(6) == 1 and rig.get(DATA, size) == old
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hart deviates from QEMU: SC succeeds whenever the address matches the LR's, even "
-    "after the hart's own store changed the reserved doubleword; QEMU's SC is a compare-"
-    "and-swap against the value LR loaded and fails (found by the QEMU differential test)",
-)
 @pytest.mark.parametrize("width", ["w", "d"])
 def test_sc_fails_when_the_reserved_value_changed(rig: Rig, width: str) -> None:
     size = 4 if width == "w" else 8
@@ -755,11 +749,6 @@ def test_fp_disabled_is_illegal(rig: Rig) -> None:
         assert rig.trapped_to_m() and rig.mcause == S.CAUSE_ILLEGAL and rig.mtval == word
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hart bug: FP load/store with mstatus.FS=0 reports the effective address in "
-    "mtval instead of the instruction bits (core.py passes addr to take_trap)",
-)
 @pytest.mark.parametrize("name", ["flw", "fld", "fsw", "fsd"])
 def test_fp_load_store_disabled_is_illegal_with_insn_in_mtval(rig: Rig, name: str) -> None:
     rig.hart.csr[S.MSTATUS] &= ~S.MSTATUS_FS

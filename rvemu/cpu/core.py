@@ -10,7 +10,7 @@ that change interrupt state (CSR writes, xRET, stores through the slow path).
 import numpy as np
 from numba import njit
 
-from ..mmu.tlb import DELTA, TAG, tlb_flush, tlb_slot
+from ..mmu.tlb import DELTA, INVALID, TAG, tlb_flush, tlb_slot
 from .alu import div, divu, divuw, divw, ltu, mulh, mulhsu, mulhu, rem, remu, remuw, remw, srl
 from .bits import sext
 from .csr import accessible, csr_read, csr_write
@@ -72,6 +72,7 @@ from .state import (
     PRIV_S,
     PRIV_U,
     RESERVATION,
+    RESERVED_VALUE,
     TOHOST_HIT,
 )
 from .trap import (
@@ -184,18 +185,26 @@ def run(x, f, csr, st, ram8, ram16, ram32, ram64, tlb, dc, pagef, budget: int) -
         if irq >= 0:
             pc = take_trap(pc, irq, 0, True, csr, st, tlb)
         limit = min(end, max(instret + 1, instret_when_timer_fires(st, instret)))
+        # The page being executed, kept out of memory for the stretch. Anything that can
+        # change translations (traps, CSR writes, xRET, sfence.vma) ends the stretch.
+        fetch_vpn = INVALID
+        fetch_delta = 0
 
         while instret < limit:
             # --- fetch
             vpn = pc >> 12
-            t = tlb_slot(ACCESS_FETCH, vpn)
-            if tlb[t + TAG] == vpn:
-                off = tlb[t + DELTA] + pc
+            if vpn == fetch_vpn:
+                off = fetch_delta + pc
             else:
-                off, status = fetch_page(pc, mem, tlb, pagef, csr, st)
-                if status != OK:
-                    pc = take_trap(pc, status, pc, False, csr, st, tlb)
-                    break
+                t = tlb_slot(ACCESS_FETCH, vpn)
+                if tlb[t + TAG] != vpn:
+                    _, status = fetch_page(pc, mem, tlb, pagef, csr, st)
+                    if status != OK:
+                        pc = take_trap(pc, status, pc, False, csr, st, tlb)
+                        break
+                fetch_vpn = vpn
+                fetch_delta = tlb[t + DELTA]
+                off = fetch_delta + pc
             d = dc_slot(off)
             if dc[d + DC_TAG] != off:
                 status = fill_decoded(pc, off, d, mem, tlb, pagef, dc, csr, st)
@@ -368,6 +377,7 @@ def run(x, f, csr, st, ram8, ram16, ram32, ram64, tlb, dc, pagef, budget: int) -
                         pc = take_trap(pc, status, addr, False, csr, st, tlb)
                         break
                     st[RESERVATION] = addr
+                    st[RESERVED_VALUE] = value
                     x[rd] = sext(value, 32) if word else value
                 else:
                     off, status = amo_offset(addr, size, mem, tlb, pagef, dc, csr, st)
@@ -375,7 +385,10 @@ def run(x, f, csr, st, ram8, ram16, ram32, ram64, tlb, dc, pagef, budget: int) -
                         pc = take_trap(pc, status, addr, False, csr, st, tlb)
                         break
                     if op == Op.SC_W or op == Op.SC_D:
-                        if st[RESERVATION] == addr:
+                        # As QEMU does: SC succeeds if the reservation's address matches
+                        # and memory still holds the value LR read (a compare-and-swap).
+                        reserved = st[RESERVATION] == addr
+                        if reserved and read_ram(mem, off, size) == st[RESERVED_VALUE]:
                             write_ram(mem, off, size, x[rs2])
                             x[rd] = 0
                         else:
@@ -400,7 +413,8 @@ def run(x, f, csr, st, ram8, ram16, ram32, ram64, tlb, dc, pagef, budget: int) -
                     if status == SLOW:
                         limit = instret + 1
                     elif status != OK:
-                        pc = take_trap(pc, status, addr, False, csr, st, tlb)
+                        tval = dc[d + DC_RAW] >> 3 if status == CAUSE_ILLEGAL else addr
+                        pc = take_trap(pc, status, tval, False, csr, st, tlb)
                         break
                 else:
                     if not execute_fp(op, rd, rs1, rs2, dc[d + DC_RS3RM], x, f, csr):
@@ -462,6 +476,7 @@ def run(x, f, csr, st, ram8, ram16, ram32, ram64, tlb, dc, pagef, budget: int) -
                     pc = take_trap(pc, CAUSE_ILLEGAL, dc[d + DC_RAW] >> 3, False, csr, st, tlb)
                     break
                 tlb_flush(tlb)
+                limit = instret + 1  # translations changed: start a new stretch
             elif op == Op.MARK_MAIN:
                 st[MARK_MAIN] = instret
                 st[PC] = next_pc

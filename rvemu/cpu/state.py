@@ -31,6 +31,7 @@ MARK_MAIN = 21  # INSTRET when the boot-latency mark `slti x0, x0, 1` ran, or -1
 EXIT_CODE = 22
 TOHOST_HIT = 23  # set by a store to the tohost word
 MMIO_LEN = 24  # length of the instruction waiting for the device access
+RESERVED_VALUE = 25  # the value LR read at st[RESERVATION]
 ST_SIZE = 32
 
 # --- why `run` returned
