@@ -31,7 +31,7 @@ def mark_dirty(csr) -> None:
     csr[MSTATUS] |= MSTATUS_FS
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def fp_load_store(op, rd, rs2, addr, f, mem, tlb, pagef, dc, csr, st, instret) -> int:
     """FLW/FLD/FSW/FSD: OK, SLOW, MMIO or a trap cause."""
     if not fp_enabled(csr):
