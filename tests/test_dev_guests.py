@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "guest"))
 
-from devguest import build, qemu, require_qemu, start_qemu  # noqa: E402
+from devguest import build, qemu, qemu_interactive, require_qemu, start_qemu  # noqa: E402
 
 from rvemu import Machine  # noqa: E402
 
@@ -32,27 +31,6 @@ def boot(elf: Path, feed: bytes = b"", feed_after: bytes = b"", **options) -> tu
     result = m.run(LIMIT)
     m.board.close()
     return result, m.console
-
-
-def qemu_interactive(elf: Path, feed: bytes, feed_after: bytes, args: list[str] = ()) -> bytes:
-    proc = start_qemu(elf, list(args))
-    proc.stdin = None
-    out = b""
-    # restart with a pipe for stdin (start_qemu gives none)
-    proc.kill()
-    proc.wait()
-    cmd = proc.args
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    deadline = time.time() + 30
-    while feed_after not in out and time.time() < deadline:
-        chunk = proc.stdout.read1(4096)
-        if not chunk:
-            break
-        out += chunk
-    proc.stdin.write(feed)
-    proc.stdin.flush()
-    rest, _ = proc.communicate(timeout=30)
-    return out + rest
 
 
 # ------------------------------------------------------------------------- UART + PLIC

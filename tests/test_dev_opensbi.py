@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "guest"))
 
-from devguest import OPENSBI_DIR, build, qemu, require_qemu  # noqa: E402
+from devguest import OPENSBI_DIR, build, qemu, qemu_interactive, require_qemu  # noqa: E402
 
 from rvemu import Machine  # noqa: E402
 
@@ -103,3 +103,34 @@ def test_opensbi_banner_matches_qemu(fw):
     assert banner(ours) == banner(theirs)
     assert len(banner(ours)) == len(FROM_THE_MACHINE)
     assert ours.endswith(PAYLOAD) and theirs.endswith(PAYLOAD)
+
+
+def s_mode_guest() -> Path:
+    return build("s_uart_irq", ["s_crt.S", "s_uart_irq.c"], ld="payload.ld")
+
+
+def test_s_mode_external_interrupts_through_plic_context_1():
+    m = Machine(bios=str(firmware(FW_JUMP)))
+    m.load(str(s_mode_guest()))
+    result = m.run(200_000_000)
+    assert result.reason == "halt"  # waits for a line: nothing to type it yet
+    assert m.console.endswith(b"s-mode: waiting for a line\r\n")
+    m.uart.feed(b"typed in S-mode\n")
+    result = m.run(10_000_000)
+    assert result.exit_code == 0
+    assert m.console.endswith(
+        b"s-mode: received: typed in S-mode\r\ns-mode: claimed from context 1\r\n"
+    )
+
+
+def test_s_mode_external_interrupts_same_output_on_qemu():
+    require_qemu()
+    fw = str(firmware(FW_JUMP))
+    m = Machine(bios=fw)
+    m.load(str(s_mode_guest()))
+    m.run(200_000_000)
+    m.uart.feed(b"typed in S-mode\n")
+    m.run(10_000_000)
+    theirs = qemu_interactive(s_mode_guest(), b"typed in S-mode\n", b"waiting for a line", bios=fw)
+    tail = lambda out: out[out.index(b"s-mode: external") :]  # noqa: E731
+    assert tail(m.console) == tail(theirs)

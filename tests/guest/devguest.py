@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -56,16 +57,41 @@ def qemu(
 ) -> tuple[int, bytes]:
     """Boot `kernel` on QEMU's virt machine; (exit status, console output)."""
     require_qemu()
-    cmd = [QEMU, "-machine", "virt", "-m", "128M", "-bios", bios, "-kernel", str(kernel)]
-    cmd += ["-display", "none", "-monitor", "none", "-serial", "stdio", "-nodefaults"]
-    cmd += ["-global", "virtio-mmio.force-legacy=false", *args]
+    cmd = qemu_command(kernel, args, bios)
     result = subprocess.run(cmd, input=stdin, capture_output=True, timeout=timeout)
     return result.returncode, result.stdout
 
 
-def start_qemu(kernel: Path, args: list[str] = ()) -> subprocess.Popen:
-    require_qemu()
-    cmd = [QEMU, "-machine", "virt", "-m", "128M", "-bios", "none", "-kernel", str(kernel)]
+def qemu_command(kernel: Path, args: list[str] = (), bios: str = "none") -> list[str]:
+    cmd = [QEMU, "-machine", "virt", "-m", "128M", "-bios", bios, "-kernel", str(kernel)]
     cmd += ["-display", "none", "-monitor", "none", "-serial", "stdio", "-nodefaults"]
-    cmd += ["-global", "virtio-mmio.force-legacy=false", *args]
+    return cmd + ["-global", "virtio-mmio.force-legacy=false", *args]
+
+
+def start_qemu(kernel: Path, args: list[str] = (), bios: str = "none") -> subprocess.Popen:
+    require_qemu()
+    cmd = qemu_command(kernel, args, bios)
     return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+
+
+def qemu_interactive(
+    kernel: Path, feed: bytes, feed_after: bytes, args: list[str] = (), bios: str = "none"
+) -> bytes:
+    """Boot on QEMU, type `feed` once the console shows `feed_after`; the console output."""
+    require_qemu()
+    cmd = qemu_command(kernel, args, bios)
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    out = b""
+    deadline = time.time() + 60
+    try:
+        while feed_after not in out and time.time() < deadline:
+            chunk = proc.stdout.read1(4096)
+            if not chunk:
+                break
+            out += chunk
+        proc.stdin.write(feed)
+        proc.stdin.flush()
+        rest, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    return out + rest
