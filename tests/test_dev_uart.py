@@ -108,9 +108,9 @@ def test_line_status_interrupt_on_overrun():
     assert u.read(IIR_FCR, 1) == 0x01
 
 
-def test_unknown_offsets_and_sizes_are_harmless():
+def test_registers_repeat_every_8_bytes_and_wide_writes_use_the_low_byte():
     u = Uart16550()
-    for off in range(8, 0x100, 7):
-        u.write(off, 4, 0xFFFFFFFF)
-        assert u.read(off, 8) == 0
-    assert u.output == b""
+    u.write(8 + SCR, 4, 0x1234_5678)
+    assert u.read(SCR, 1) == 0x78 and u.read(0xF8 + SCR, 8) == 0x78
+    u.write(0x40, 8, 0xFFFF_FFFF_FFFF_FF41)
+    assert u.output == b"A"

@@ -116,6 +116,7 @@ class Uart16550:
 
     # --- the bus side
     def read(self, offset: int, size: int) -> int:
+        offset &= 7  # serial.c: the 8 registers repeat through the 0x100 window
         dlab = self.lcr & LCR_DLAB
         if offset == RBR_THR_DLL:
             if dlab:
@@ -149,7 +150,8 @@ class Uart16550:
         return 0
 
     def write(self, offset: int, size: int, value: int) -> None:
-        value &= 0xFF
+        offset &= 7
+        value &= 0xFF  # serial_mm_write: any access size writes the low byte
         dlab = self.lcr & LCR_DLAB
         if offset == RBR_THR_DLL:
             if dlab:
