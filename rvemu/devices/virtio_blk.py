@@ -49,6 +49,7 @@ class VirtioBlk(VirtioDevice):
     queue_sizes = (QUEUE_SIZE,)
 
     def __init__(self, path: str, read_only: bool = False, serial: str = "") -> None:
+        self.fd = -1
         try:
             self.fd = os.open(path, os.O_RDONLY if read_only else os.O_RDWR)
         except OSError as e:
@@ -129,3 +130,6 @@ class VirtioBlk(VirtioDevice):
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+    def __del__(self) -> None:
+        self.close()

@@ -71,6 +71,7 @@ class UdpBackend:
 
 class TapBackend:
     def __init__(self, name: str) -> None:
+        self.fd = -1
         try:
             self.fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK)
         except OSError as e:
@@ -79,7 +80,7 @@ class TapBackend:
             ifr = struct.pack("16sH22x", name.encode()[:15], IFF_TAP | IFF_NO_PI)
             fcntl.ioctl(self.fd, TUNSETIFF, ifr)
         except OSError as e:
-            os.close(self.fd)
+            self.close()
             raise NetError(
                 f"--net tap:{name}: cannot attach: {e.strerror} "
                 "(create it with `ip tuntap add dev NAME mode tap user $USER`)"
@@ -103,7 +104,12 @@ class TapBackend:
         return self.fd
 
     def close(self) -> None:
-        os.close(self.fd)
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __del__(self) -> None:
+        self.close()
 
 
 def parse_mac(text: str) -> bytes:
