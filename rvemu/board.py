@@ -85,6 +85,8 @@ class VirtBoard:
         self.boot_ns = time.time_ns()
         self.rtc = GoldfishRtc(self._rtc_now)
         self.console = StdinConsole() if stdin else None
+        if self.console is not None:
+            self.console.start()  # raw before the guest runs, so early keys are not echoed
         self.bus.attach(VIRT_MROM, self.rom, "mrom")
         self.bus.attach(VIRT_TEST, self.finisher, "sifive_test")
         self.bus.attach(VIRT_RTC, self.rtc, "rtc")

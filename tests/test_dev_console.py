@@ -85,3 +85,41 @@ def test_a_halted_guest_does_not_wait_for_input_it_cannot_receive():
     assert result.reason == "halt" and m.console == b"halting\r\n"
     os.close(r)
     os.close(w)
+
+
+def test_cli_on_a_terminal_types_into_the_guest_and_restores_the_terminal():
+    import subprocess
+    import time
+
+    master, slave = pty.openpty()
+    before = termios.tcgetattr(slave)
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rvemu", "boot", str(build("uart_irq"))],
+        cwd=root,
+        stdin=slave,
+        stdout=slave,
+        stderr=subprocess.PIPE,
+    )
+    out = b""
+    deadline = time.time() + 120
+    while b"waiting for a line" not in out and time.time() < deadline:
+        out += os.read(master, 4096)
+    os.write(master, b"on a tty\r")  # Enter on a raw terminal sends CR
+    os.write(master, b"\n")
+    proc.wait(timeout=60)
+    while True:
+        import select
+
+        if not select.select([master], [], [], 0.2)[0]:
+            break
+        try:
+            out += os.read(master, 4096)
+        except OSError:
+            break
+    assert proc.returncode == 0, proc.stderr.read()
+    assert b"uart: received 10 bytes: on a tty" in out
+    assert b"on a tty" not in out.split(b"waiting for a line")[1].split(b"received")[0]  # no echo
+    assert termios.tcgetattr(slave) == before
+    os.close(master)
+    os.close(slave)

@@ -35,6 +35,15 @@ class StdinConsole:
         if os.isatty(self.fd):
             import termios
 
+            try:
+                background = os.tcgetpgrp(self.fd) not in (os.getpgrp(), 0)
+            except OSError:
+                background = False  # not our controlling terminal: no job control applies
+            if background:
+                # a background job must not touch the terminal (SIGTTOU/SIGTTIN stop it)
+                self.eof = True
+                return
+
             self._saved = termios.tcgetattr(self.fd)
             # the settings of QEMU's chardev/char-stdio.c qemu_chr_set_echo_stdio
             attrs = termios.tcgetattr(self.fd)
