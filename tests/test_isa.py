@@ -896,14 +896,7 @@ def diff_program(seed: int, count: int, memory: bool = False) -> tuple[str, list
         ln for ln in lines if ln.ext in DIFF_FP_EXTS and ln.name not in ("flw", "fld", "fsw", "fsd")
     ]
     if memory:
-        # SC is left out: after the hart's own store changed the reserved value, QEMU's SC
-        # fails and rvemu's succeeds (test_sc_fails_when_the_reserved_value_changed)
-        pool += [
-            ln
-            for ln in lines
-            if ln.name in DIFF_MEM_LINES
-            or (ln.ext in ("rv_a", "rv64_a") and not ln.name.startswith("sc"))
-        ]
+        pool += [ln for ln in lines if ln.name in DIFF_MEM_LINES or ln.ext in ("rv_a", "rv64_a")]
         pool += [ln for ln in pool if ln.name in DIFF_MEM_LINES or ln.ext in ("rv_a", "rv64_a")]
     rng = random.Random(seed)
     body = []
