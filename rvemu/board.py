@@ -84,9 +84,6 @@ class VirtBoard:
         self.uart = Uart16550(sink=_stdout_write if echo else None)
         self.boot_ns = time.time_ns()
         self.rtc = GoldfishRtc(self._rtc_now)
-        self.console = StdinConsole() if stdin else None
-        if self.console is not None:
-            self.console.start()  # raw before the guest runs, so early keys are not echoed
         self.bus.attach(VIRT_MROM, self.rom, "mrom")
         self.bus.attach(VIRT_TEST, self.finisher, "sifive_test")
         self.bus.attach(VIRT_RTC, self.rtc, "rtc")
@@ -98,6 +95,8 @@ class VirtBoard:
         # Devices fill the virtio-mmio slots from the last one down, which is where QEMU's
         # virt puts -device virtio-*-device in command-line order.
         devices: list[VirtioDevice] = []
+        self.disk: VirtioBlk | None = None
+        self.net = None
         if disk is not None:
             self.disk = VirtioBlk(*parse_disk(disk))
             devices.append(self.disk)
@@ -121,6 +120,9 @@ class VirtBoard:
         self._clock_t0: float | None = None
         self._last_poll = 0
         self._clock_base_set: int | None = None
+        self.console = StdinConsole() if stdin else None
+        if self.console is not None:
+            self.console.start()  # raw before the guest runs, so early keys are not echoed
 
     # --- interrupts
     @property

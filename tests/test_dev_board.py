@@ -91,3 +91,14 @@ def test_accesses_outside_every_device_fault():
     assert m.bus.read(0x0, 4) is None
     assert m.bus.read(0x1000_0100, 1) is None
     assert m.bus.write(0x2000_0000, 4, 1) is False
+
+
+def test_access_sizes_qemu_rejects_are_bus_errors():
+    m = Machine(memory="1M")
+    assert m.bus.read(PLIC + 4, 1) is None and m.bus.read(PLIC + 4, 8) is None
+    assert m.bus.write(PLIC + 4, 2, 1) is False
+    assert m.bus.read(PLIC + 4, 4) == 0
+    assert m.bus.read(0x101000, 8) is None and m.bus.read(0x101000, 4) is not None
+    assert m.bus.write(0x100000, 1, 0x55) is False and m.bus.write(0x100000, 8, 0x5555) is False
+    assert m.finisher.exit_code is None
+    assert m.bus.read(0x1000_0005, 1) is not None and m.bus.read(0x1000_0005, 8) is not None

@@ -59,16 +59,23 @@ class Bus:
         return [(b, e, n) for b, e, _, n in self._entries]
 
     def read(self, addr: int, size: int) -> int | None:
-        """Read through the bus; None when no device claims the address."""
+        """Read through the bus; None when no device claims the address (or the device
+        does not accept accesses of this size: its `access_sizes`, if it has one)."""
         hit = self.find(addr)
-        if hit is None or addr + size > hit[0] + hit[1].size:
+        if hit is None or addr + size > hit[0] + hit[1].size or not _size_ok(hit[1], size):
             return None
         return hit[1].read(addr - hit[0], size) & ((1 << (8 * size)) - 1)
 
     def write(self, addr: int, size: int, value: int) -> bool:
-        """Write through the bus; False when no device claims the address."""
+        """Write through the bus; False when no device claims the address (or the size)."""
         hit = self.find(addr)
-        if hit is None or addr + size > hit[0] + hit[1].size:
+        if hit is None or addr + size > hit[0] + hit[1].size or not _size_ok(hit[1], size):
             return False
         hit[1].write(addr - hit[0], size, value & ((1 << (8 * size)) - 1))
         return True
+
+
+def _size_ok(device: Device, size: int) -> bool:
+    # like a MemoryRegionOps .valid range in QEMU: other sizes are bus errors (access faults)
+    sizes = getattr(device, "access_sizes", None)
+    return sizes is None or size in sizes

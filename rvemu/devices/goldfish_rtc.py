@@ -14,6 +14,7 @@ class GoldfishRtc:
     """`now_ns` gives the current time in ns since the epoch; the board passes one that
     follows the guest's clock (boot wall time + mtime) so deterministic runs stay so."""
 
+    access_sizes = (4,)  # QEMU goldfish_rtc_ops .valid: 4 bytes only
     size = 0x1000
 
     def __init__(self, now_ns: Callable[[], int] = time.time_ns) -> None:

@@ -26,6 +26,7 @@ class Plic:
     Pending, claimed, line levels and each context's enables are bit masks (bit n =
     source n): the board asks for the output lines after every device access."""
 
+    access_sizes = (4,)  # QEMU sifive_plic_ops .valid: 4 bytes only
     size = PLIC_SIZE
 
     def __init__(self, num_contexts: int = 2) -> None:

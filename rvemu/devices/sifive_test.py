@@ -9,6 +9,7 @@ FINISHER_RESET = 0x7777
 
 
 class SifiveTest:
+    access_sizes = (2, 4)  # QEMU sifive_test_ops .valid: 2 to 4 bytes
     size = 0x1000
 
     def __init__(self) -> None:
