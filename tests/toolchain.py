@@ -5,6 +5,7 @@ never committed. Tests skip, loudly, when the toolchain is not installed."""
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -46,9 +47,9 @@ def assemble_each(lines: list[str], march: str = "rv64gc") -> list[bytes]:
     BUILD.mkdir(parents=True, exist_ok=True)
     obj = BUILD / f"each-{digest}.o"
     if not obj.exists():
-        src = BUILD / f"each-{digest}.s"
+        src = BUILD / f"each-{digest}.{os.getpid()}.s"
         src.write_text(source)
-        tmp = obj.with_suffix(".tmp")
+        tmp = obj.with_name(f"{obj.name}.{os.getpid()}.tmp")
         _run([PREFIX + "as", f"-march={march}", "-mabi=lp64d", "-o", str(tmp), str(src)])
         tmp.replace(obj)
     with obj.open("rb") as f:
@@ -58,21 +59,34 @@ def assemble_each(lines: list[str], march: str = "rv64gc") -> list[bytes]:
 
 def build_elf(name: str, source: str, entry: str = "_start") -> Path:
     """Assemble and link a bare-metal program (text at 0x80000000, the entry of QEMU virt's
-    -bios none) into build/tests/; returns the ELF's path."""
+    -bios none) into build/tests/; returns the ELF's path. Safe to call from parallel test
+    workers: every file is written under a temporary name and renamed into place."""
     require_toolchain()
     BUILD.mkdir(parents=True, exist_ok=True)
     src = BUILD / f"{name}.S"
     elf = BUILD / f"{name}.elf"
     if src.exists() and src.read_text() == source and elf.exists():
         return elf
-    src.write_text(source)
     script = BUILD / "bare.ld"
-    script.write_text(LINKER_SCRIPT.format(entry=entry))
+    text = LINKER_SCRIPT.format(entry=entry)
+    if not script.exists() or script.read_text() != text:
+        _write_atomically(script, text)
+    tmp_elf = elf.with_name(f"{elf.name}.{os.getpid()}.tmp")
+    tmp_src = src.with_name(f"{name}.{os.getpid()}.S")
+    tmp_src.write_text(source)
     _run(
         [PREFIX + "gcc", *MARCH, "-mcmodel=medany", "-nostdlib", "-nostartfiles", "-static"]
-        + ["-T", str(script), "-o", str(elf), str(src)]
+        + ["-T", str(script), "-o", str(tmp_elf), str(tmp_src)]
     )
+    tmp_elf.replace(elf)
+    tmp_src.replace(src)
     return elf
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 LINKER_SCRIPT = """
