@@ -123,3 +123,23 @@ def test_cli_on_a_terminal_types_into_the_guest_and_restores_the_terminal():
     assert termios.tcgetattr(slave) == before
     os.close(master)
     os.close(slave)
+
+
+def test_halted_guest_output_matches_qemu():
+    """QEMU never ends such a run: it is stopped after a while and its output compared."""
+    import subprocess
+
+    from devguest import qemu_command, require_qemu
+
+    require_qemu()
+    elf = build("halt")
+    proc = subprocess.Popen(qemu_command(elf), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    try:
+        out, _ = proc.communicate(timeout=3)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    m = Machine()
+    m.load(str(elf))
+    assert m.run(None).reason == "halt"
+    assert m.console == out == b"halting\r\n"
