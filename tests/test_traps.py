@@ -7,6 +7,8 @@ WARL legalisation), from what QEMU's virt machine does."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from conftest import (
     CODE,
@@ -924,3 +926,255 @@ def test_clint_loads_extend_like_ram_loads(rig: Rig, name: str, size: int, signe
         raw = (value >> (8 * offset)) & ((1 << (8 * size)) - 1)
         want = u64(sext(raw, 8 * size)) if signed else raw
         assert rig.x(5) == want, f"{name} at mtimecmp+{offset}: {rig.x(5):#x}"
+
+
+# ----------------------------------------------------------------- Sv39 against QEMU
+
+QEMU = "qemu-system-riscv64"
+QEMU_CPU = "rv64,h=false,zba=false,zbb=false,zbc=false,zbs=false,sstc=false"
+# Hart bug (test_misaligned_fault_reports_the_faulting_portion, strict xfail): set False
+# once it is fixed, so the QEMU comparison checks those mtvals too.
+TOLERATE_CROSSING_TVAL = True
+MMU_OPS = [  # (mnemonic, is a store/AMO)
+    ("lb", False), ("lbu", False), ("lh", False), ("lhu", False), ("lw", False),
+    ("lwu", False), ("ld", False), ("flw", False), ("fld", False), ("lr.d", False),
+    ("sb", True), ("sh", True), ("sw", True), ("sd", True), ("fsd", True),
+    ("amoadd.w", True), ("amoswap.d", True), ("amoor.d", True),
+]  # fmt: skip
+MMU_HARNESS = """
+        .option norvc
+        .text
+        .globl _start
+_start: la      t0, handler
+        csrw    mtvec, t0
+        li      t0, 0x6000
+        csrs    mstatus, t0                     # FS on
+        la      s0, pt_root
+        la      s1, pt_l1
+        la      s2, pt_l0
+        srli    t0, s1, 12
+        slli    t0, t0, 10
+        ori     t0, t0, 1
+        sd      t0, 8(s0)                       # root[1] -> l1 (VA 0x4000_0000...)
+        li      t0, (0x80000 << 10) | {code_flags}
+        sd      t0, 16(s0)                      # root[2]: gigapage over RAM (the code)
+        srli    t0, s2, 12
+        slli    t0, t0, 10
+        ori     t0, t0, 1
+        sd      t0, 0(s1)                       # l1[0] -> l0
+{ptes}
+        srli    t0, s0, 12
+        li      t1, 8 << 60
+        or      t0, t0, t1
+        csrw    satp, t0
+        sfence.vma
+        li      t0, {status_bits}
+        csrs    mstatus, t0
+        li      t0, 0x1800
+        csrc    mstatus, t0
+        li      t0, {mpp} << 11
+        csrs    mstatus, t0
+        li      t0, -1
+        csrw    pmpaddr0, t0
+        li      t0, 0x1f
+        csrw    pmpcfg0, t0                     # PMP: all memory RWX (QEMU requires a rule)
+        la      t0, lower
+        csrw    mepc, t0
+        mret
+lower:
+{cases}
+        ecall
+
+        .align  2
+handler:                                        # M-mode, bare: print and resume
+        csrr    x28, mcause
+        li      x29, 3
+        beq     x28, x29, 1f                    # ebreak: end of a case, print x6
+        li      x29, 8
+        bgeu    x28, x29, 2f
+        j       fault
+2:      li      x29, 10
+        bltu    x28, x29, finish                # ecall from U or S
+fault:  mv      x31, x28
+        jal     x30, hex
+        csrr    x31, mtval
+        jal     x30, hex
+        j       skip
+1:      mv      x31, x6
+        jal     x30, hex
+        li      x29, 0x10000000
+        li      x28, 10
+        sb      x28, 0(x29)
+skip:   csrr    x28, mepc
+        addi    x28, x28, 4
+        csrw    mepc, x28
+        mret
+finish: li      t0, 0x100000
+        li      t1, 0x5555
+        sw      t1, 0(t0)
+3:      j       3b
+hex:    li      x29, 0x10000000
+        li      x28, 16
+4:      srli    x27, x31, 60
+        addi    x27, x27, 48
+        li      x26, 58
+        blt     x27, x26, 5f
+        addi    x27, x27, 39
+5:      sb      x27, 0(x29)
+        slli    x31, x31, 4
+        addi    x28, x28, -1
+        bnez    x28, 4b
+        li      x27, 32
+        sb      x27, 0(x29)
+        jr      x30
+
+        .data
+        .align  12
+pt_root: .space 4096
+pt_l1:  .space  4096
+pt_l0:  .space  4096
+pages:  .dword  {page_data}
+"""
+
+
+def mmu_program(
+    rng: random.Random, mode: int, sum_bit: bool, mxr_bit: bool
+) -> tuple[str, list[str]]:
+    """A program that maps 32 pages at 0x4000_0000 (random permissions, some reserved, A/D
+    random) and a megapage after them, then makes random accesses from S or U mode; the
+    M-mode handler prints each fault's mcause and mtval and each access's loaded value."""
+    npages = 32
+    ptes = []
+    for k in range(npages):
+        flags = 1 if rng.random() < 0.9 else 0
+        for bit in (PTE_R, PTE_W, PTE_X, PTE_U, PTE_A, PTE_D):
+            flags |= bit if rng.random() < 0.5 else 0
+        if mode == U and rng.random() < 0.5:
+            flags |= PTE_U
+        page = rng.randrange(8)
+        ptes += [
+            f"        la      t0, pages + {4096 * page}",
+            "        srli    t0, t0, 12",
+            "        slli    t0, t0, 10",
+            f"        ori     t0, t0, {flags}",
+            f"        sd      t0, {8 * k}(s2)",
+        ]
+    # l1[1]: a megapage leaf whose PPN is not 2 MiB aligned (a page fault on every access)
+    ptes += [
+        "        la      t0, pages",
+        "        srli    t0, t0, 12",
+        "        slli    t0, t0, 10",
+        f"        ori     t0, t0, {PTE_R | PTE_W | PTE_A | PTE_D | PTE_U | 1}",
+        "        sd      t0, 8(s1)",
+    ]
+    cases, names = [], []
+    for _ in range(300):
+        name, _store = rng.choice(MMU_OPS)
+        names.append(name)
+        size = {"b": 1, "h": 2, "w": 4, "d": 8}[name.rstrip("u").split(".")[-1][-1]]
+        page = rng.randrange(npages + 1) if rng.random() < 0.95 else npages + 512
+        offset = rng.choice([0, 8, 4096 - size, 4096 - size + 1, rng.randrange(4096)])
+        if name.startswith(("amo", "lr")):
+            offset &= ~(size - 1)
+        va = 0x4000_0000 + 4096 * page + offset
+        if name.startswith(("amo", "lr")):
+            op = f"{name} x6, x7, (x5)" if name.startswith("amo") else f"{name} x6, (x5)"
+        elif name.startswith("f"):
+            op = f"{name} f1, 0(x5)"
+        elif name.startswith("s"):
+            op = f"{name} x7, 0(x5)"
+        else:
+            op = f"{name} x6, 0(x5)"
+        cases += [f"        li x5, {va:#x}", "        li x6, 0", f"        li x7, {va:#x}"]
+        cases += [
+            f"        {op}",
+            "        fmv.x.d x6, f1" if name.startswith("fl") else "",
+            "        ebreak",
+        ]
+    code_flags = PTE_R | PTE_W | PTE_X | PTE_A | PTE_D | 1 | (PTE_U if mode == U else 0)
+    status = (S.MSTATUS_SUM if sum_bit else 0) | (S.MSTATUS_MXR if mxr_bit else 0)
+    data = ", ".join(f"{rng.getrandbits(64):#x}" for _ in range(8 * 512))
+    source = MMU_HARNESS.format(
+        code_flags=code_flags,
+        ptes="\n".join(ptes),
+        status_bits=status,
+        mpp=mode,
+        cases="\n".join(cases),
+        page_data=data,
+    )
+    return source, names
+
+
+def mmu_qemu_7_2_difference(name: str, ours: list[str], theirs: list[str]) -> bool:
+    """Known differences: an AMO's page fault is a store/AMO page fault (15) as the spec
+    says, QEMU 7.2 reports a load page fault (13); and (a hart bug while
+    TOLERATE_CROSSING_TVAL, see test_misaligned_fault_reports_the_faulting_portion) a
+    misaligned access whose second page faults reports its own address, not the page's."""
+    if len(ours) != 3 or len(theirs) != 3 or ours[2] != theirs[2]:
+        return False
+    cause, tval = int(ours[0], 16), int(ours[1], 16)
+    qemu_cause, qemu_tval = int(theirs[0], 16), int(theirs[1], 16)
+    if name.startswith("amo") and (cause, qemu_cause) == (15, 13):
+        qemu_cause = cause
+    if TOLERATE_CROSSING_TVAL and qemu_tval == (tval | 0xFFF) + 1 and cause in (13, 15):
+        qemu_tval = tval
+    return (cause, tval) == (qemu_cause, qemu_tval)
+
+
+@pytest.mark.parametrize(
+    "mode,sum_bit,mxr_bit",
+    [(SUP, False, False), (SUP, True, False), (SUP, False, True), (U, False, False)],
+    ids=["S", "S-SUM", "S-MXR", "U"],
+)
+def test_sv39_accesses_like_qemu(mode: int, sum_bit: bool, mxr_bit: bool) -> None:
+    """Random loads, stores and AMOs through random Sv39 page permissions (with hardware
+    A/D updates) fault, or load the same values, as on QEMU."""
+    import shutil
+    import subprocess
+
+    from toolchain import build_elf
+
+    from rvemu import Machine
+
+    if shutil.which(QEMU) is None:
+        pytest.skip(f"*** {QEMU} not installed: the QEMU Sv39 comparison did NOT run ***")
+    rng = random.Random(f"mmu-{mode}-{sum_bit}-{mxr_bit}")
+    source, names = mmu_program(rng, mode, sum_bit, mxr_bit)
+    elf = build_elf(f"mmu-{mode}-{int(sum_bit)}{int(mxr_bit)}", source)
+    m = Machine(memory="16M")
+    m.load(str(elf))
+    result = m.run(max_instructions=2_000_000)
+    assert result.reason == "poweroff", result
+    qemu = subprocess.run(
+        [QEMU, "-machine", "virt", "-cpu", QEMU_CPU, "-bios", "none", "-m", "16M"]
+        + ["-display", "none", "-monitor", "none", "-serial", "stdio", "-kernel", str(elf)],
+        capture_output=True,
+        timeout=120,
+    )
+    ours = m.console.decode().splitlines()
+    theirs = qemu.stdout.decode().replace("\r", "").splitlines()
+    assert len(theirs) == 300, f"QEMU printed {len(theirs)} lines"
+    problems = []
+    for k, (name, a, b) in enumerate(zip(names, ours, theirs, strict=False)):
+        if a != b and not mmu_qemu_7_2_difference(name, a.split(), b.split()):
+            problems.append(f"case {k} ({name}): rvemu {a} / qemu {b}")
+    assert len(ours) == 300 and not problems, "\n".join(problems[:20])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hart bug: a misaligned load/store whose second page faults reports the access's "
+    "own address in mtval; the privileged spec (and QEMU) report the faulting portion, i.e. "
+    "the first byte of the second page (memory.py: misaligned_offsets returns the cause and "
+    "core.py passes addr)",
+)
+@pytest.mark.parametrize("name,cause", [("ld", S.CAUSE_LOAD_PAGE), ("sw", S.CAUSE_STORE_PAGE)])
+def test_misaligned_fault_reports_the_faulting_portion(name: str, cause: int) -> None:
+    rig = Rig()
+    pt = Sv39(rig)
+    pt.map(CODE, CODE, PTE_R | PTE_X | PTE_A)
+    pt.map(DATA, DATA, PTE_R | PTE_W | PTE_A | PTE_D)  # DATA + 0x1000 unmapped
+    pt.enable()
+    rig.exec(enc(name, rd=5, rs1=10, rs2=11), x10=DATA + 0xFFD, priv=SUP)
+    assert rig.trapped_to_m() and rig.mcause == cause
+    assert rig.mtval == DATA + 0x1000, f"mtval {rig.mtval:#x}"
