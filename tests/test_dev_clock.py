@@ -50,11 +50,12 @@ def test_timer_wakes_wfi(clock):
     t0 = time.perf_counter()
     result = m.run(10_000_000)
     elapsed = time.perf_counter() - t0
-    assert result.exit_code == 0 and m.console == b"timer: fired after 100 ms\r\n"
+    assert result.exit_code == 0 and m.console == b"timer: fired after at least 100 ms\r\n"
     if clock == "host":
         assert elapsed >= 0.1  # slept until the deadline in host time
     else:
         assert result.instructions < 10_000  # skipped ahead, deterministically
+        assert 1_000_000 <= m.board.mtime() < 1_000_000 + 1_000
 
 
 def test_timer_guest_same_output_on_qemu():

@@ -1,4 +1,4 @@
-/* The CLINT timer 100 ms ahead wakes a wfi; prints how far mtime moved (in 10 ms units). */
+/* The CLINT timer 100 ms ahead wakes a wfi, not early. */
 #include "guest.h"
 
 #define MTIME 0x200bff8UL
@@ -25,8 +25,6 @@ int main(void)
     while (!fired)
         wfi();
     u64 waited = *(volatile u64 *)MTIME - start;
-    puts("timer: fired after ");
-    putdec(waited / 100000);
-    puts("0 ms\r\n");
+    puts(waited >= 1000000 ? "timer: fired after at least 100 ms\r\n" : "timer: fired EARLY\r\n");
     return 0;
 }
