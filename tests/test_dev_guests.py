@@ -11,7 +11,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "guest"))
 
-from devguest import build, qemu, qemu_interactive, require_qemu, start_qemu  # noqa: E402
+from devguest import (  # noqa: E402
+    build,
+    free_udp_ports,
+    qemu,
+    qemu_interactive,
+    require_qemu,
+    start_qemu,
+)
 
 from rvemu import Machine  # noqa: E402
 
@@ -149,8 +156,9 @@ PONG = b"net: heard 'pong from 02'\r\n"
 
 def test_two_rvemu_instances_exchange_frames_over_udp():
     elf = str(build("virtio_net"))
-    a = Machine(net=net(17101, 17102, 1))
-    b = Machine(net=net(17102, 17101, 2))
+    pa, pb = free_udp_ports(2)
+    a = Machine(net=net(pa, pb, 1))
+    b = Machine(net=net(pb, pa, 2))
     a.load(elf)
     b.load(elf)
     ra = rb = None
@@ -171,15 +179,16 @@ def test_two_rvemu_instances_exchange_frames_over_udp():
 def test_rvemu_talks_to_qemu_over_udp():
     require_qemu()
     elf = build("virtio_net")
+    pa, pb = free_udp_ports(2)
     peer = start_qemu(
         elf,
         [
-            "-netdev", "socket,id=n0,udp=127.0.0.1:17111,localaddr=127.0.0.1:17112",
+            "-netdev", f"socket,id=n0,udp=127.0.0.1:{pa},localaddr=127.0.0.1:{pb}",
             "-device", "virtio-net-device,netdev=n0,mac=52:54:00:00:00:02",
         ],
     )  # fmt: skip
     try:
-        m = Machine(net=net(17111, 17112, 1))
+        m = Machine(net=net(pa, pb, 1))
         m.load(str(elf))
         result = m.run(2_000_000_000)
         m.board.close()
@@ -197,9 +206,10 @@ def test_net_guest_host_program_peer():
 
     elf = build("virtio_net")
     host = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    host.bind(("127.0.0.1", 17122))
+    host.bind(("127.0.0.1", 0))
+    (port,) = free_udp_ports(1)
     host.setblocking(False)
-    m = Machine(net=net(17121, 17122, 1))
+    m = Machine(net=net(port, host.getsockname()[1], 1))
     m.load(str(elf))
     frames = []
     result = None
@@ -249,8 +259,9 @@ def test_cli_disk_writes_reach_the_file(tmp_path):
 
 def test_cli_two_instances_exchange_frames_over_udp():
     elf = str(build("virtio_net"))
-    a = rvemu_boot(elf, "--net", net(17131, 17132, 1))
-    b = rvemu_boot(elf, "--net", net(17132, 17131, 2))
+    pa, pb = free_udp_ports(2)
+    a = rvemu_boot(elf, "--net", net(pa, pb, 1))
+    b = rvemu_boot(elf, "--net", net(pb, pa, 2))
     try:
         out_a, err_a = a.communicate(timeout=300)
         out_b, err_b = b.communicate(timeout=300)

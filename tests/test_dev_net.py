@@ -5,9 +5,15 @@ from __future__ import annotations
 import os
 import socket
 import struct
+import sys
 from collections import deque
+from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "guest"))
+
+from devguest import free_udp_ports  # noqa: E402
 
 from rvemu import Machine
 from rvemu.devices import virtio_mmio as V
@@ -124,8 +130,9 @@ def test_bad_net_options_are_reported():
 
 
 def test_udp_backend_carries_frames_both_ways():
-    a = UdpBackend(17201, "127.0.0.1", 17202)
-    b = UdpBackend(17202, "127.0.0.1", 17201)
+    pa, pb = free_udp_ports(2)
+    a = UdpBackend(pa, "127.0.0.1", pb)
+    b = UdpBackend(pb, "127.0.0.1", pa)
     try:
         a.send(b"frame-1")
         b.send(b"frame-2")
@@ -141,10 +148,11 @@ def test_udp_backend_carries_frames_both_ways():
 
 def test_udp_port_in_use_is_a_clean_error():
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 17210))
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
     try:
         with pytest.raises(NetError):
-            Machine(net="udp:17210:127.0.0.1:17211")
+            Machine(net=f"udp:{port}:127.0.0.1:9")
     finally:
         s.close()
 

@@ -40,6 +40,20 @@ def build(name: str, sources: list[str] | None = None, ld: str = "guest.ld") -> 
     return out
 
 
+def free_udp_ports(n: int) -> list[int]:
+    """`n` distinct UDP ports free right now on 127.0.0.1 (tests may run concurrently)."""
+    import socket
+
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def require_qemu() -> None:
     if shutil.which(QEMU) is None:
         pytest.skip(
