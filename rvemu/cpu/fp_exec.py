@@ -47,7 +47,7 @@ def fp_load_store(op, rd, rs2, addr, f, mem, tlb, pagef, dc, csr, st, instret) -
     return store(addr, size, f[rs2], mem, tlb, pagef, dc, csr, st, instret)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def execute_fp(op, rd, rs1, rs2, rs3_rm, x, f, csr) -> bool:
     """Execute an F/D computational instruction; False when it is illegal."""
     if not fp_enabled(csr):
