@@ -504,3 +504,33 @@ def test_mprv_on_a_running_hart():
     assert x[S7] == 0x7777
     assert x[S8] == 9  # the closing ecall from S
     assert x[S10] & MSTATUS_MPRV == 0  # mret to S cleared MPRV
+
+
+# ---------------------------------------------------------------- a real workload under Sv39
+
+
+def int_mem_reference(iterations: int) -> int:
+    """tests/perf/kernels.c int_mem(), in Python (uint32 words, uint64 sum)."""
+    words, m32 = 128 * 1024, 0xFFFFFFFF
+    mem = [0] * words
+    x, total = 12345, 0
+    for _ in range(iterations):
+        for i in range(0, words, 4):
+            x = (x * 1103515245 + 12345) & m32
+            j = (x >> 7) & (words - 1)
+            mem[i] = (mem[i] + x) & m32
+            mem[j] ^= i
+            total += (mem[i] + (mem[j] >> 3)) & m32
+    return total & ((1 << 64) - 1)
+
+
+@pytest.mark.parametrize("mode", ["M", "S-bare", "S-Sv39-2M", "S-Sv39-4K"])
+def test_perf_kernel_gives_the_same_result_with_paging(mode):
+    from run_perf import build, run_one  # tests/perf/run_perf.py
+
+    try:
+        elf = build()
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
+    _, checksum, _ = run_one(elf, "int_mem", mode, 1)
+    assert checksum == int_mem_reference(1)

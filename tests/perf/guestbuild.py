@@ -47,7 +47,9 @@ def _compile(name: str, sources: list[Path], flags: list[str]) -> Path:
     cmd = [CC, "-march=rv64gc", "-mabi=lp64d", "-mcmodel=medany", "-nostdlib",
            "-nostartfiles", "-static", "-ffreestanding", "-T", str(lds), *flags,
            *map(str, sources), "-o", str(elf)]  # fmt: skip
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr}")
     stamp.write_text(key)
     return elf
 
