@@ -1220,3 +1220,158 @@ def test_csr_set_matches_qemu_virt(rig: Rig, csr: int, exists: bool) -> None:
         assert rig.hart.pc == CODE + 4, f"csr {csr:#x} should exist"
     else:
         assert_m_trap(rig, S.CAUSE_ILLEGAL, word)
+
+
+CSR_HARNESS = """
+        .text
+        .globl _start
+_start: la      t0, handler
+        csrw    mtvec, t0
+        li      t0, 0x6000
+        csrs    mstatus, t0                     # FS on
+        li      t0, -1
+        csrw    pmpaddr0, t0
+        li      t0, 0x1f
+        csrw    pmpcfg0, t0                     # PMP: all memory RWX
+        li      t0, -1
+        csrw    mcounteren, t0
+        li      t0, 0x1800
+        csrc    mstatus, t0
+        li      t0, {mode} << 11
+        csrs    mstatus, t0
+        la      t0, lower
+        csrw    mepc, t0
+        mret
+lower:
+{cases}
+        li      t0, 0x100000
+        li      t1, 0x5555
+        sw      t1, 0(t0)
+1:      j       1b
+
+        .align  2
+handler:                                        # record mcause/mtval in memory, skip
+        csrw    mscratch, x31
+        la      x31, trapinfo
+        sd      x30, 16(x31)
+        csrr    x30, mcause
+        sd      x30, 0(x31)
+        csrr    x30, mtval
+        sd      x30, 8(x31)
+        csrr    x30, mepc
+        addi    x30, x30, 4
+        csrw    mepc, x30
+        ld      x30, 16(x31)
+        csrr    x31, mscratch
+        mret
+report: li      x10, 0x10000000
+        la      x11, trapinfo
+        ld      x7, 0(x11)
+        jal     x9, hex
+        ld      x7, 8(x11)
+        jal     x9, hex
+        li      x8, 10
+        sb      x8, 0(x10)
+        ret
+hex:    li      x12, 16
+2:      srli    x8, x7, 60
+        addi    x8, x8, 48
+        li      x13, 58
+        blt     x8, x13, 3f
+        addi    x8, x8, 39
+3:      sb      x8, 0(x10)
+        slli    x7, x7, 4
+        addi    x12, x12, -1
+        bnez    x12, 2b
+        li      x8, 32
+        sb      x8, 0(x10)
+        jr      x9
+
+        .data
+        .align  3
+trapinfo: .dword 0, 0, 0
+"""
+CSR_CASE = """
+        la      x11, trapinfo
+        sd      x0, 0(x11)
+        sd      x0, 8(x11)
+        li      x5, 0
+        .word   {word:#010x}
+        jal     ra, report
+"""
+# Writes that would break the harness (trap vector, status, delegation, interrupts,
+# translation, PMP) are not generated; everything else is fair game.
+CSR_NO_WRITE = {0x100, 0x104, 0x105, 0x144, 0x180, 0x300, 0x302, 0x303, 0x304, 0x305, 0x344}
+CSR_INTERESTING = sorted(
+    {0x001, 0x002, 0x003, 0x015, 0x100, 0x104, 0x105, 0x106, 0x10A, 0x140, 0x141, 0x142}
+    | {0x143, 0x144, 0x14D, 0x180, 0x300, 0x301, 0x302, 0x303, 0x304, 0x305, 0x306, 0x30A}
+    | {0x320, 0x323, 0x340, 0x341, 0x342, 0x343, 0x344, 0x3A0, 0x3A2, 0x3B0, 0x3BF, 0x747}
+    | {0x7A0, 0x7A1, 0x7A2, 0x7A3, 0x7B0, 0xB00, 0xB02, 0xB03, 0xB12, 0xC00, 0xC01, 0xC02}
+    | {0xC03, 0xC12, 0xC80, 0xF11, 0xF12, 0xF13, 0xF14, 0xF15, 0x5A8, 0x9A8}
+)
+
+
+def qemu_csr_deviation(csr: int) -> bool:
+    """CSRs test_odd_pmpcfg_is_illegal_on_rv64 / test_csr_set_matches_qemu_virt (xfail)
+    cover: tolerated here so that the comparison keeps checking every other CSR."""
+    return (
+        (0x3A0 <= csr <= 0x3AF and (csr & 1 or csr >= 0x3A4))
+        or 0x3C0 <= csr <= 0x3EF
+        or 0xB13 <= csr <= 0xB1F
+        or 0xC13 <= csr <= 0xC1F
+        or csr == 0x7A4
+    )
+
+
+@pytest.mark.parametrize("mode", [M, SUP, U], ids=["M", "S", "U"])
+def test_csr_access_rules_like_qemu(mode: int) -> None:
+    """Random CSR instructions (any CSR number, read and write forms) from M, S and U
+    trap, or not, with the same mcause and mtval as on QEMU 7.2."""
+    import shutil
+    import subprocess
+
+    from toolchain import build_elf
+
+    from rvemu import Machine
+
+    if shutil.which(QEMU) is None:
+        pytest.skip(f"*** {QEMU} not installed: the QEMU CSR comparison did NOT run ***")
+    rng = random.Random(f"csr-{mode}")
+    words = []
+    while len(words) < 1500:
+        csr = rng.randrange(4096) if rng.random() < 0.6 else rng.choice(CSR_INTERESTING)
+        f3 = rng.choice([1, 2, 3, 5, 6, 7])
+        rs1 = rng.choice([0, 0, 5, 7])  # x5 holds 0 at the instruction; uimm 0/5/7
+        writes = f3 in (1, 5) or rs1 != 0
+        if writes and (csr in CSR_NO_WRITE or 0x3A0 <= csr <= 0x3EF):
+            continue
+        if writes and mode == M and csr >> 8 == 0x3 and csr not in (0x340, 0x342, 0x343):
+            continue  # other M-mode registers steer the harness
+        words.append((csr << 20) | (rs1 << 15) | (f3 << 12) | (6 << 7) | 0x73)
+    source = CSR_HARNESS.format(mode=mode, cases="".join(CSR_CASE.format(word=w) for w in words))
+    elf = build_elf(f"csr-access-{mode}", source)
+    m = Machine(memory="16M")
+    m.load(str(elf))
+    result = m.run(max_instructions=5_000_000)
+    assert result.reason == "poweroff", result
+    qemu = subprocess.run(
+        [QEMU, "-machine", "virt", "-cpu", QEMU_CPU, "-bios", "none", "-m", "16M"]
+        + ["-display", "none", "-monitor", "none", "-serial", "stdio", "-kernel", str(elf)],
+        capture_output=True,
+        timeout=120,
+    )
+    ours = m.console.decode().splitlines()
+    theirs = qemu.stdout.decode().replace("\r", "").splitlines()
+    assert len(ours) == len(theirs) == len(words)
+    problems = []
+    for word, a, b in zip(words, ours, theirs, strict=True):
+        csr, f3, rs1 = word >> 20, (word >> 12) & 7, (word >> 15) & 31
+        if a == b or qemu_csr_deviation(csr):
+            continue
+        # QEMU 7.2 decides "writes" by the value of rs1 for csrrs/csrrc (x5 = 0 here); the
+        # spec by the register number, so rvemu traps on read-only CSRs and QEMU does not.
+        zero_valued_write = f3 in (2, 3) and rs1 != 0 and csr >> 10 == 3
+        if zero_valued_write and int(a.split()[0], 16) == 2 and int(b.split()[0], 16) == 0:
+            continue
+        problems.append(f"{word:#010x} (csr {csr:#05x}): rvemu {a} / qemu {b}")
+    assert not problems, f"{len(problems)} differ:\n" + "\n".join(problems[:30])
