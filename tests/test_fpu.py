@@ -8,6 +8,7 @@ the library. A table that lists the five rounding modes fails if any mode is mis
 
 from __future__ import annotations
 
+import random
 import struct
 import sys
 from pathlib import Path
@@ -867,7 +868,16 @@ def test_random_binary_ops_against_fraction_reference(op, fmt_name, rm):
 def test_random_sqrt_against_fraction_reference(fmt_name, rm):
     fmt = FMTS[fmt_name]
     cases = [(a,) for a in singles(2000 + rm, fmt, N_RANDOM)]
-    # squares of random significands, +-1 ulp: exact roots and near-ties of the root
+    # exact squares (significands of half the precision) and their neighbours one ulp away:
+    # exact roots, and roots just off a representable value
+    rng = random.Random(2100 + rm)
+    half = (fmt.mb + 1) // 2
+    for _ in range(N_RANDOM // 3):
+        root = rng.getrandbits(half) | 1 << (half - 1)
+        k = rng.randrange(-28, 28) if fmt is S else rng.randrange(-250, 250)
+        x = float(root * root) * 2.0 ** (2 * k)
+        reg = d_reg(x) if fmt is D else s_reg(x)
+        cases += [(reg,), (reg + 1,), (reg - 1,)]
     ours = getattr(fpu, f"fsqrt_{fmt_name}")
     bad = _mismatches(cases, lambda a: ours(a, rm), lambda a: ref.sqrt(a, rm, fmt))
     assert not bad, "\n".join(bad)
@@ -895,8 +905,6 @@ def test_random_fma_against_fraction_reference(variant, fmt_name, rm):
 
 @pytest.mark.parametrize("rm", MODES, ids=[MODE_NAMES[m] for m in MODES])
 def test_random_conversions_against_fraction_reference(rm):
-    import random
-
     rng = random.Random(4000 + rm)
     ints = [to_i64(rng.getrandbits(64) >> rng.randrange(64)) for _ in range(N_RANDOM)]
     ints += [0, 1, -1, 2**24 + 1, 2**53 + 1, L_MAX, L_MIN, 2**31 - 1, -(2**31), 2**32 - 1]
@@ -930,8 +938,6 @@ def test_random_conversions_against_fraction_reference(rm):
 
 def test_rne_agrees_with_numpy():
     """A second, independent oracle for round-to-nearest: the host's IEEE arithmetic."""
-    import random
-
     rng = random.Random(5000)
     mask = (1 << 64) - 1
     with np.errstate(all="ignore"):
@@ -1013,3 +1019,19 @@ def test_hart_fdiv_by_zero_sets_dz():
         hexs(CANON_D),
         hexs(INF_S),
     )
+
+
+@pytest.mark.parametrize("fmt_name", ["s", "d"])
+def test_random_minmax_compare_class_against_reference(fmt_name):
+    fmt = FMTS[fmt_name]
+    cases = pairs(6000, fmt, N_RANDOM)[::3]
+    bad = []
+    for op, is_max in (("min", False), ("max", True)):
+        ours = getattr(fpu, f"f{op}_{fmt_name}")
+        bad += _mismatches(cases, ours, lambda a, b, m=is_max: ref.min_max(a, b, fmt, m))
+    for op in ("eq", "lt", "le"):
+        ours = getattr(fpu, f"f{op}_{fmt_name}")
+        bad += _mismatches(cases, ours, lambda a, b, op=op: ref.compare(a, b, fmt, op))
+    ours = getattr(fpu, f"fclass_{fmt_name}")
+    bad += _mismatches([(a,) for a, _ in cases], ours, lambda a: ref.fclass(a, fmt))
+    assert not bad, "\n".join(bad)

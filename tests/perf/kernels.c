@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 enum { MODE_M, MODE_S_BARE, MODE_S_SV39_2M, MODE_S_SV39_4K };
-enum { K_INT_MEM, K_INT_MATMUL, K_FP_MATMUL, K_FP_MIX, K_INT_MIX };
+enum { K_INT_MEM, K_INT_MATMUL, K_FP_MATMUL, K_FP_MIX, K_INT_MIX, K_INT_MEM_BIG };
 
 struct config {
     uint64_t kernel, mode, iterations, frm;
@@ -18,20 +18,22 @@ volatile uint64_t trap_cause = ~0ull;
 
 /* ------------------------------------------------------------------ kernels */
 
-#define MEM_WORDS (128 * 1024) /* 512 KiB: 128 pages of 4 KiB */
+#define MEM_WORDS (128 * 1024)       /* 512 KiB: 128 pages, within the 256-entry TLB */
+#define BIG_WORDS (1024 * 1024)      /* 4 MiB: 1024 pages, so scattered accesses miss it */
 static uint32_t mem[MEM_WORDS];
+static uint32_t big[BIG_WORDS];
 
 /* Integer work that walks memory: a sequential pass mixed with scattered updates. */
-static uint64_t int_mem(uint64_t iterations) {
+static uint64_t int_mem(uint32_t *m, uint32_t words, uint64_t iterations) {
     uint32_t x = 12345;
     uint64_t sum = 0;
     for (uint64_t it = 0; it < iterations; it++) {
-        for (uint32_t i = 0; i < MEM_WORDS; i += 4) {
+        for (uint32_t i = 0; i < words; i += 4) {
             x = x * 1103515245u + 12345u;
-            uint32_t j = (x >> 7) & (MEM_WORDS - 1);
-            mem[i] += x;
-            mem[j] ^= i;
-            sum += mem[i] + (mem[j] >> 3);
+            uint32_t j = (x >> 7) & (words - 1);
+            m[i] += x;
+            m[j] ^= i;
+            sum += m[i] + (m[j] >> 3);
         }
     }
     return sum;
@@ -108,7 +110,8 @@ static uint64_t int_mix(uint64_t iterations) {
 static uint64_t run_kernel(void) {
     uint64_t n = config.iterations;
     switch (config.kernel) {
-    case K_INT_MEM: return int_mem(n);
+    case K_INT_MEM: return int_mem(mem, MEM_WORDS, n);
+    case K_INT_MEM_BIG: return int_mem(big, BIG_WORDS, n);
     case K_INT_MATMUL: return int_matmul(n);
     case K_FP_MATMUL: return fp_matmul(n);
     case K_FP_MIX: return fp_mix(n);

@@ -24,11 +24,13 @@ from guestbuild import build_files  # noqa: E402
 
 from rvemu import Machine  # noqa: E402
 
-KERNELS = {"int_mem": 0, "int_matmul": 1, "fp_matmul": 2, "fp_mix": 3, "int_mix": 4}
+KERNELS = {"int_mem": 0, "int_matmul": 1, "fp_matmul": 2, "fp_mix": 3, "int_mix": 4,
+           "int_mem_big": 5}  # fmt: skip
 MODES = {"M": 0, "S-bare": 1, "S-Sv39-2M": 2, "S-Sv39-4K": 3}
 FRM = {"RNE": 0, "RTZ": 1}
 # iterations giving roughly 20-40 M guest instructions each at scale 1
-ITERATIONS = {"int_mem": 45, "int_matmul": 120, "fp_matmul": 140, "fp_mix": 600, "int_mix": 600}
+ITERATIONS = {"int_mem": 45, "int_mem_big": 6, "int_matmul": 120, "fp_matmul": 140, "fp_mix": 600,
+              "int_mix": 600}  # fmt: skip
 
 
 def build() -> Path:
@@ -63,7 +65,7 @@ def main() -> None:
     args = ap.parse_args()
     elf = build()
     run_one(elf, "int_mix", "S-Sv39-4K", 1)  # warm-up: compile and load the core
-    plan = [(k, mode, "RNE") for k in ("int_mem", "int_matmul") for mode in MODES]
+    plan = [(k, mode, "RNE") for k in ("int_mem", "int_mem_big", "int_matmul") for mode in MODES]
     plan += [(k, "M", "RNE") for k in ("fp_matmul", "fp_mix", "int_mix")]
     plan += [(k, "M", "RTZ") for k in ("fp_matmul", "fp_mix")]
     plan += [("fp_matmul", "S-Sv39-4K", "RNE")]
