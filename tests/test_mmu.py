@@ -196,6 +196,22 @@ def test_reserved_pte_bits_fault():
         assert sp.fault(va, LOAD) == LOAD_PAGE, bit
 
 
+def test_pointer_entries_with_leaf_only_bits_fault():
+    # D, A and U are reserved in non-leaf PTEs; the walk stops with a page fault (as QEMU)
+    for i, bit in enumerate((U, A, D)):
+        sp = Space()
+        sp.map(0x4000_1000, DATA, V | RWX_AD)
+        addr = sp.pte_addr(0x4000_1000, 1)  # the level-1 pointer entry
+        sp.write(addr, sp.read(addr) | bit)
+        assert sp.fault(0x4000_1000, LOAD) == LOAD_PAGE, i
+    # G is allowed on pointers
+    sp = Space()
+    sp.map(0x4000_1000, DATA, V | RWX_AD)
+    addr = sp.pte_addr(0x4000_1000, 1)
+    sp.write(addr, sp.read(addr) | G)
+    assert sp.translate(0x4000_1000, LOAD) == (DATA, OK)
+
+
 def test_pointer_at_last_level_faults():
     sp = Space()
     sp.map(0x4000_1000, DATA, V)  # a "pointer" where a leaf must be
