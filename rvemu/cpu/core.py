@@ -220,6 +220,8 @@ def run(x, f, csr, st, ram8, ram16, ram32, ram64, tlb, dc, pagef, budget: int) -
             imm = dc[d + DC_IMM]
             length = dc[d + DC_RAW] & 7
             next_pc = pc + length
+            status = OK
+            addr = 0
 
             # --- execute: one line per instruction where the spec's semantics are one line
             if op == Op.ADDI:
@@ -255,6 +257,54 @@ def run(x, f, csr, st, ram8, ram16, ram32, ram64, tlb, dc, pagef, budget: int) -
             elif op == Op.BGEU:
                 if not ltu(x[rs1], x[rs2]):
                     next_pc = pc + imm
+            # loads and stores: a status other than OK is dealt with after the chain
+            elif op == Op.LD:
+                addr = x[rs1] + imm
+                value, status = load(addr, 8, mem, tlb, csr, st, instret)
+                if status == OK:
+                    x[rd] = value
+            elif op == Op.LW:
+                addr = x[rs1] + imm
+                value, status = load(addr, 4, mem, tlb, csr, st, instret)
+                if status == OK:
+                    x[rd] = sext(value, 32)
+            elif op == Op.LWU:
+                addr = x[rs1] + imm
+                value, status = load(addr, 4, mem, tlb, csr, st, instret)
+                if status == OK:
+                    x[rd] = value
+            elif op == Op.LH:
+                addr = x[rs1] + imm
+                value, status = load(addr, 2, mem, tlb, csr, st, instret)
+                if status == OK:
+                    x[rd] = sext(value, 16)
+            elif op == Op.LHU:
+                addr = x[rs1] + imm
+                value, status = load(addr, 2, mem, tlb, csr, st, instret)
+                if status == OK:
+                    x[rd] = value
+            elif op == Op.LB:
+                addr = x[rs1] + imm
+                value, status = load(addr, 1, mem, tlb, csr, st, instret)
+                if status == OK:
+                    x[rd] = sext(value, 8)
+            elif op == Op.LBU:
+                addr = x[rs1] + imm
+                value, status = load(addr, 1, mem, tlb, csr, st, instret)
+                if status == OK:
+                    x[rd] = value
+            elif op == Op.SD:
+                addr = x[rs1] + imm
+                status = store(addr, 8, x[rs2], mem, tlb, pagef, dc, csr, st, instret)
+            elif op == Op.SW:
+                addr = x[rs1] + imm
+                status = store(addr, 4, x[rs2], mem, tlb, pagef, dc, csr, st, instret)
+            elif op == Op.SH:
+                addr = x[rs1] + imm
+                status = store(addr, 2, x[rs2], mem, tlb, pagef, dc, csr, st, instret)
+            elif op == Op.SB:
+                addr = x[rs1] + imm
+                status = store(addr, 1, x[rs2], mem, tlb, pagef, dc, csr, st, instret)
             elif op == Op.SLTI:
                 x[rd] = 1 if x[rs1] < imm else 0
             elif op == Op.SLTIU:
@@ -333,30 +383,7 @@ def run(x, f, csr, st, ram8, ram16, ram32, ram64, tlb, dc, pagef, budget: int) -
                 x[rd] = remw(x[rs1], x[rs2])
             elif op == Op.REMUW:
                 x[rd] = remuw(x[rs1], x[rs2])
-            # --- memory: every op up to here compiles into one jump table on op
-            elif LOAD_SIZE[op] != 0:
-                addr = x[rs1] + imm
-                size = LOAD_SIZE[op]
-                value, status = load(addr, size, mem, tlb, csr, st, instret)
-                if status != OK:
-                    if status == MMIO:
-                        return mmio_exit(st, pc, instret, op, rd, addr, length)
-                    pc = take_trap(pc, status, addr, False, csr, st, tlb)
-                    break
-                if LOAD_SIGNED[op] and size < 8:
-                    value = sext(value, 8 * size)
-                x[rd] = value
-            elif STORE_SIZE[op] != 0:
-                addr = x[rs1] + imm
-                status = store(addr, STORE_SIZE[op], x[rs2], mem, tlb, pagef, dc, csr, st, instret)
-                if status != OK:
-                    if status == SLOW:
-                        limit = instret + 1  # re-check interrupts and exits after this one
-                    elif status == MMIO:
-                        return mmio_exit(st, pc, instret, op, rd, addr, length)
-                    else:
-                        pc = take_trap(pc, status, addr, False, csr, st, tlb)
-                        break
+            # --- atomics, FP, CSRs and system: past the jump table, rarer
             elif Op.LR_W <= op <= Op.AMOMAXU_D:
                 word = op <= Op.AMOMAXU_W
                 size = 4 if word else 8
@@ -486,6 +513,14 @@ def run(x, f, csr, st, ram8, ram16, ram32, ram64, tlb, dc, pagef, budget: int) -
                 pc = take_trap(pc, CAUSE_ILLEGAL, dc[d + DC_RAW] >> 3, False, csr, st, tlb)
                 break
 
+            if status != OK:  # a load or store that did not simply complete
+                if status == SLOW:
+                    limit = instret + 1  # re-check interrupts and exits after this one
+                elif status == MMIO:
+                    return mmio_exit(st, pc, instret, op, rd, addr, length)
+                else:
+                    pc = take_trap(pc, status, addr, False, csr, st, tlb)
+                    break
             pc = next_pc
             instret += 1
 
