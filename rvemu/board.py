@@ -125,6 +125,21 @@ class VirtBoard:
         if self.console is not None:
             self.console.start()  # raw before the guest runs, so early keys are not echoed
 
+    def reset(self) -> None:
+        """Devices to their power-on state (what QEMU's system reset does); the console
+        output so far, host-side input and the disk and network backends are kept."""
+        self.finisher.__init__()
+        self.plic.__init__(self.plic.num_contexts)
+        output, sink, pending = self.uart.output, self.uart._sink, self.uart.host_input
+        self.uart.__init__(sink)
+        self.uart.output, self.uart.host_input = output, pending
+        self.rtc.alarm_running = False
+        self.rtc.irq_enabled = 0
+        self.rtc.irq_pending = False
+        for transport in self.virtio:
+            transport.reset()
+        self.hart.st[S.EXT_IRQ] = 0
+
     # --- interrupts
     @property
     def quit_requested(self) -> bool:

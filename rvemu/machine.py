@@ -103,6 +103,7 @@ class Machine:
             if path and not str(e).startswith(path):
                 raise LoadError(f"{path}: {e}") from None
             raise
+        self.board.reset()
         for paddr, data, memsz in layout.segments:
             off = paddr - self.ram_base
             self.ram[off : off + memsz] = 0

@@ -102,3 +102,22 @@ def test_access_sizes_qemu_rejects_are_bus_errors():
     assert m.bus.write(0x100000, 1, 0x55) is False and m.bus.write(0x100000, 8, 0x5555) is False
     assert m.finisher.exit_code is None
     assert m.bus.read(0x1000_0005, 1) is not None and m.bus.read(0x1000_0005, 8) is not None
+
+
+def test_loading_again_resets_the_devices(tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "guest"))
+    from devguest import build
+
+    m = Machine()
+    elf = str(build("rtc"))
+    m.load(elf)
+    assert m.run(10_000_000).exit_code == 0
+    first = m.console
+    m.load(elf)
+    assert m.bus.read(PLIC + 4 * 11, 4) == 0  # priorities back to zero
+    result = m.run(10_000_000)
+    assert result.reason == "poweroff" and result.exit_code == 0
+    assert m.console == first * 2
