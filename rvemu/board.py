@@ -130,9 +130,7 @@ class VirtBoard:
         output so far, host-side input and the disk and network backends are kept."""
         self.finisher.__init__()
         self.plic.__init__(self.plic.num_contexts)
-        output, sink, pending = self.uart.output, self.uart._sink, self.uart.host_input
-        self.uart.__init__(sink)
-        self.uart.output, self.uart.host_input = output, pending
+        self.uart.reset()
         self.rtc.alarm_running = False
         self.rtc.irq_enabled = 0
         self.rtc.irq_pending = False

@@ -42,6 +42,10 @@ class Uart16550:
         self.output = bytearray()
         self._sink = sink
         self.host_input: deque[int] = deque()  # bytes from the host not yet in the FIFO
+        self.reset()
+
+    def reset(self) -> None:
+        """Registers and FIFO to power-on values (serial_reset); output and host input stay."""
         self.rx: deque[int] = deque()
         self.lcr = 0
         self.ier = 0
