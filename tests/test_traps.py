@@ -932,9 +932,9 @@ def test_clint_loads_extend_like_ram_loads(rig: Rig, name: str, size: int, signe
 
 QEMU = "qemu-system-riscv64"
 QEMU_CPU = "rv64,h=false,zba=false,zbb=false,zbc=false,zbs=false,sstc=false"
-# Hart bug (test_misaligned_fault_reports_the_faulting_portion, strict xfail): set False
-# once it is fixed, so the QEMU comparison checks those mtvals too.
-TOLERATE_CROSSING_TVAL = True
+# Once a hart bug (see test_misaligned_fault_reports_the_faulting_portion); kept off so the
+# QEMU comparison checks those mtvals too.
+TOLERATE_CROSSING_TVAL = False
 MMU_OPS = [  # (mnemonic, is a store/AMO)
     ("lb", False), ("lbu", False), ("lh", False), ("lhu", False), ("lw", False),
     ("lwu", False), ("ld", False), ("flw", False), ("fld", False), ("lr.d", False),
@@ -1161,13 +1161,6 @@ def test_sv39_accesses_like_qemu(mode: int, sum_bit: bool, mxr_bit: bool) -> Non
     assert len(ours) == 300 and not problems, "\n".join(problems[:20])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hart bug: a misaligned load/store whose second page faults reports the access's "
-    "own address in mtval; the privileged spec (and QEMU) report the faulting portion, i.e. "
-    "the first byte of the second page (memory.py: misaligned_offsets returns the cause and "
-    "core.py passes addr)",
-)
 @pytest.mark.parametrize("name,cause", [("ld", S.CAUSE_LOAD_PAGE), ("sw", S.CAUSE_STORE_PAGE)])
 def test_misaligned_fault_reports_the_faulting_portion(name: str, cause: int) -> None:
     rig = Rig()
@@ -1182,18 +1175,10 @@ def test_misaligned_fault_reports_the_faulting_portion(name: str, cause: int) ->
 
 # ----------------------------------------------------------------- the CSR set, as QEMU's
 
-CSR_DIFF_NOTE = (
-    "deviation from QEMU virt (the project's rule where the spec leaves a choice): QEMU 7.2's "
-    "rv64 hart has 16 PMP entries (pmpcfg0/2, pmpaddr0-15), 16 hpmcounters (3-18) and the "
-    "debug tinfo CSR; rvemu implements 64 PMP entries and hpmcounters 3-31, and no tinfo"
-)
+# QEMU 7.2's rv64 virt hart has 16 PMP entries (pmpcfg0/2, pmpaddr0-15), hpmcounters 3-18
+# and the debug tinfo CSR; where the spec leaves the choice, rvemu has the same set.
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hart bug: on RV64 the odd pmpcfg CSRs (pmpcfg1, 3, ... 15) do not exist and must "
-    "raise illegal instruction (privileged spec, PMP CSRs); rvemu accepts them",
-)
 @pytest.mark.parametrize("csr", [0x3A1, 0x3A3, 0x3AF])
 def test_odd_pmpcfg_is_illegal_on_rv64(rig: Rig, csr: int) -> None:
     word = enc("csrrs", rd=5, rs1=0, imm=csr)
@@ -1201,7 +1186,6 @@ def test_odd_pmpcfg_is_illegal_on_rv64(rig: Rig, csr: int) -> None:
     assert_m_trap(rig, S.CAUSE_ILLEGAL, word)
 
 
-@pytest.mark.xfail(strict=True, reason=CSR_DIFF_NOTE)
 @pytest.mark.parametrize(
     "csr,exists",
     [

@@ -73,6 +73,7 @@ from .state import (
     PRIV_U,
     RESERVATION,
     RESERVED_VALUE,
+    SECOND_PAGE_FAULT,
     TOHOST_HIT,
 )
 from .trap import (
@@ -440,7 +441,11 @@ def run(x, f, csr, st, ram8, ram16, ram32, ram64, tlb, dc, pagef, budget: int) -
                     if status == SLOW:
                         limit = instret + 1
                     elif status != OK:
-                        tval = dc[d + DC_RAW] >> 3 if status == CAUSE_ILLEGAL else addr
+                        tval = (
+                            dc[d + DC_RAW] >> 3
+                            if status == CAUSE_ILLEGAL
+                            else fault_address(st, addr)
+                        )
                         pc = take_trap(pc, status, tval, False, csr, st, tlb)
                         break
                 else:
@@ -519,7 +524,7 @@ def run(x, f, csr, st, ram8, ram16, ram32, ram64, tlb, dc, pagef, budget: int) -
                 elif status == MMIO:
                     return mmio_exit(st, pc, instret, op, rd, addr, length)
                 else:
-                    pc = take_trap(pc, status, addr, False, csr, st, tlb)
+                    pc = take_trap(pc, status, fault_address(st, addr), False, csr, st, tlb)
                     break
             pc = next_pc
             instret += 1
@@ -527,6 +532,17 @@ def run(x, f, csr, st, ram8, ram16, ram32, ram64, tlb, dc, pagef, budget: int) -
     st[PC] = pc
     st[INSTRET] = instret
     return EXIT_BUDGET
+
+
+@njit(cache=True, inline="always")
+def fault_address(st, addr: int) -> int:
+    """mtval for a faulting load or store at addr: the second page's first byte when a
+    misaligned access faulted there (the spec's "portion that faulted"), else addr."""
+    second = st[SECOND_PAGE_FAULT]
+    if second == -1:
+        return addr
+    st[SECOND_PAGE_FAULT] = -1
+    return second
 
 
 @njit(cache=True)

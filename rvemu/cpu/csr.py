@@ -73,14 +73,17 @@ from .state import (
 from .trap import pending_interrupts
 
 MIP_SSIP = 1 << 1
+TINFO = 0x7A4
+TINFO_NO_TRIGGERS = 1  # debug spec: bit 0 alone means "no trigger at this tselect"
 
 
 @njit(cache=True)
 def is_implemented(num: int) -> bool:
     if num in (FFLAGS, FRM, FCSR, CYCLE, TIME, INSTRET_CSR):
         return True
-    if 0xC03 <= num <= 0xC1F or 0xB03 <= num <= 0xB1F or 0x323 <= num <= 0x33F:
-        return True  # hpmcounters and events: present, hardwired to zero
+    # hpmcounters 3..18 (as QEMU 7.2's virt harts) and events: present, hardwired to zero
+    if 0xC03 <= num <= 0xC12 or 0xB03 <= num <= 0xB12 or 0x323 <= num <= 0x33F:
+        return True
     if num in (SSTATUS, SIE, STVEC, SCOUNTEREN, SENVCFG, SSCRATCH, SEPC, SCAUSE, STVAL, SIP):
         return True
     if num in (SATP, MSTATUS, MISA, MEDELEG, MIDELEG, MIE, MTVEC, MCOUNTEREN, MENVCFG):
@@ -89,9 +92,11 @@ def is_implemented(num: int) -> bool:
         return True
     if num in (MVENDORID, MARCHID, MIMPID, MHARTID, MCONFIGPTR):
         return True
-    if PMPCFG0 <= num < PMPCFG0 + 16 or PMPADDR0 <= num < PMPADDR0 + 64:
+    if PMPCFG0 <= num < PMPCFG0 + 4 and num % 2 == 0:  # RV64: pmpcfg0 and pmpcfg2 only
         return True
-    return TSELECT <= num <= TDATA3
+    if PMPADDR0 <= num < PMPADDR0 + 16:  # 16 PMP entries, as QEMU's virt harts have
+        return True
+    return TSELECT <= num <= TDATA3 or num == TINFO
 
 
 @njit(cache=True)
@@ -146,6 +151,8 @@ def csr_read(num: int, csr, st, instret: int) -> int:
         return instret + st[INSTRET_DELTA]
     if num == TIME:
         return mtime(st, instret)
+    if num == TINFO:
+        return TINFO_NO_TRIGGERS
     return csr[num]
 
 

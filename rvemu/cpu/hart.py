@@ -50,6 +50,7 @@ class Hart:
         self.st[S.MTIMECMP] = -1  # "never"; guests program it before enabling MTIE
         self.st[S.TOHOST] = -1
         self.st[S.MARK_MAIN] = -1
+        self.st[S.SECOND_PAGE_FAULT] = -1
         self.csr[S.MISA] = S.MISA_VALUE
         self.csr[S.MSTATUS] = S.MSTATUS_UXL | S.MSTATUS_SXL
         self.csr[S.MHARTID] = self.hart_id

@@ -28,6 +28,7 @@ from .state import (
     OK,
     RAM_BASE,
     RAM_SIZE,
+    SECOND_PAGE_FAULT,
     TOHOST,
     TOHOST_HIT,
 )
@@ -135,6 +136,7 @@ def misaligned_offsets(addr: int, size: int, kind: int, mem, csr, st) -> tuple[i
         return 0, 0, status
     last, status = translate(addr + size - 1, kind, csr, st, mem[3])
     if status != OK:
+        st[SECOND_PAGE_FAULT] = (addr + size - 1) & ~0xFFF  # tval: where the fault is
         return 0, 0, status
     off_first = ram_offset(first, 1, st)
     off_last = ram_offset(last, 1, st)

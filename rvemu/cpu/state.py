@@ -32,6 +32,7 @@ EXIT_CODE = 22
 TOHOST_HIT = 23  # set by a store to the tohost word
 MMIO_LEN = 24  # length of the instruction waiting for the device access
 RESERVED_VALUE = 25  # the value LR read at st[RESERVATION]
+SECOND_PAGE_FAULT = 26  # a misaligned access faulted on its second page: that page, else -1
 ST_SIZE = 32
 
 # --- why `run` returned
