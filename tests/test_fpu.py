@@ -820,7 +820,7 @@ def test_compares_and_their_flags():
 
 # ---------------------------------------------------------------- seeded random sweeps
 
-N_RANDOM = 300  # random operand sets per (operation, format, mode), besides the edge sets
+N_RANDOM = 1000  # random operand sets per (operation, format, mode), besides the edge sets
 FMTS = {"s": S, "d": D}
 
 
