@@ -176,28 +176,34 @@ def test_two_rvemu_instances_exchange_frames_over_udp():
     assert a.board.net.sent >= 1 and b.board.net.received >= 1
 
 
-def test_rvemu_talks_to_qemu_over_udp():
+@pytest.mark.parametrize("ours", [1, 2], ids=["rvemu-pings", "rvemu-answers"])
+def test_rvemu_talks_to_qemu_over_udp(ours):
+    """rvemu on one end, QEMU on the other: rvemu either pings (polling) or answers
+    (asleep in wfi, woken by the frame arriving on the UDP socket)."""
     require_qemu()
     elf = build("virtio_net")
     pa, pb = free_udp_ports(2)
+    theirs_mac = 3 - ours
     peer = start_qemu(
         elf,
         [
             "-netdev", f"socket,id=n0,udp=127.0.0.1:{pa},localaddr=127.0.0.1:{pb}",
-            "-device", "virtio-net-device,netdev=n0,mac=52:54:00:00:00:02",
+            "-device", f"virtio-net-device,netdev=n0,mac=52:54:00:00:00:{theirs_mac:02x}",
         ],
     )  # fmt: skip
     try:
-        m = Machine(net=net(pa, pb, 1))
+        m = Machine(net=net(pa, pb, ours))
         m.load(str(elf))
         result = m.run(2_000_000_000)
         m.board.close()
         theirs, _ = peer.communicate(timeout=60)
     finally:
         peer.kill()
-    assert result.exit_code == 0 and m.console.endswith(PONG)
-    assert theirs.endswith(PING)
-    assert m.console.split(b"\r\n")[0] == b"net: device at 0x10008000, mac ends in 0x1"
+    mine, other = (PONG, PING) if ours == 1 else (PING, PONG)
+    assert result.exit_code == 0 and m.console.endswith(mine)
+    assert theirs.endswith(other)
+    first = f"net: device at 0x10008000, mac ends in 0x{ours}".encode()
+    assert m.console.split(b"\r\n")[0] == first
 
 
 def test_net_guest_host_program_peer():

@@ -1,5 +1,6 @@
 /* virtio-net over a link to a peer: the guest whose MAC ends in 01 sends "ping" frames until
-   it hears a "pong"; any other guest answers the first ping it hears with a pong. */
+   it hears a "pong" (polling); any other guest sleeps until a receive interrupt and answers
+   the first ping it hears with a pong. */
 #include "virtio.h"
 
 #define HDR 12
@@ -11,11 +12,19 @@ static u8 rxbuf[4][HDR + FRAME_MAX] __attribute__((aligned(16)));
 static u8 txbuf[HDR + FRAME_MAX] __attribute__((aligned(16)));
 static u8 mac[6];
 
+static u64 net_base;
+
 void trap(u64 cause)
 {
-    (void)cause;
-    puts("net: unexpected trap\r\n");
-    poweroff_code(2);
+    if (cause != ((1UL << 63) | 11)) {
+        puts("net: unexpected trap\r\n");
+        poweroff_code(2);
+    }
+    u32 irq = plic_claim_m();
+    if (irq == (u32)virtio_irq(net_base))
+        wr32(net_base + 0x64, rd32(net_base + 0x60)); /* acknowledge */
+    if (irq)
+        plic_complete_m(irq);
 }
 
 static void post_rx(int i)
@@ -105,7 +114,15 @@ int main(void)
                 }
         }
     }
-    for (;;)
+    /* the answering side sleeps in wfi until the receive interrupt (IRQ 1 + slot) */
+    net_base = base;
+    plic_enable_m(virtio_irq(base), 1);
+    __asm__ volatile("csrs mie, %0" ::"r"(1UL << 11));
+    for (;;) {
+        __asm__ volatile("csrc mstatus, %0" ::"r"(1UL << 3));
+        if (*(volatile u16 *)&q[0].used.idx == q[0].last_used)
+            wfi();
+        __asm__ volatile("csrs mstatus, %0" ::"r"(1UL << 3));
         if (receive(text, sizeof text) > 0 && starts(text, "ping")) {
             puts("net: heard '");
             puts(text);
@@ -113,4 +130,5 @@ int main(void)
             send("pong from ");
             return 0;
         }
+    }
 }
