@@ -56,20 +56,19 @@ def _directed_d(q: float, err: float, rm: int) -> tuple[int, int]:
     side of err, so the directed result is one of the two, and both are normal and finite
     (no UF, no OF). RMM differs from RNE only on exact ties and is left to the slow path.
     """
-    bits = f64_bits(q)
-    if err == 0.0:
-        return bits, np.int64(0)
-    up = err > 0.0  # the exact value is above q
+    # Branch-free: the sign of err is data, and a mispredicted branch per operation costs
+    # more than the whole fast path.
+    nz = np.int64(err != 0.0)
+    up = np.int64(err > 0.0)  # the exact value is above q
+    away = up ^ np.int64(q < 0.0)  # ... and so farther from zero than q
     if rm == RUP:
         move = up
     elif rm == RDN:
-        move = not up
+        move = nz - up
     else:  # RTZ: move when the exact value is nearer zero than q
-        move = up == (q < 0.0)
-    if move:
-        # one step away from zero when the step is away from zero, else toward it
-        bits += 1 if up == (q > 0.0) else -1
-    return bits, np.int64(NX)
+        move = nz & (away ^ 1)
+    # a step in magnitude: +1 away from zero, -1 toward it (sign-magnitude encoding)
+    return f64_bits(q) + move * (2 * away - 1), nz * NX
 
 
 @njit(cache=True)
@@ -146,8 +145,8 @@ def _fma_d(x: float, y: float, z: float, snan: bool, rm: int) -> tuple[int, int]
             if rm == RNE:
                 return f64_bits(r1), np.int64(NX if r2 != 0.0 else 0)
             if abs(r1) < MAX_D:
-                # exact - r1 = r2 + r3 with |r3| <= ulp(r2)/2: r2 has its sign unless zero
-                return _directed_d(r1, r2 if r2 != 0.0 else r3, rm)
+                # exact - r1 = r2 + r3 with |r3| <= ulp(r2)/2: fl(r2 + r3) has its sign
+                return _directed_d(r1, r2 + r3, rm)
     return fma_slow(x, y, z, snan, rm, True)
 
 
