@@ -20,7 +20,6 @@ from rvemu.cpu.fpu_arith import add_slow, div_slow, err_fma, fma_slow, mul_slow,
 from rvemu.cpu.fpu_bits import (
     BOX,
     INF,
-    MAX_D,
     MIN_NORMAL_D,
     MIN_NORMAL_S,
     NX,
@@ -36,7 +35,7 @@ from rvemu.cpu.fpu_bits import (
 )
 from rvemu.cpu.fpu_compare import EQ, LE, LT, classify, compare, min_max
 from rvemu.cpu.fpu_convert import LU, WU, L, W, d_to_s, from_int, s_to_d, to_int
-from rvemu.cpu.fpu_round import RDN, RMM, RNE, RUP
+from rvemu.cpu.fpu_round import RNE
 
 # Below these magnitudes a product's or dividend's error term could underflow.
 _SAFE_LO = 2.0**-960
@@ -48,40 +47,13 @@ _FMA_HI = 2.0**1000
 
 
 @njit(cache=True)
-def _directed_d(q: float, err: float, rm: int) -> tuple[int, int]:
-    """The RTZ/RDN/RUP result, given the round-to-nearest result q and the sign of the exact
-    error err = exact - q (only its sign matters).
-
-    For MIN_NORMAL_D < |q| < MAX_D: the exact value lies between q and q's neighbour on the
-    side of err, so the directed result is one of the two, and both are normal and finite
-    (no UF, no OF). RMM differs from RNE only on exact ties and is left to the slow path.
-    """
-    # Branch-free: the sign of err is data, and a mispredicted branch per operation costs
-    # more than the whole fast path.
-    nz = np.int64(err != 0.0)
-    up = np.int64(err > 0.0)  # the exact value is above q
-    away = up ^ np.int64(q < 0.0)  # ... and so farther from zero than q
-    if rm == RUP:
-        move = up
-    elif rm == RDN:
-        move = nz - up
-    else:  # RTZ: move when the exact value is nearer zero than q
-        move = nz & (away ^ 1)
-    # a step in magnitude: +1 away from zero, -1 toward it (sign-magnitude encoding)
-    return f64_bits(q) + move * (2 * away - 1), nz * NX
-
-
-@njit(cache=True)
 def _add_d(a: int, b: int, y: float, rm: int) -> tuple[int, int]:
     x = f64_from_bits(a)
     q = x + y
-    if rm != RMM and MIN_NORMAL_D < abs(q) < INF:
+    if rm == RNE and MIN_NORMAL_D < abs(q) < INF:
         bb = q - x
         e = (x - (q - bb)) + (y - bb)
-        if rm == RNE:
-            return f64_bits(q), np.int64(NX if e != 0.0 else 0)
-        if abs(q) < MAX_D:
-            return _directed_d(q, e, rm)
+        return f64_bits(q), np.int64(NX if e != 0.0 else 0)
     return add_slow(x, y, is_snan_d(a) or is_snan_d(b), rm, True)
 
 
@@ -100,12 +72,8 @@ def fmul_d(a: int, b: int, rm: int) -> tuple[int, int]:
     x = f64_from_bits(a)
     y = f64_from_bits(b)
     q = x * y
-    if rm != RMM and _SAFE_LO < abs(q) < INF:
-        e = fma(x, y, -q)
-        if rm == RNE:
-            return f64_bits(q), np.int64(NX if e != 0.0 else 0)
-        if abs(q) < MAX_D:
-            return _directed_d(q, e, rm)
+    if rm == RNE and _SAFE_LO < abs(q) < INF:
+        return f64_bits(q), np.int64(NX if fma(x, y, -q) != 0.0 else 0)
     return mul_slow(x, y, is_snan_d(a) or is_snan_d(b), rm, True)
 
 
@@ -114,39 +82,28 @@ def fdiv_d(a: int, b: int, rm: int) -> tuple[int, int]:
     x = f64_from_bits(a)
     y = f64_from_bits(b)
     # (Numba's Python error model raises on a division by zero: never divide by 0.0 here.)
-    if rm != RMM and y != 0.0:
+    if rm == RNE and y != 0.0:
         q = x / y
         if MIN_NORMAL_D < abs(q) < INF and abs(x) > _SAFE_LO:
-            r = fma(-q, y, x)  # x - q*y exactly: y * (exact - q)
-            if rm == RNE:
-                return f64_bits(q), np.int64(NX if r != 0.0 else 0)
-            if abs(q) < MAX_D:
-                return _directed_d(q, -r if y < 0.0 else r, rm)
+            return f64_bits(q), np.int64(NX if fma(-q, y, x) != 0.0 else 0)
     return div_slow(x, y, is_snan_d(a) or is_snan_d(b), rm, True)
 
 
 @njit(cache=True)
 def fsqrt_d(a: int, rm: int) -> tuple[int, int]:
     x = f64_from_bits(a)
-    if rm != RMM and _SAFE_LO < x < INF:
+    if rm == RNE and _SAFE_LO < x < INF:
         q = math.sqrt(x)
-        r = fma(-q, q, x)  # x - q*q: the sign of exact - q
-        if rm == RNE:
-            return f64_bits(q), np.int64(NX if r != 0.0 else 0)
-        return _directed_d(q, r, rm)  # q is far inside (MIN_NORMAL_D, MAX_D)
+        return f64_bits(q), np.int64(NX if fma(-q, q, x) != 0.0 else 0)
     return sqrt_slow(x, is_snan_d(a), rm, True)
 
 
 @njit(cache=True)
 def _fma_d(x: float, y: float, z: float, snan: bool, rm: int) -> tuple[int, int]:
-    if rm != RMM and _FMA_LO < abs(x * y) < _FMA_HI and abs(z) < _FMA_HI:
-        r1, r2, r3 = err_fma(x, y, z)
+    if rm == RNE and _FMA_LO < abs(x * y) < _FMA_HI and abs(z) < _FMA_HI:
+        r1, r2, _ = err_fma(x, y, z)
         if abs(r1) > MIN_NORMAL_D:
-            if rm == RNE:
-                return f64_bits(r1), np.int64(NX if r2 != 0.0 else 0)
-            if abs(r1) < MAX_D:
-                # exact - r1 = r2 + r3 with |r3| <= ulp(r2)/2: fl(r2 + r3) has its sign
-                return _directed_d(r1, r2 + r3, rm)
+            return f64_bits(r1), np.int64(NX if r2 != 0.0 else 0)
     return fma_slow(x, y, z, snan, rm, True)
 
 

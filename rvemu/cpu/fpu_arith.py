@@ -18,14 +18,22 @@ from rvemu.cpu.fpu_bits import (
     CANON_D,
     CANON_S_BOXED,
     DZ,
+    MAX_D,
+    MIN_NORMAL_D,
     NV,
+    NX,
     box_f32,
     exponent_of,
     f64_bits,
     fma,
     ldexp,
 )
-from rvemu.cpu.fpu_round import RDN, finish, zero_bits
+from rvemu.cpu.fpu_round import RDN, RMM, RNE, RUP, finish, zero_bits
+
+# Below these magnitudes a product's or dividend's error term could underflow (as in fpu.py).
+_SAFE_LO = 2.0**-960
+_FMA_LO = 2.0**-900
+_FMA_HI = 2.0**1000
 
 
 @njit(cache=True)
@@ -71,7 +79,41 @@ def err_fma(a: float, b: float, c: float) -> tuple[float, float, float]:
 
 
 @njit(cache=True)
+def directed(dbl: bool, rm: int) -> bool:
+    """Whether the directed-rounding fast path applies: RTZ, RDN or RUP in double precision."""
+    return dbl and rm != RNE and rm != RMM
+
+
+@njit(cache=True)
+def directed_d(q: float, err: float, rm: int) -> tuple[int, int]:
+    """The RTZ/RDN/RUP double result, given the round-to-nearest result q and the sign of
+    the exact error err = exact - q (only its sign matters).
+
+    Valid for MIN_NORMAL_D < |q| < MAX_D: the exact value lies between q and q's neighbour
+    on the side of err, so the directed result is one of the two, and both are normal and
+    finite (no UF, no OF). RMM differs from RNE only on exact ties: the exact paths do it.
+    """
+    # Branch-free: the sign of err is data, and a mispredicted branch per operation costs
+    # more than the whole fast path.
+    nz = np.int64(err != 0.0)
+    up = np.int64(err > 0.0)  # the exact value is above q
+    away = up ^ np.int64(q < 0.0)  # ... and so farther from zero than q
+    if rm == RUP:
+        move = up
+    elif rm == RDN:
+        move = nz - up
+    else:  # RTZ: move when the exact value is nearer zero than q
+        move = nz & (away ^ 1)
+    # a step in magnitude: +1 away from zero, -1 toward it (sign-magnitude encoding)
+    return f64_bits(q) + move * (2 * away - 1), nz * NX
+
+
+@njit(cache=True)
 def add_slow(x: float, y: float, snan: bool, rm: int, dbl: bool) -> tuple[int, int]:
+    if directed(dbl, rm):
+        q = x + y
+        if MIN_NORMAL_D < abs(q) < MAX_D:
+            return directed_d(q, two_sum(x, y)[1], rm)
     if math.isnan(x) or math.isnan(y):
         return canon(dbl), np.int64(NV if snan else 0)
     if math.isinf(x) or math.isinf(y):
@@ -113,6 +155,10 @@ def _mul_finite(x: float, y: float, rm: int, dbl: bool) -> tuple[int, int]:
 
 @njit(cache=True)
 def mul_slow(x: float, y: float, snan: bool, rm: int, dbl: bool) -> tuple[int, int]:
+    if directed(dbl, rm):
+        q = x * y
+        if _SAFE_LO < abs(q) < MAX_D:
+            return directed_d(q, fma(x, y, -q), rm)
     inf_times_zero = (math.isinf(x) and y == 0.0) or (math.isinf(y) and x == 0.0)
     if math.isnan(x) or math.isnan(y) or inf_times_zero:
         return canon(dbl), np.int64(NV if snan or inf_times_zero else 0)
@@ -126,6 +172,11 @@ def mul_slow(x: float, y: float, snan: bool, rm: int, dbl: bool) -> tuple[int, i
 
 @njit(cache=True)
 def div_slow(x: float, y: float, snan: bool, rm: int, dbl: bool) -> tuple[int, int]:
+    if directed(dbl, rm) and y != 0.0:  # (x / 0.0 raises under Numba's Python error model)
+        q = x / y
+        if MIN_NORMAL_D < abs(q) < MAX_D and abs(x) > _SAFE_LO:
+            r = fma(-q, y, x)  # x - q*y exactly: y * (exact - q)
+            return directed_d(q, -r if y < 0.0 else r, rm)
     if math.isnan(x) or math.isnan(y):
         return canon(dbl), np.int64(NV if snan else 0)
     neg = signbit(x) != signbit(y)
@@ -157,6 +208,9 @@ def div_slow(x: float, y: float, snan: bool, rm: int, dbl: bool) -> tuple[int, i
 
 @njit(cache=True)
 def sqrt_slow(x: float, snan: bool, rm: int, dbl: bool) -> tuple[int, int]:
+    if directed(dbl, rm) and _SAFE_LO < x < math.inf:
+        q = math.sqrt(x)  # far inside (MIN_NORMAL_D, MAX_D)
+        return directed_d(q, fma(-q, q, x), rm)  # x - q*q: the sign of exact - q
     if math.isnan(x):
         return canon(dbl), np.int64(NV if snan else 0)
     if x == 0.0:
@@ -176,6 +230,11 @@ def sqrt_slow(x: float, snan: bool, rm: int, dbl: bool) -> tuple[int, int]:
 @njit(cache=True)
 def fma_slow(x: float, y: float, z: float, snan: bool, rm: int, dbl: bool) -> tuple[int, int]:
     """x*y + z with one rounding (the sign manipulations of fmsub etc. are the caller's)."""
+    if directed(dbl, rm) and _FMA_LO < abs(x * y) < _FMA_HI and abs(z) < _FMA_HI:
+        r1, r2, r3 = err_fma(x, y, z)
+        if MIN_NORMAL_D < abs(r1) < MAX_D:
+            # exact - r1 = r2 + r3 with |r3| <= ulp(r2)/2: fl(r2 + r3) has its sign
+            return directed_d(r1, r2 + r3, rm)
     inf_times_zero = (math.isinf(x) and y == 0.0) or (math.isinf(y) and x == 0.0)
     if math.isnan(x) or math.isnan(y) or math.isnan(z) or inf_times_zero:
         return canon(dbl), np.int64(NV if snan or inf_times_zero else 0)
