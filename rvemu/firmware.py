@@ -143,18 +143,33 @@ def place(
             raise LoadError(
                 f"segment at {paddr:#x}+{memsz:#x} is outside RAM ({ram_base:#x}-{end:#x})"
             )
+    if initrd_range is not None:
+        lo, hi = initrd_range
+        for paddr, _, memsz in segments[:-1]:
+            if lo < paddr + memsz and paddr < hi:
+                raise LoadError(
+                    f"{initrd}: the initrd at {lo:#x}-{hi:#x} would overlap the image at "
+                    f"{paddr:#x}+{memsz:#x} (give the machine more memory)"
+                )
     return Placement(segments, start, kernel_entry, image, initrd_range)
 
 
-def fdt_address(ram_base: int, ram_size: int, fdt_size: int) -> int:
+def fdt_address(
+    ram_base: int, ram_size: int, fdt_size: int, used: list[tuple[int, bytes, int]] = ()
+) -> int:
     """riscv_compute_fdt_addr / riscv_load_fdt: 2 MiB aligned, below the end of RAM and
-    below 3 GiB so 32-bit kernels reach it."""
+    below 3 GiB so 32-bit kernels reach it. In RAM too small for that without covering
+    what was loaded (`used` segments), just below the end of RAM; 0 when it fits nowhere."""
     end = ram_base + ram_size
     top = min(end, 3072 * MiB) if ram_base < 3072 * MiB else end
-    addr = (top - fdt_size) & ~(2 * MiB - 1)
-    if addr < ram_base:  # RAM smaller than 2 MiB: just below its end
-        addr = (end - fdt_size) & ~0xFFF
-    return addr
+
+    def free(addr: int) -> bool:
+        return addr >= ram_base and all(addr + fdt_size <= a or addr >= a + m for a, _, m in used)
+
+    for addr in ((top - fdt_size) & ~(2 * MiB - 1), (end - fdt_size) & ~0xFFF):
+        if free(addr):
+            return addr
+    return 0
 
 
 def open_or_fail(path: str):

@@ -110,12 +110,10 @@ class Machine:
             self.ram[off : off + len(data)] = np.frombuffer(data, dtype=np.uint8)
         self.board.initrd = layout.initrd
         blob = self.board.dtb()
-        fdt_addr = firmware.fdt_address(self.ram_base, len(self.ram), len(blob))
-        if fdt_addr >= self.ram_base:
+        fdt_addr = firmware.fdt_address(self.ram_base, len(self.ram), len(blob), layout.segments)
+        if fdt_addr:
             off = fdt_addr - self.ram_base
             self.ram[off : off + len(blob)] = np.frombuffer(blob, dtype=np.uint8)
-        else:
-            fdt_addr = 0  # RAM too small to hold it
         self.board.rom.load(firmware.reset_vector(layout.start, fdt_addr, layout.kernel_entry))
         image = layout.image
         self.image = image

@@ -151,3 +151,14 @@ def test_tree_address_matches_qemus_reset_vector(tmp_path):
     assert words[:6] == (0x297, 0x2828613, 0xF1402573, 0x202B583, 0x182B283, 0x28067)
     assert words[6] | words[7] << 32 == 0x8000_0000
     assert words[8] | words[9] << 32 == m.hart.reg("a1")
+
+
+@pytest.mark.parametrize("memory", ["1M", "2M", "3M"])
+def test_tree_never_covers_the_loaded_image_in_small_ram(memory):
+    m = Machine(memory=memory)
+    m.load(str(build("rtc")))
+    a1 = m.hart.reg("a1")
+    image_end = max(a + n for a, _, n in m.image.segments)
+    assert a1 >= image_end and a1 + len(m.board.dtb()) <= 0x8000_0000 + m.board.ram_size
+    result = m.run(10_000_000)
+    assert result.exit_code == 0
