@@ -175,6 +175,10 @@ def bench(folder: Path, only: str | None, runs: int, json_path: str | None) -> i
                 f"  reset -> {mark:<13} {b['instructions']:>7} instructions  "
                 f"rvemu {b['rvemu_ms']:.3f} ms"
             )
+    print(
+        f"  rvemu process: first output after {boot['rvemu_process_first_output_ms']:.1f} ms "
+        "(process start, warm compile cache)"
+    )
     if have_qemu:
         print(
             f"  QEMU: first output after {boot['qemu_first_output_ms']:.1f} ms, "
