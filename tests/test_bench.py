@@ -1,0 +1,48 @@
+"""`rvemu bench` runs and reports every figure it promises (no timing is asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+IMAGES = REPO / "build" / "unikernel"
+
+
+@pytest.fixture(scope="module")
+def images() -> Path:
+    subprocess.run(
+        ["make", "-s", "-C", str(REPO / "unikernel"), "all"], check=True, capture_output=True
+    )
+    return IMAGES
+
+
+def test_bench_reports_mips_boot_latency_and_sizes(images: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    r = subprocess.run(
+        [sys.executable, "-m", "rvemu", "bench", "--only", "crc32", "--runs", "1",
+         "--images", str(images), "--json", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    report = json.loads(out.read_text())
+    (row,) = report["benchmarks"]
+    assert row["name"] == "bench-crc32" and row["instructions"] > 100_000_000
+    assert row["rvemu_mips"] > 0
+    assert "bench-crc32" in r.stdout and "geomean" in r.stdout
+    assert report["boot"]["main"]["instructions"] < report["boot"]["first_output"]["instructions"]
+    assert report["boot"]["rvemu_process_first_output_ms"] > 0
+    sizes = {s["image"]: s for s in report["sizes"]}
+    assert sizes["hello"]["file"] == (images / "hello.elf").stat().st_size
+
+
+def test_bench_without_images_is_a_one_line_error(tmp_path: Path) -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "rvemu", "bench", "--images", str(tmp_path)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode != 0 and r.stderr.count("\n") == 1 and "make apps" in r.stderr
