@@ -244,6 +244,24 @@ def test_overflow_is_decided_after_rounding():
     )
 
 
+def test_directed_rounding_of_a_sum_near_max():
+    # (2**1022 - 2**970) - (2**1024 - 2**971) = -1.5 * 2**1023 + 2**970: a tie (ulp 2**971)
+    # between 0xffe8000000000000 (even) and 0xffe7ffffffffffff. TwoSum's error term
+    # overflows to NaN on these operands, so it cannot decide the directed modes.
+    lo_mag, hi_mag = to_i64(0xFFE7FFFFFFFFFFFF), to_i64(0xFFE8000000000000)
+    check_modes(
+        fpu.fsub_d,
+        (0x7FCFFFFFFFFFFFFE, MAX_D),
+        {
+            RNE: (hi_mag, NX),
+            RTZ: (lo_mag, NX),
+            RDN: (hi_mag, NX),
+            RUP: (lo_mag, NX),
+            RMM: (hi_mag, NX),
+        },
+    )
+
+
 # ---------------------------------------------------------------- signed zeros
 
 

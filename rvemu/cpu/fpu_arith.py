@@ -113,7 +113,9 @@ def add_slow(x: float, y: float, snan: bool, rm: int, dbl: bool) -> tuple[int, i
     if directed(dbl, rm):
         q = x + y
         if MIN_NORMAL_D < abs(q) < MAX_D:
-            return directed_d(q, two_sum(x, y)[1], rm)
+            e = two_sum(x, y)[1]
+            if abs(e) < math.inf:  # NaN when an intermediate overflowed (operands near MAX_D)
+                return directed_d(q, e, rm)
     if math.isnan(x) or math.isnan(y):
         return canon(dbl), np.int64(NV if snan else 0)
     if math.isinf(x) or math.isinf(y):
