@@ -18,8 +18,10 @@ class ArgumentParser(argparse.ArgumentParser):
 
 def add_machine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--memory", "-m", default="128M", help="RAM size (default 128M)")
-    p.add_argument("--disk", help="virtio-blk disk image: FILE[,ro]")
-    p.add_argument("--net", help="virtio-net backend: tap:NAME or udp:LPORT:HOST:RPORT")
+    p.add_argument("--disk", help="virtio-blk disk image: FILE[,ro][,serial=ID]")
+    p.add_argument(
+        "--net", help="virtio-net backend: tap:NAME or udp:LPORT:HOST:RPORT, then [,mac=MAC]"
+    )
     p.add_argument("--bios", help="firmware loaded at the start of RAM (e.g. OpenSBI)")
     p.add_argument("--append", help="kernel command line (device tree bootargs)")
     p.add_argument("--initrd", help="initial ramdisk file")
@@ -77,7 +79,9 @@ def cmd_boot(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    print("rvemu: the guest asked for a reset (not supported yet)", file=sys.stderr)
+    if result.reason == "quit":  # Ctrl-A x on the console, as in QEMU
+        return 0
+    print("rvemu: the guest asked for a reset, which rvemu does not do yet", file=sys.stderr)
     return 1
 
 
@@ -129,6 +133,23 @@ def cmd_test(args: argparse.Namespace) -> int:
     return 0 if failed == 0 else 1
 
 
+def cmd_dtb(args: argparse.Namespace) -> int:
+    if args.elf:
+        from .loader import read_elf
+
+        read_elf(args.elf)
+    machine = machine_from(args, echo=False)
+    if args.elf:  # the initrd and kernel placement go into the tree only with an image
+        machine.load(args.elf)
+    blob = machine.board.dtb()
+    if args.output in (None, "-"):
+        sys.stdout.buffer.write(blob)
+    else:
+        with open(args.output, "wb") as f:
+            f.write(blob)
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -155,6 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("--json", metavar="FILE", help="write results as JSON")
     test.add_argument("--max-instructions", type=int, default=50_000_000, metavar="N")
     test.set_defaults(func=cmd_test)
+
+    dtb = sub.add_parser("dtb", help="write the machine's device tree blob (for dtc)")
+    dtb.add_argument("elf", nargs="?", help="the image to place (for initrd and bootargs)")
+    add_machine_options(dtb)
+    dtb.add_argument("-o", "--output", metavar="FILE", help="where to write it (default stdout)")
+    dtb.set_defaults(func=cmd_dtb)
 
     bench = sub.add_parser("bench", help="guest MIPS, boot latency and sizes beside QEMU")
     bench.add_argument("--only", metavar="NAME", help="only benchmarks whose name has NAME")

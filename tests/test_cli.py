@@ -170,3 +170,17 @@ def test_rvemu_test_reports_each_test_and_a_closing_line(tmp_path: Path) -> None
     only_pass = rvemu("test", suite, "--filter", "pass*", "--json", tmp_path / "r.json")
     assert only_pass.returncode == 0 and only_pass.stdout.splitlines()[-1] == "1 passed, 0 failed"
     assert (tmp_path / "r.json").exists()
+
+
+def test_dtb_writes_the_machine_device_tree(tmp_path: Path) -> None:
+    out = tmp_path / "virt.dtb"
+    r = rvemu("dtb", "--memory", "256M", "--append", "console=ttyS0", "-o", out)
+    assert r.returncode == 0, r.stderr
+    blob = out.read_bytes()
+    assert blob[:4] == bytes.fromhex("d00dfeed")  # FDT magic
+    if shutil.which("dtc"):
+        dts = subprocess.run(
+            ["dtc", "-I", "dtb", "-O", "dts", out], capture_output=True, text=True, check=True
+        ).stdout
+        assert 'bootargs = "console=ttyS0"' in dts
+        assert "reg = <0x00 0x80000000 0x00 0x10000000>" in dts  # 256 MiB of RAM
