@@ -498,3 +498,30 @@ RVC_EXPANSION = {
     "c.swsp": "SW",
     "c.sdsp": "SD",
 }
+
+
+QEMU = "qemu-system-riscv64"
+# QEMU 7.2's default hart has extensions rvemu does not: turn them off for comparisons.
+QEMU_CPU = "rv64,h=false,zba=false,zbb=false,zbc=false,zbs=false,sstc=false"
+
+
+def console_on_rvemu_and_qemu(elf, max_instructions: int) -> tuple[list[str], list[str], str]:
+    """Boot `elf` (which powers off) on rvemu and on QEMU's virt machine with 16 MiB:
+    (rvemu's console lines, QEMU's console lines, QEMU's stderr)."""
+    import subprocess
+
+    from rvemu import Machine
+
+    m = Machine(memory="16M")
+    m.load(str(elf))
+    result = m.run(max_instructions=max_instructions)
+    assert result.reason == "poweroff", result
+    qemu = subprocess.run(
+        [QEMU, "-machine", "virt", "-cpu", QEMU_CPU, "-bios", "none", "-m", "16M"]
+        + ["-display", "none", "-monitor", "none", "-serial", "stdio", "-kernel", str(elf)],
+        capture_output=True,
+        timeout=120,
+    )
+    ours = m.console.decode().splitlines()
+    theirs = qemu.stdout.decode().replace("\r", "").splitlines()
+    return ours, theirs, qemu.stderr.decode(errors="replace")

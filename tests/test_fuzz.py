@@ -32,6 +32,7 @@ from conftest import (
     PTE_U,
     PTE_W,
     PTE_X,
+    QEMU,
     RAM,
     RESERVED,
     STRAP,
@@ -40,6 +41,7 @@ from conftest import (
     Sv39,
     arg_fields,
     classify,
+    console_on_rvemu_and_qemu,
     field_value,
     opcode_tables,
     parse_extension,
@@ -475,9 +477,6 @@ def test_reference_catches_a_wrong_outcome() -> None:
 
 # ----------------------------------------------------------------- against QEMU
 
-QEMU = "qemu-system-riscv64"
-# QEMU 7.2's default rv64 hart minus what rvemu does not implement (H, Zb*, Sstc)
-QEMU_CPU = "rv64,h=false,zba=false,zbb=false,zbc=false,zbs=false,sstc=false"
 QEMU_CASE = """
         la      x31, buffer + 4096
 {moves}
@@ -595,11 +594,8 @@ def test_random_words_trap_like_qemu() -> None:
     M-mode with every register pointing into a buffer: the same mcause, mtval and register
     state (hashed) after each one."""
     import shutil
-    import subprocess
 
     from toolchain import build_elf
-
-    from rvemu import Machine
 
     if shutil.which(QEMU) is None:
         pytest.skip(f"*** {QEMU} not installed: the QEMU trap comparison did NOT run ***")
@@ -613,19 +609,8 @@ def test_random_words_trap_like_qemu() -> None:
         insn = f".word {word:#010x}" if word & 3 == 3 else f".half {word:#06x}; .half 0x0001"
         cases.append(QEMU_CASE.format(moves=moves, insn=insn, xors=xors))
     elf = build_elf("qemu-traps", QEMU_HARNESS.format(cases="".join(cases)))
-    m = Machine(memory="16M")
-    m.load(str(elf))
-    result = m.run(max_instructions=5_000_000)
-    assert result.reason == "poweroff", result
-    qemu = subprocess.run(
-        [QEMU, "-machine", "virt", "-cpu", QEMU_CPU, "-bios", "none", "-m", "16M"]
-        + ["-display", "none", "-monitor", "none", "-serial", "stdio", "-kernel", str(elf)],
-        capture_output=True,
-        timeout=120,
-    )
-    ours = m.console.decode().splitlines()
-    theirs = qemu.stdout.decode().replace("\r", "").splitlines()
-    assert len(theirs) == len(words), f"QEMU printed {len(theirs)} lines: {qemu.stderr!r}"
+    ours, theirs, qemu_stderr = console_on_rvemu_and_qemu(elf, 5_000_000)
+    assert len(theirs) == len(words), f"QEMU printed {len(theirs)} lines: {qemu_stderr!r}"
     problems = []
     for word, a, b in zip(words, ours, theirs, strict=True):
         line = classify(word, lines, fields)

@@ -21,10 +21,12 @@ from conftest import (
     PTE_U,
     PTE_W,
     PTE_X,
+    QEMU,
     RAM,
     STRAP,
     Rig,
     Sv39,
+    console_on_rvemu_and_qemu,
     enc,
     s64,
     sext,
@@ -930,8 +932,6 @@ def test_clint_loads_extend_like_ram_loads(rig: Rig, name: str, size: int, signe
 
 # ----------------------------------------------------------------- Sv39 against QEMU
 
-QEMU = "qemu-system-riscv64"
-QEMU_CPU = "rv64,h=false,zba=false,zbb=false,zbc=false,zbs=false,sstc=false"
 # Once a hart bug (see test_misaligned_fault_reports_the_faulting_portion); kept off so the
 # QEMU comparison checks those mtvals too.
 TOLERATE_CROSSING_TVAL = False
@@ -1130,29 +1130,15 @@ def test_sv39_accesses_like_qemu(mode: int, sum_bit: bool, mxr_bit: bool) -> Non
     """Random loads, stores and AMOs through random Sv39 page permissions (with hardware
     A/D updates) fault, or load the same values, as on QEMU."""
     import shutil
-    import subprocess
 
     from toolchain import build_elf
-
-    from rvemu import Machine
 
     if shutil.which(QEMU) is None:
         pytest.skip(f"*** {QEMU} not installed: the QEMU Sv39 comparison did NOT run ***")
     rng = random.Random(f"mmu-{mode}-{sum_bit}-{mxr_bit}")
     source, names = mmu_program(rng, mode, sum_bit, mxr_bit)
     elf = build_elf(f"mmu-{mode}-{int(sum_bit)}{int(mxr_bit)}", source)
-    m = Machine(memory="16M")
-    m.load(str(elf))
-    result = m.run(max_instructions=2_000_000)
-    assert result.reason == "poweroff", result
-    qemu = subprocess.run(
-        [QEMU, "-machine", "virt", "-cpu", QEMU_CPU, "-bios", "none", "-m", "16M"]
-        + ["-display", "none", "-monitor", "none", "-serial", "stdio", "-kernel", str(elf)],
-        capture_output=True,
-        timeout=120,
-    )
-    ours = m.console.decode().splitlines()
-    theirs = qemu.stdout.decode().replace("\r", "").splitlines()
+    ours, theirs, qemu_stderr = console_on_rvemu_and_qemu(elf, 2_000_000)
     assert len(theirs) == 300, f"QEMU printed {len(theirs)} lines"
     problems = []
     for k, (name, a, b) in enumerate(zip(names, ours, theirs, strict=False)):
@@ -1312,11 +1298,8 @@ def test_csr_access_rules_like_qemu(mode: int) -> None:
     """Random CSR instructions (any CSR number, read and write forms) from M, S and U
     trap, or not, with the same mcause and mtval as on QEMU 7.2."""
     import shutil
-    import subprocess
 
     from toolchain import build_elf
-
-    from rvemu import Machine
 
     if shutil.which(QEMU) is None:
         pytest.skip(f"*** {QEMU} not installed: the QEMU CSR comparison did NOT run ***")
@@ -1334,18 +1317,7 @@ def test_csr_access_rules_like_qemu(mode: int) -> None:
         words.append((csr << 20) | (rs1 << 15) | (f3 << 12) | (6 << 7) | 0x73)
     source = CSR_HARNESS.format(mode=mode, cases="".join(CSR_CASE.format(word=w) for w in words))
     elf = build_elf(f"csr-access-{mode}", source)
-    m = Machine(memory="16M")
-    m.load(str(elf))
-    result = m.run(max_instructions=5_000_000)
-    assert result.reason == "poweroff", result
-    qemu = subprocess.run(
-        [QEMU, "-machine", "virt", "-cpu", QEMU_CPU, "-bios", "none", "-m", "16M"]
-        + ["-display", "none", "-monitor", "none", "-serial", "stdio", "-kernel", str(elf)],
-        capture_output=True,
-        timeout=120,
-    )
-    ours = m.console.decode().splitlines()
-    theirs = qemu.stdout.decode().replace("\r", "").splitlines()
+    ours, theirs, qemu_stderr = console_on_rvemu_and_qemu(elf, 5_000_000)
     assert len(ours) == len(theirs) == len(words)
     problems = []
     for word, a, b in zip(words, ours, theirs, strict=True):
