@@ -85,7 +85,8 @@ from .trap import (
     take_trap,
 )
 
-# Integer loads: size in bytes and whether the value is sign-extended, by op.
+# Integer loads: size in bytes and whether the value is sign-extended, by op (used to
+# complete a load that a device served; the executor has one case per load).
 LOAD_SIZE = np.zeros(len(Op), dtype=np.int64)
 LOAD_SIGNED = np.zeros(len(Op), dtype=np.int64)
 for _op, _size, _signed in (
@@ -99,9 +100,6 @@ for _op, _size, _signed in (
 ):
     LOAD_SIZE[_op] = _size
     LOAD_SIGNED[_op] = _signed
-STORE_SIZE = np.zeros(len(Op), dtype=np.int64)
-for _op, _size in ((Op.SB, 1), (Op.SH, 2), (Op.SW, 4), (Op.SD, 8)):
-    STORE_SIZE[_op] = _size
 
 FIRST_FP_OP = Op.FLW  # every op from here on belongs to F or D
 
