@@ -12,11 +12,6 @@ S32 = np.uint64(32)
 
 
 @njit(cache=True, inline="always")
-def u64(value: int):
-    return np.uint64(value)
-
-
-@njit(cache=True, inline="always")
 def ltu(a: int, b: int) -> bool:
     return np.uint64(a) < np.uint64(b)
 
