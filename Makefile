@@ -9,7 +9,7 @@ APT_PACKAGES := gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system
 # One Numba cache for every process (rvemu keys a subfolder on its compiled sources).
 export RVEMU_CACHE_DIR ?= $(CURDIR)/.cache/rvemu
 
-.PHONY: run test deps packages venv apps warm lint format bench riscv-tests clean
+.PHONY: run test deps packages venv apps apps-sv39 warm lint format bench riscv-tests clean
 
 run: deps apps
 	$(PY) -m rvemu boot build/unikernel/hello.elf --stats
@@ -40,6 +40,10 @@ $(VENV)/.installed: pyproject.toml
 apps: packages
 	$(MAKE) -C unikernel all
 
+# The same apps with main in S-mode under Sv39 paging (libos -DLIBOS_SV39), for rvemu bench.
+apps-sv39: packages
+	$(MAKE) -C unikernel all OUT=$(CURDIR)/build/unikernel-sv39 EXTRA_CFLAGS=-DLIBOS_SV39
+
 # Compile the core once, so parallel test workers load it from the cache.
 warm: venv
 	$(PY) -c "import rvemu; rvemu.Machine(memory='1M').hart.run(0)"
@@ -57,7 +61,7 @@ riscv-tests: deps warm
 	$(PY) -m rvemu test $${RVEMU_RISCV_TESTS:-/opt/riscv-tests/isa} -j 2 \
 	  --filter 'rv64[ums][iamcfd]-[pv]-*'
 
-bench: deps apps warm
+bench: deps apps apps-sv39 warm
 	$(PY) -m rvemu bench
 
 clean:

@@ -108,7 +108,9 @@ def image_sizes(folder: Path) -> list[dict]:
     return rows
 
 
-def bench(folder: Path, only: str | None, runs: int, json_path: str | None) -> int:
+def bench(
+    folder: Path, only: str | None, runs: int, json_path: str | None, sv39: Path | None = None
+) -> int:
     images = find_images(folder, only)
     hello = folder / "hello.elf"
     if not images or not hello.exists():
@@ -126,8 +128,17 @@ def bench(folder: Path, only: str | None, runs: int, json_path: str | None) -> i
     report: dict = {"runs": runs, "benchmarks": [], "boot": {}, "sizes": image_sizes(folder)}
     empty = run_qemu(hello, runs)["seconds"] if have_qemu else None
 
-    print(f"{'benchmark':<14}{'instructions':>14}{'rvemu MIPS':>12}{'QEMU MIPS':>12}{'ratio':>8}")
-    mips_all = []
+    paged = {p.name: p for p in find_images(sv39, only)} if sv39 and sv39.is_dir() else {}
+    if not paged:
+        print(
+            "rvemu bench: no Sv39 images (make apps-sv39): the Sv39 column is empty",
+            file=sys.stderr,
+        )
+    print(
+        f"{'benchmark':<14}{'instructions':>14}{'rvemu MIPS':>12}{'QEMU MIPS':>12}"
+        f"{'ratio':>8}{'rvemu Sv39':>12}"
+    )
+    mips_all, mips_sv39 = [], []
     for elf in images:
         ours = run_rvemu(elf, runs)
         n = ours["instructions"]
@@ -148,11 +159,21 @@ def bench(folder: Path, only: str | None, runs: int, json_path: str | None) -> i
             )
             row["ratio"] = mips / row["qemu_mips"]
             qemu_text, ratio_text = f"{row['qemu_mips']:.0f}", f"{row['ratio']:.3f}"
+        sv39_text = "-"
+        if elf.name in paged:  # the same work in S-mode with Sv39 paging on
+            theirs = run_rvemu(paged[elf.name], runs)
+            row["rvemu_sv39_mips"] = theirs["instructions"] / theirs["seconds"] / 1e6
+            mips_sv39.append(row["rvemu_sv39_mips"])
+            sv39_text = f"{row['rvemu_sv39_mips']:.1f}"
         report["benchmarks"].append(row)
-        print(f"{elf.stem:<14}{n:>14}{mips:>12.1f}{qemu_text:>12}{ratio_text:>8}")
+        print(f"{elf.stem:<14}{n:>14}{mips:>12.1f}{qemu_text:>12}{ratio_text:>8}{sv39_text:>12}")
     geo = statistics.geometric_mean(mips_all)
     report["rvemu_geomean_mips"] = geo
-    print(f"{'geomean':<14}{'':>14}{geo:>12.1f}")
+    geo_sv39 = ""
+    if len(mips_sv39) == len(mips_all):
+        report["rvemu_sv39_geomean_mips"] = statistics.geometric_mean(mips_sv39)
+        geo_sv39 = f"{report['rvemu_sv39_geomean_mips']:>32.1f}"
+    print(f"{'geomean':<14}{'':>14}{geo:>12.1f}{geo_sv39}")
 
     ours = run_rvemu(hello, runs)
     boot = {}

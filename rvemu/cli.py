@@ -155,7 +155,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     from .bench import bench
 
-    return bench(Path(args.images), args.only, args.runs, args.json)
+    return bench(Path(args.images), args.only, args.runs, args.json, Path(args.sv39_images))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -189,6 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", metavar="FILE", help="write every figure as JSON")
     bench.add_argument(
         "--images", default="build/unikernel", metavar="DIR", help="where bench-*.elf are"
+    )
+    bench.add_argument(
+        "--sv39-images",
+        default="build/unikernel-sv39",
+        metavar="DIR",
+        help="the same benchmarks built to run in S-mode with Sv39 paging (make apps-sv39)",
     )
     bench.set_defaults(func=cmd_bench)
     return parser

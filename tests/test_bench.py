@@ -46,3 +46,22 @@ def test_bench_without_images_is_a_one_line_error(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert r.returncode != 0 and r.stderr.count("\n") == 1 and "make apps" in r.stderr
+
+
+def test_sv39_variant_runs_main_in_s_mode_with_paging(images: Path, tmp_path: Path) -> None:
+    """make apps-sv39's images: same output, but main ran in S-mode under Sv39."""
+    from rvemu import Machine
+
+    out = tmp_path / "sv39"
+    subprocess.run(
+        ["make", "-s", "-C", str(REPO / "unikernel"), "APP=bench-crc32", f"OUT={out}",
+         "EXTRA_CFLAGS=-DLIBOS_SV39"],
+        check=True, capture_output=True, timeout=600,
+    )  # fmt: skip
+    plain, paged = Machine(), Machine()
+    plain.load(str(images / "bench-crc32.elf"))
+    paged.load(str(out / "bench-crc32.elf"))
+    assert plain.run().exit_code == 0 and paged.run().exit_code == 0
+    assert paged.console == plain.console and b"crc" in paged.console
+    assert paged.hart.priv == 1 and (int(paged.hart.csr[0x180]) >> 60) & 0xF == 8  # S, Sv39
+    assert plain.hart.priv == 3 and int(plain.hart.csr[0x180]) == 0
