@@ -12,9 +12,8 @@ import numpy as np
 from . import firmware
 from .board import VIRT_DRAM, VIRT_UART0, VirtBoard
 from .cpu import state as S
-from .cpu.core import LOAD_SIZE
+from .cpu.core import IS_LOAD
 from .cpu.hart import Hart
-from .cpu.isa import Op
 from .loader import LoadError
 
 CHUNK = 1 << 22  # instructions per entry into the core when nothing else limits it
@@ -197,8 +196,7 @@ class Machine:
     def _serve_mmio(self) -> None:
         st = self.hart.st
         addr, size, op = int(st[S.MMIO_ADDR]), int(st[S.MMIO_SIZE]), int(st[S.MMIO_OP])
-        is_load = LOAD_SIZE[op] != 0 or op in (Op.FLW, Op.FLD)
-        if is_load:
+        if IS_LOAD[op]:
             value = self.bus.read(addr, size)
             if value is None:
                 st[S.MMIO_FAULT] = 1

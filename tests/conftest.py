@@ -525,3 +525,14 @@ def console_on_rvemu_and_qemu(elf, max_instructions: int) -> tuple[list[str], li
     ours = m.console.decode().splitlines()
     theirs = qemu.stdout.decode().replace("\r", "").splitlines()
     return ours, theirs, qemu.stderr.decode(errors="replace")
+
+
+# Whether each conditional branch is taken for register values a, b (unsigned 64-bit).
+BRANCH_TAKEN = {
+    "beq": lambda a, b: a == b,
+    "bne": lambda a, b: a != b,
+    "blt": lambda a, b: s64(a) < s64(b),
+    "bge": lambda a, b: s64(a) >= s64(b),
+    "bltu": lambda a, b: a < b,
+    "bgeu": lambda a, b: a >= b,
+}

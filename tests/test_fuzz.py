@@ -22,6 +22,7 @@ import random
 import numpy as np
 import pytest
 from conftest import (
+    BRANCH_TAKEN,
     CODE,
     DATA,
     MTRAP,
@@ -72,14 +73,6 @@ LOADS = {"lb": 1, "lh": 2, "lw": 4, "ld": 8, "lbu": 1, "lhu": 2, "lwu": 4, "flw"
 STORES = {"sb": 1, "sh": 2, "sw": 4, "sd": 8, "fsw": 4, "fsd": 8}
 C_LOADS = {"c.lw": 4, "c.ld": 8, "c.fld": 8, "c.lwsp": 4, "c.ldsp": 8, "c.fldsp": 8}
 C_STORES = {"c.sw": 4, "c.sd": 8, "c.fsd": 8, "c.swsp": 4, "c.sdsp": 8, "c.fsdsp": 8}
-BRANCHES = {
-    "beq": lambda a, b: a == b,
-    "bne": lambda a, b: a != b,
-    "blt": lambda a, b: s64(a) < s64(b),
-    "bge": lambda a, b: s64(a) >= s64(b),
-    "bltu": lambda a, b: a < b,
-    "bgeu": lambda a, b: a >= b,
-}
 
 # CSRs QEMU's virt rv64gc hart has and that rvemu must therefore implement (access rules
 # still apply); other CSRs the spec names may be present or not; CSRs it does not name
@@ -205,8 +198,8 @@ class Reference:
             return Expect(next_pc=CODE + sext(self.jimm(word), 21))
         if name == "jalr":
             return Expect(next_pc=u64(rs1 + sext(word >> 20, 12)) & ~1)
-        if name in BRANCHES:
-            taken = BRANCHES[name](rs1, rs2)
+        if name in BRANCH_TAKEN:
+            taken = BRANCH_TAKEN[name](rs1, rs2)
             return Expect(next_pc=CODE + self.bimm(word) if taken else None)
         if name == "ecall":
             return Expect((S.CAUSE_ECALL_U + mode, {0}))

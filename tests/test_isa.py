@@ -9,6 +9,7 @@ import struct
 
 import pytest
 from conftest import (
+    BRANCH_TAKEN,
     CODE,
     DATA,
     MASK64,
@@ -252,15 +253,6 @@ def test_immediate(rig: Rig, name: str) -> None:
 
 
 # ----------------------------------------------------------------- branches and jumps
-
-BRANCH_TAKEN = {
-    "beq": lambda a, b: a == b,
-    "bne": lambda a, b: a != b,
-    "blt": lambda a, b: s64(a) < s64(b),
-    "bge": lambda a, b: s64(a) >= s64(b),
-    "bltu": lambda a, b: a < b,
-    "bgeu": lambda a, b: a >= b,
-}
 
 
 @pytest.mark.parametrize("name", sorted(BRANCH_TAKEN))

@@ -100,6 +100,9 @@ for _op, _size, _signed in (
 ):
     LOAD_SIZE[_op] = _size
     LOAD_SIGNED[_op] = _signed
+# Ops whose device access is a read (integer and FP loads).
+IS_LOAD = (LOAD_SIZE != 0).astype(np.int64)
+IS_LOAD[Op.FLW] = IS_LOAD[Op.FLD] = 1
 
 FIRST_FP_OP = Op.FLW  # every op from here on belongs to F or D
 
@@ -131,10 +134,9 @@ def finish_mmio(x, f, csr, st, tlb, pc: int) -> int:
     """Complete the device access Python performed for us; returns the next pc."""
     st[MMIO_PENDING] = 0
     op = st[MMIO_OP]
-    load_op = LOAD_SIZE[op] != 0 or op == Op.FLW or op == Op.FLD
     if st[MMIO_FAULT]:
         st[MMIO_FAULT] = 0
-        cause = CAUSE_LOAD_ACCESS if load_op else CAUSE_STORE_ACCESS
+        cause = CAUSE_LOAD_ACCESS if IS_LOAD[op] else CAUSE_STORE_ACCESS
         return take_trap(pc, cause, st[MMIO_VADDR], False, csr, st, tlb)
     value = st[MMIO_VALUE]
     rd = st[MMIO_RD]
