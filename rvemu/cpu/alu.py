@@ -5,6 +5,7 @@ import numpy as np
 from numba import njit
 
 from .bits import sext
+from .jit import njit_generic
 
 INT64_MIN = -(1 << 63)
 LOW32 = np.uint64(0xFFFFFFFF)
@@ -21,7 +22,7 @@ def srl(a: int, shamt: int) -> int:
     return np.int64(np.uint64(a) >> np.uint64(shamt))
 
 
-@njit(cache=True)
+@njit_generic
 def mulhu(a: int, b: int) -> int:
     ua, ub = np.uint64(a), np.uint64(b)
     a_lo, a_hi = ua & LOW32, ua >> S32
@@ -34,7 +35,7 @@ def mulhu(a: int, b: int) -> int:
     return np.int64(hi_hi + (hi_lo >> S32) + (cross >> S32))
 
 
-@njit(cache=True)
+@njit_generic
 def mulh(a: int, b: int) -> int:
     high = mulhu(a, b)
     if a < 0:
@@ -44,7 +45,7 @@ def mulh(a: int, b: int) -> int:
     return high
 
 
-@njit(cache=True)
+@njit_generic
 def mulhsu(a: int, b: int) -> int:
     high = mulhu(a, b)
     if a < 0:
@@ -52,7 +53,7 @@ def mulhsu(a: int, b: int) -> int:
     return high
 
 
-@njit(cache=True)
+@njit_generic
 def div(a: int, b: int) -> int:
     if b == 0:
         return -1
@@ -64,7 +65,7 @@ def div(a: int, b: int) -> int:
     return q
 
 
-@njit(cache=True)
+@njit_generic
 def rem(a: int, b: int) -> int:
     if b == 0:
         return a
@@ -73,35 +74,35 @@ def rem(a: int, b: int) -> int:
     return a - div(a, b) * b
 
 
-@njit(cache=True)
+@njit_generic
 def divu(a: int, b: int) -> int:
     if b == 0:
         return -1
     return np.int64(np.uint64(a) // np.uint64(b))
 
 
-@njit(cache=True)
+@njit_generic
 def remu(a: int, b: int) -> int:
     if b == 0:
         return a
     return np.int64(np.uint64(a) % np.uint64(b))
 
 
-@njit(cache=True)
+@njit_generic
 def divw(a: int, b: int) -> int:
     return sext(div(sext(a, 32), sext(b, 32)), 32)
 
 
-@njit(cache=True)
+@njit_generic
 def remw(a: int, b: int) -> int:
     return sext(rem(sext(a, 32), sext(b, 32)), 32)
 
 
-@njit(cache=True)
+@njit_generic
 def divuw(a: int, b: int) -> int:
     return sext(divu(a & 0xFFFFFFFF, b & 0xFFFFFFFF), 32)
 
 
-@njit(cache=True)
+@njit_generic
 def remuw(a: int, b: int) -> int:
     return sext(remu(a & 0xFFFFFFFF, b & 0xFFFFFFFF), 32)

@@ -8,6 +8,7 @@ the decoder then reports as an illegal instruction.
 from numba import njit
 
 from .bits import field, sext
+from .jit import njit_generic
 
 OP_LOAD, OP_LOAD_FP, OP_STORE, OP_STORE_FP = 0x03, 0x07, 0x23, 0x27
 OP_IMM, OP_IMM_32, OP_REG, OP_REG_32 = 0x13, 0x1B, 0x33, 0x3B
@@ -62,7 +63,7 @@ def j_type(imm: int, rd: int) -> int:
     )
 
 
-@njit(cache=True)
+@njit_generic
 def expand(h: int) -> int:
     """The 32-bit equivalent of compressed instruction `h`, or 0 if it is illegal."""
     quadrant = h & 3

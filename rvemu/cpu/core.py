@@ -10,13 +10,13 @@ that change interrupt state (CSR writes, xRET, stores through the slow path).
 import numpy as np
 from numba import njit
 
-from ..mmu.tlb import DELTA, INVALID, TAG, tlb_flush, tlb_slot
+from ..mmu.tlb import DELTA, INVALID, TAG, tlb_slot
 from .alu import div, divu, divuw, divw, ltu, mulh, mulhsu, mulhu, rem, remu, remuw, remw, srl
 from .bits import sext
-from .csr import accessible, csr_read, csr_write
 from .decode import decode
 from .fp_exec import execute_fp, fp_load_store
 from .isa import Op
+from .jit import njit_generic
 from .memory import (
     DC_IMM,
     DC_OP,
@@ -27,32 +27,20 @@ from .memory import (
     DC_RS3RM,
     DC_TAG,
     SLOW,
-    amo_offset,
     dc_slot,
     fetch_page,
-    flush_decoded,
     load,
-    read_ram,
     store,
-    write_ram,
 )
 from .state import (
     ACCESS_FETCH,
-    CAUSE_BREAKPOINT,
-    CAUSE_ECALL_U,
     CAUSE_ILLEGAL,
     CAUSE_LOAD_ACCESS,
-    CAUSE_LOAD_MISALIGNED,
     CAUSE_STORE_ACCESS,
-    CAUSE_STORE_MISALIGNED,
     EXIT_BUDGET,
-    EXIT_MARK,
     EXIT_MMIO,
     EXIT_TOHOST,
-    EXIT_WFI,
     INSTRET,
-    MARK_MAIN,
-    MIE,
     MMIO,
     MMIO_FAULT,
     MMIO_LEN,
@@ -61,27 +49,15 @@ from .state import (
     MMIO_RD,
     MMIO_VADDR,
     MMIO_VALUE,
-    MSTATUS,
-    MSTATUS_TSR,
-    MSTATUS_TVM,
-    MSTATUS_TW,
     OK,
     PC,
-    PRIV,
-    PRIV_M,
-    PRIV_S,
-    PRIV_U,
-    RESERVATION,
-    RESERVED_VALUE,
     SECOND_PAGE_FAULT,
     TOHOST_HIT,
 )
+from .system import NEW_STRETCH, NEXT, TRAPPED, execute_system
 from .trap import (
     instret_when_timer_fires,
     interrupt_to_take,
-    mret,
-    pending_interrupts,
-    sret,
     take_trap,
 )
 
@@ -107,29 +83,7 @@ IS_LOAD[Op.FLW] = IS_LOAD[Op.FLD] = 1
 FIRST_FP_OP = Op.FLW  # every op from here on belongs to F or D
 
 
-@njit(cache=True)
-def amo(op: int, old: int, src: int) -> int:
-    """The value an AMO writes back, computed on sign-extended operands."""
-    if op == Op.AMOSWAP_W or op == Op.AMOSWAP_D:
-        return src
-    if op == Op.AMOADD_W or op == Op.AMOADD_D:
-        return old + src
-    if op == Op.AMOXOR_W or op == Op.AMOXOR_D:
-        return old ^ src
-    if op == Op.AMOAND_W or op == Op.AMOAND_D:
-        return old & src
-    if op == Op.AMOOR_W or op == Op.AMOOR_D:
-        return old | src
-    if op == Op.AMOMIN_W or op == Op.AMOMIN_D:
-        return min(old, src)
-    if op == Op.AMOMAX_W or op == Op.AMOMAX_D:
-        return max(old, src)
-    if op == Op.AMOMINU_W or op == Op.AMOMINU_D:
-        return old if ltu(old, src) else src
-    return src if ltu(old, src) else old  # AMOMAXU
-
-
-@njit(cache=True)
+@njit_generic
 def finish_mmio(x, f, csr, st, tlb, pc: int) -> int:
     """Complete the device access Python performed for us; returns the next pc."""
     st[MMIO_PENDING] = 0
@@ -384,52 +338,7 @@ def run(x, f, csr, st, ram8, ram16, ram32, ram64, tlb, dc, pagef, budget: int) -
                 x[rd] = remw(x[rs1], x[rs2])
             elif op == Op.REMUW:
                 x[rd] = remuw(x[rs1], x[rs2])
-            # --- atomics, FP, CSRs and system: past the jump table, rarer
-            elif Op.LR_W <= op <= Op.AMOMAXU_D:
-                word = op <= Op.AMOMAXU_W
-                size = 4 if word else 8
-                addr = x[rs1]
-                if addr & (size - 1):
-                    cause = (
-                        CAUSE_LOAD_MISALIGNED
-                        if op == Op.LR_W or op == Op.LR_D
-                        else CAUSE_STORE_MISALIGNED
-                    )
-                    pc = take_trap(pc, cause, addr, False, csr, st, tlb)
-                    break
-                if op == Op.LR_W or op == Op.LR_D:
-                    value, status = load(addr, size, mem, tlb, csr, st, instret)
-                    if status != OK:
-                        if status == MMIO:
-                            status = CAUSE_LOAD_ACCESS  # no reservations on devices
-                        pc = take_trap(pc, status, addr, False, csr, st, tlb)
-                        break
-                    st[RESERVATION] = addr
-                    st[RESERVED_VALUE] = value
-                    x[rd] = sext(value, 32) if word else value
-                else:
-                    off, status = amo_offset(addr, size, mem, tlb, pagef, dc, csr, st)
-                    if status != OK:
-                        pc = take_trap(pc, status, addr, False, csr, st, tlb)
-                        break
-                    if op == Op.SC_W or op == Op.SC_D:
-                        # As QEMU does: SC succeeds if the reservation's address matches
-                        # and memory still holds the value LR read (a compare-and-swap).
-                        reserved = st[RESERVATION] == addr
-                        if reserved and read_ram(mem, off, size) == st[RESERVED_VALUE]:
-                            write_ram(mem, off, size, x[rs2])
-                            x[rd] = 0
-                        else:
-                            x[rd] = 1
-                        st[RESERVATION] = -1
-                    else:
-                        old = read_ram(mem, off, size)
-                        src = x[rs2]
-                        if word:
-                            old = sext(old, 32)
-                            src = sext(src, 32)
-                        write_ram(mem, off, size, amo(op, old, src))
-                        x[rd] = old
+            # --- FP, then everything rarer: past the jump table
             elif op >= FIRST_FP_OP:
                 if op <= Op.FSD:
                     addr = x[rs1] + imm
@@ -452,71 +361,32 @@ def run(x, f, csr, st, ram8, ram16, ram32, ram64, tlb, dc, pagef, budget: int) -
                     if not execute_fp(op, rd, rs1, rs2, dc[d + DC_RS3RM], x, f, csr):
                         pc = take_trap(pc, CAUSE_ILLEGAL, dc[d + DC_RAW] >> 3, False, csr, st, tlb)
                         break
-            elif Op.CSRRW <= op <= Op.CSRRCI:
-                num = imm
-                source = rs1 if op >= Op.CSRRWI else x[rs1]
-                writes = op == Op.CSRRW or op == Op.CSRRWI or rs1 != 0
-                if not accessible(num, csr, st, writes):
-                    pc = take_trap(pc, CAUSE_ILLEGAL, dc[d + DC_RAW] >> 3, False, csr, st, tlb)
-                    break
-                old = csr_read(num, csr, st, instret)
-                if writes:
-                    if op == Op.CSRRW or op == Op.CSRRWI:
-                        new = source
-                    elif op == Op.CSRRS or op == Op.CSRRSI:
-                        new = old | source
-                    else:
-                        new = old & ~source
-                    csr_write(num, new, csr, st, tlb, instret)
-                    limit = instret + 1  # the write may enable an interrupt
-                x[rd] = old
-            elif op == Op.FENCE:
-                pass
-            elif op == Op.FENCE_I:
-                flush_decoded(dc)
-            elif op == Op.ECALL:
-                pc = take_trap(pc, CAUSE_ECALL_U + st[PRIV], 0, False, csr, st, tlb)
-                break
-            elif op == Op.EBREAK:
-                pc = take_trap(pc, CAUSE_BREAKPOINT, pc, False, csr, st, tlb)
-                break
-            elif op == Op.MRET:
-                if st[PRIV] != PRIV_M:
-                    pc = take_trap(pc, CAUSE_ILLEGAL, dc[d + DC_RAW] >> 3, False, csr, st, tlb)
-                    break
-                next_pc = mret(csr, st, tlb)
-                limit = instret + 1
-            elif op == Op.SRET:
-                priv = st[PRIV]
-                if priv == PRIV_U or (priv == PRIV_S and csr[MSTATUS] & MSTATUS_TSR):
-                    pc = take_trap(pc, CAUSE_ILLEGAL, dc[d + DC_RAW] >> 3, False, csr, st, tlb)
-                    break
-                next_pc = sret(csr, st, tlb)
-                limit = instret + 1
-            elif op == Op.WFI:
-                priv = st[PRIV]
-                if priv == PRIV_U or (priv == PRIV_S and csr[MSTATUS] & MSTATUS_TW):
-                    pc = take_trap(pc, CAUSE_ILLEGAL, dc[d + DC_RAW] >> 3, False, csr, st, tlb)
-                    break
-                if (pending_interrupts(csr, st, instret) & csr[MIE]) == 0:
-                    st[PC] = next_pc
-                    st[INSTRET] = instret + 1
-                    return EXIT_WFI
-            elif op == Op.SFENCE_VMA:
-                priv = st[PRIV]
-                if priv == PRIV_U or (priv == PRIV_S and csr[MSTATUS] & MSTATUS_TVM):
-                    pc = take_trap(pc, CAUSE_ILLEGAL, dc[d + DC_RAW] >> 3, False, csr, st, tlb)
-                    break
-                tlb_flush(tlb)
-                limit = instret + 1  # translations changed: start a new stretch
-            elif op == Op.MARK_MAIN:
-                st[MARK_MAIN] = instret
-                st[PC] = next_pc
-                st[INSTRET] = instret + 1
-                return EXIT_MARK
-            else:  # ILLEGAL
-                pc = take_trap(pc, CAUSE_ILLEGAL, dc[d + DC_RAW] >> 3, False, csr, st, tlb)
-                break
+            else:  # atomics, CSRs, fences, privileged instructions, the boot mark, illegal
+                next_pc, action = execute_system(
+                    op,
+                    rd,
+                    rs1,
+                    rs2,
+                    imm,
+                    dc[d + DC_RAW] >> 3,
+                    pc,
+                    next_pc,
+                    x,
+                    csr,
+                    st,
+                    mem,
+                    tlb,
+                    pagef,
+                    dc,
+                    instret,
+                )
+                if action != NEXT:
+                    if action == TRAPPED:
+                        pc = next_pc
+                        break
+                    if action != NEW_STRETCH:
+                        return action  # an exit: the hart's pc and instret are saved
+                    limit = instret + 1
 
             if status != OK:  # a load or store that did not simply complete
                 if status == SLOW:
@@ -545,7 +415,7 @@ def fault_address(st, addr: int) -> int:
     return second
 
 
-@njit(cache=True)
+@njit_generic
 def mmio_exit(st, pc: int, instret: int, op: int, rd: int, vaddr: int, length: int) -> int:
     st[MMIO_LEN] = length
     st[MMIO_OP] = op
@@ -557,7 +427,7 @@ def mmio_exit(st, pc: int, instret: int, op: int, rd: int, vaddr: int, length: i
     return EXIT_MMIO
 
 
-@njit(cache=True)
+@njit_generic
 def fill_decoded(pc: int, off: int, d: int, mem, tlb, pagef, dc, csr, st) -> int:
     """Decode the instruction at pc (RAM offset `off`) into cache slot d; OK or a cause."""
     raw = np.int64(mem[1][off >> 1])

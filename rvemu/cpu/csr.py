@@ -9,6 +9,7 @@ from numba import njit
 
 from ..devices.clint import mtime
 from ..mmu.tlb import tlb_flush
+from .jit import njit_generic
 from .state import (
     CYCLE,
     CYCLE_DELTA,
@@ -77,7 +78,7 @@ TINFO = 0x7A4
 TINFO_NO_TRIGGERS = 1  # debug spec: bit 0 alone means "no trigger at this tselect"
 
 
-@njit(cache=True)
+@njit_generic
 def is_implemented(num: int) -> bool:
     if num in (FFLAGS, FRM, FCSR, CYCLE, TIME, INSTRET_CSR):
         return True
@@ -99,7 +100,7 @@ def is_implemented(num: int) -> bool:
     return TSELECT <= num <= TDATA3 or num == TINFO
 
 
-@njit(cache=True)
+@njit_generic
 def counter_allowed(num: int, csr, priv: int) -> bool:
     """cycle/time/instret/hpmcounterN below M-mode need mcounteren (and scounteren for U)."""
     bit = 1 << (num - CYCLE)
@@ -110,7 +111,7 @@ def counter_allowed(num: int, csr, priv: int) -> bool:
     return True
 
 
-@njit(cache=True)
+@njit_generic
 def accessible(num: int, csr, st, write: bool) -> bool:
     priv = st[PRIV]
     if not is_implemented(num):
@@ -128,7 +129,7 @@ def accessible(num: int, csr, st, write: bool) -> bool:
     return True
 
 
-@njit(cache=True)
+@njit_generic
 def csr_read(num: int, csr, st, instret: int) -> int:
     """The value of CSR `num` (call `accessible` first)."""
     if num == FFLAGS:
@@ -163,7 +164,7 @@ def status_with_sd(mstatus: int) -> int:
     return mstatus
 
 
-@njit(cache=True)
+@njit_generic
 def csr_write(num: int, value: int, csr, st, tlb, instret: int) -> None:
     """Write CSR `num` with WARL legalisation (call `accessible` first)."""
     if num == FFLAGS:
@@ -226,7 +227,7 @@ def csr_write(num: int, value: int, csr, st, tlb, instret: int) -> None:
     # hpmcounters, hpmevents and read-only registers ignore writes
 
 
-@njit(cache=True)
+@njit_generic
 def write_mstatus(csr, tlb, value: int, mask: int) -> None:
     mask &= MSTATUS_WRITABLE
     new = (csr[MSTATUS] & ~mask) | (value & mask)

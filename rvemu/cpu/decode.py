@@ -5,7 +5,6 @@ cache, so this favours being plainly the table over being clever.
 """
 
 import numpy as np
-from numba import njit
 
 from .bits import field, sext
 from .compressed import expand
@@ -21,6 +20,7 @@ from .isa import (
     FP_RD_OPS,
     Op,
 )
+from .jit import njit_generic
 
 
 def _build_tables() -> tuple[np.ndarray, ...]:
@@ -48,7 +48,7 @@ MASKS, MATCHES, OPS, FORMATS, GROUP_START, RD_IS_FP = _build_tables()
 X_SCRATCH = 32
 
 
-@njit(cache=True)
+@njit_generic
 def lookup(insn: int) -> tuple[int, int]:
     """(op id, format) of a 32-bit instruction; op 0 (ILLEGAL) when no line matches."""
     if insn & 3 != 3:
@@ -60,7 +60,7 @@ def lookup(insn: int) -> tuple[int, int]:
     return 0, 0
 
 
-@njit(cache=True)
+@njit_generic
 def immediate(fmt: int, insn: int) -> int:
     if fmt == FMT_I:
         return sext(insn >> 20, 12)
@@ -91,7 +91,7 @@ def immediate(fmt: int, insn: int) -> int:
     return 0
 
 
-@njit(cache=True)
+@njit_generic
 def decode(raw: int) -> tuple[int, int, int, int, int, int, int]:
     """Decode the instruction whose low bits are `raw` (16 or 32 bits valid).
 

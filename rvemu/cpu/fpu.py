@@ -14,7 +14,6 @@ fpu_arith, which round through the integer rounding of fpu_round.
 import math
 
 import numpy as np
-from numba import njit
 
 from rvemu.cpu.fpu_arith import add_slow, div_slow, err_fma, fma_slow, mul_slow, sqrt_slow
 from rvemu.cpu.fpu_bits import (
@@ -37,6 +36,8 @@ from rvemu.cpu.fpu_compare import EQ, LE, LT, classify, compare, min_max
 from rvemu.cpu.fpu_convert import LU, WU, L, W, d_to_s, from_int, s_to_d, to_int
 from rvemu.cpu.fpu_round import RNE
 
+from .jit import njit_generic
+
 # Below these magnitudes a product's or dividend's error term could underflow.
 _SAFE_LO = 2.0**-960
 _FMA_LO = 2.0**-900
@@ -46,7 +47,7 @@ _FMA_HI = 2.0**1000
 # ---- double precision ----------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit_generic
 def _add_d(a: int, b: int, y: float, rm: int) -> tuple[int, int]:
     x = f64_from_bits(a)
     q = x + y
@@ -57,17 +58,17 @@ def _add_d(a: int, b: int, y: float, rm: int) -> tuple[int, int]:
     return add_slow(x, y, is_snan_d(a) or is_snan_d(b), rm, True)
 
 
-@njit(cache=True)
+@njit_generic
 def fadd_d(a: int, b: int, rm: int) -> tuple[int, int]:
     return _add_d(a, b, f64_from_bits(b), rm)
 
 
-@njit(cache=True)
+@njit_generic
 def fsub_d(a: int, b: int, rm: int) -> tuple[int, int]:
     return _add_d(a, b, -f64_from_bits(b), rm)
 
 
-@njit(cache=True)
+@njit_generic
 def fmul_d(a: int, b: int, rm: int) -> tuple[int, int]:
     x = f64_from_bits(a)
     y = f64_from_bits(b)
@@ -77,7 +78,7 @@ def fmul_d(a: int, b: int, rm: int) -> tuple[int, int]:
     return mul_slow(x, y, is_snan_d(a) or is_snan_d(b), rm, True)
 
 
-@njit(cache=True)
+@njit_generic
 def fdiv_d(a: int, b: int, rm: int) -> tuple[int, int]:
     x = f64_from_bits(a)
     y = f64_from_bits(b)
@@ -89,7 +90,7 @@ def fdiv_d(a: int, b: int, rm: int) -> tuple[int, int]:
     return div_slow(x, y, is_snan_d(a) or is_snan_d(b), rm, True)
 
 
-@njit(cache=True)
+@njit_generic
 def fsqrt_d(a: int, rm: int) -> tuple[int, int]:
     x = f64_from_bits(a)
     if rm == RNE and _SAFE_LO < x < INF:
@@ -98,7 +99,7 @@ def fsqrt_d(a: int, rm: int) -> tuple[int, int]:
     return sqrt_slow(x, is_snan_d(a), rm, True)
 
 
-@njit(cache=True)
+@njit_generic
 def _fma_d(x: float, y: float, z: float, snan: bool, rm: int) -> tuple[int, int]:
     if rm == RNE and _FMA_LO < abs(x * y) < _FMA_HI and abs(z) < _FMA_HI:
         r1, r2, _ = err_fma(x, y, z)
@@ -107,144 +108,144 @@ def _fma_d(x: float, y: float, z: float, snan: bool, rm: int) -> tuple[int, int]
     return fma_slow(x, y, z, snan, rm, True)
 
 
-@njit(cache=True)
+@njit_generic
 def _snan3_d(a: int, b: int, c: int) -> bool:
     return is_snan_d(a) or is_snan_d(b) or is_snan_d(c)
 
 
-@njit(cache=True)
+@njit_generic
 def fmadd_d(a: int, b: int, c: int, rm: int) -> tuple[int, int]:
     x, y, z = f64_from_bits(a), f64_from_bits(b), f64_from_bits(c)
     return _fma_d(x, y, z, _snan3_d(a, b, c), rm)
 
 
-@njit(cache=True)
+@njit_generic
 def fmsub_d(a: int, b: int, c: int, rm: int) -> tuple[int, int]:
     x, y, z = f64_from_bits(a), f64_from_bits(b), f64_from_bits(c)
     return _fma_d(x, y, -z, _snan3_d(a, b, c), rm)
 
 
-@njit(cache=True)
+@njit_generic
 def fnmsub_d(a: int, b: int, c: int, rm: int) -> tuple[int, int]:
     x, y, z = f64_from_bits(a), f64_from_bits(b), f64_from_bits(c)
     return _fma_d(-x, y, z, _snan3_d(a, b, c), rm)
 
 
-@njit(cache=True)
+@njit_generic
 def fnmadd_d(a: int, b: int, c: int, rm: int) -> tuple[int, int]:
     x, y, z = f64_from_bits(a), f64_from_bits(b), f64_from_bits(c)
     return _fma_d(-x, y, -z, _snan3_d(a, b, c), rm)
 
 
-@njit(cache=True)
+@njit_generic
 def fmin_d(a: int, b: int) -> tuple[int, int]:
     x, y = f64_from_bits(a), f64_from_bits(b)
     return min_max(a, b, x, y, is_snan_d(a), is_snan_d(b), False, True)
 
 
-@njit(cache=True)
+@njit_generic
 def fmax_d(a: int, b: int) -> tuple[int, int]:
     x, y = f64_from_bits(a), f64_from_bits(b)
     return min_max(a, b, x, y, is_snan_d(a), is_snan_d(b), True, True)
 
 
-@njit(cache=True)
+@njit_generic
 def fsgnj_d(a: int, b: int) -> tuple[int, int]:
     return (a & ~SIGN_D) | (b & SIGN_D), np.int64(0)
 
 
-@njit(cache=True)
+@njit_generic
 def fsgnjn_d(a: int, b: int) -> tuple[int, int]:
     return (a & ~SIGN_D) | (~b & SIGN_D), np.int64(0)
 
 
-@njit(cache=True)
+@njit_generic
 def fsgnjx_d(a: int, b: int) -> tuple[int, int]:
     return a ^ (b & SIGN_D), np.int64(0)
 
 
-@njit(cache=True)
+@njit_generic
 def feq_d(a: int, b: int) -> tuple[int, int]:
     return compare(f64_from_bits(a), f64_from_bits(b), is_snan_d(a) or is_snan_d(b), EQ)
 
 
-@njit(cache=True)
+@njit_generic
 def flt_d(a: int, b: int) -> tuple[int, int]:
     return compare(f64_from_bits(a), f64_from_bits(b), is_snan_d(a) or is_snan_d(b), LT)
 
 
-@njit(cache=True)
+@njit_generic
 def fle_d(a: int, b: int) -> tuple[int, int]:
     return compare(f64_from_bits(a), f64_from_bits(b), is_snan_d(a) or is_snan_d(b), LE)
 
 
-@njit(cache=True)
+@njit_generic
 def fclass_d(a: int) -> tuple[int, int]:
     r = classify(a < 0, (a >> 52) & 0x7FF, 0x7FF, a & 0xFFFFFFFFFFFFF, 1 << 51)
     return r, np.int64(0)
 
 
-@njit(cache=True)
+@njit_generic
 def fcvt_w_d(a: int, rm: int) -> tuple[int, int]:
     x = f64_from_bits(a)
     return to_int(x, math.isnan(x), rm, W)
 
 
-@njit(cache=True)
+@njit_generic
 def fcvt_wu_d(a: int, rm: int) -> tuple[int, int]:
     x = f64_from_bits(a)
     return to_int(x, math.isnan(x), rm, WU)
 
 
-@njit(cache=True)
+@njit_generic
 def fcvt_l_d(a: int, rm: int) -> tuple[int, int]:
     x = f64_from_bits(a)
     return to_int(x, math.isnan(x), rm, L)
 
 
-@njit(cache=True)
+@njit_generic
 def fcvt_lu_d(a: int, rm: int) -> tuple[int, int]:
     x = f64_from_bits(a)
     return to_int(x, math.isnan(x), rm, LU)
 
 
-@njit(cache=True)
+@njit_generic
 def fcvt_d_w(x: int, rm: int) -> tuple[int, int]:
     v = ((x & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000
     return from_int(-v if v < 0 else v, v < 0, rm, True)
 
 
-@njit(cache=True)
+@njit_generic
 def fcvt_d_wu(x: int, rm: int) -> tuple[int, int]:
     return from_int(x & 0xFFFFFFFF, False, rm, True)
 
 
-@njit(cache=True)
+@njit_generic
 def fcvt_d_l(x: int, rm: int) -> tuple[int, int]:
     return from_int(-x if x < 0 else x, x < 0, rm, True)  # -(-2**63) wraps to 2**63 unsigned
 
 
-@njit(cache=True)
+@njit_generic
 def fcvt_d_lu(x: int, rm: int) -> tuple[int, int]:
     return from_int(x, False, rm, True)
 
 
-@njit(cache=True)
+@njit_generic
 def fmv_x_d(a: int) -> tuple[int, int]:
     return a, np.int64(0)
 
 
-@njit(cache=True)
+@njit_generic
 def fmv_d_x(x: int) -> tuple[int, int]:
     return x, np.int64(0)
 
 
-@njit(cache=True)
+@njit_generic
 def fcvt_s_d(a: int, rm: int) -> tuple[int, int]:
     return d_to_s(a, f64_from_bits(a), is_snan_d(a), rm)
 
 
-@njit(cache=True)
+@njit_generic
 def fcvt_d_s(a: int, rm: int) -> tuple[int, int]:
     u = unbox_s(a)
     return s_to_d(s_to_f64(u), is_snan_s(u))
@@ -255,14 +256,14 @@ def fcvt_d_s(a: int, rm: int) -> tuple[int, int]:
 # sum, quotient or root to single gives the correctly rounded single (53 >= 2*24 + 2).
 
 
-@njit(cache=True)
+@njit_generic
 def _unbox2(a: int, b: int) -> tuple[float, float, bool]:
     ua = unbox_s(a)
     ub = unbox_s(b)
     return s_to_f64(ua), s_to_f64(ub), is_snan_s(ua) or is_snan_s(ub)
 
 
-@njit(cache=True)
+@njit_generic
 def _add_s(x: float, y: float, snan: bool, rm: int) -> tuple[int, int]:
     q = x + y
     if rm == RNE:
@@ -275,19 +276,19 @@ def _add_s(x: float, y: float, snan: bool, rm: int) -> tuple[int, int]:
     return add_slow(x, y, snan, rm, False)
 
 
-@njit(cache=True)
+@njit_generic
 def fadd_s(a: int, b: int, rm: int) -> tuple[int, int]:
     x, y, snan = _unbox2(a, b)
     return _add_s(x, y, snan, rm)
 
 
-@njit(cache=True)
+@njit_generic
 def fsub_s(a: int, b: int, rm: int) -> tuple[int, int]:
     x, y, snan = _unbox2(a, b)
     return _add_s(x, -y, snan, rm)
 
 
-@njit(cache=True)
+@njit_generic
 def fmul_s(a: int, b: int, rm: int) -> tuple[int, int]:
     x, y, snan = _unbox2(a, b)
     if rm == RNE:
@@ -299,7 +300,7 @@ def fmul_s(a: int, b: int, rm: int) -> tuple[int, int]:
     return mul_slow(x, y, snan, rm, False)
 
 
-@njit(cache=True)
+@njit_generic
 def fdiv_s(a: int, b: int, rm: int) -> tuple[int, int]:
     x, y, snan = _unbox2(a, b)
     if rm == RNE and y != 0.0:  # x / 0.0 would raise (Numba's Python error model)
@@ -310,7 +311,7 @@ def fdiv_s(a: int, b: int, rm: int) -> tuple[int, int]:
     return div_slow(x, y, snan, rm, False)
 
 
-@njit(cache=True)
+@njit_generic
 def fsqrt_s(a: int, rm: int) -> tuple[int, int]:
     u = unbox_s(a)
     x = s_to_f64(u)
@@ -322,7 +323,7 @@ def fsqrt_s(a: int, rm: int) -> tuple[int, int]:
     return sqrt_slow(x, is_snan_s(u), rm, False)
 
 
-@njit(cache=True)
+@njit_generic
 def _fma_s(a: int, b: int, c: int, negp: bool, negc: bool, rm: int) -> tuple[int, int]:
     ua = unbox_s(a)
     ub = unbox_s(b)
@@ -350,27 +351,27 @@ def _fma_s(a: int, b: int, c: int, negp: bool, negc: bool, rm: int) -> tuple[int
     return fma_slow(x, y, z, snan, rm, False)
 
 
-@njit(cache=True)
+@njit_generic
 def fmadd_s(a: int, b: int, c: int, rm: int) -> tuple[int, int]:
     return _fma_s(a, b, c, False, False, rm)
 
 
-@njit(cache=True)
+@njit_generic
 def fmsub_s(a: int, b: int, c: int, rm: int) -> tuple[int, int]:
     return _fma_s(a, b, c, False, True, rm)
 
 
-@njit(cache=True)
+@njit_generic
 def fnmsub_s(a: int, b: int, c: int, rm: int) -> tuple[int, int]:
     return _fma_s(a, b, c, True, False, rm)
 
 
-@njit(cache=True)
+@njit_generic
 def fnmadd_s(a: int, b: int, c: int, rm: int) -> tuple[int, int]:
     return _fma_s(a, b, c, True, True, rm)
 
 
-@njit(cache=True)
+@njit_generic
 def _min_max_s(a: int, b: int, is_max: bool) -> tuple[int, int]:
     ua = unbox_s(a)
     ub = unbox_s(b)
@@ -379,111 +380,111 @@ def _min_max_s(a: int, b: int, is_max: bool) -> tuple[int, int]:
     return min_max(ua, ub, x, y, is_snan_s(ua), is_snan_s(ub), is_max, False)
 
 
-@njit(cache=True)
+@njit_generic
 def fmin_s(a: int, b: int) -> tuple[int, int]:
     return _min_max_s(a, b, False)
 
 
-@njit(cache=True)
+@njit_generic
 def fmax_s(a: int, b: int) -> tuple[int, int]:
     return _min_max_s(a, b, True)
 
 
-@njit(cache=True)
+@njit_generic
 def fsgnj_s(a: int, b: int) -> tuple[int, int]:
     return BOX | (unbox_s(a) & 0x7FFFFFFF) | (unbox_s(b) & 0x80000000), np.int64(0)
 
 
-@njit(cache=True)
+@njit_generic
 def fsgnjn_s(a: int, b: int) -> tuple[int, int]:
     return BOX | (unbox_s(a) & 0x7FFFFFFF) | (~unbox_s(b) & 0x80000000), np.int64(0)
 
 
-@njit(cache=True)
+@njit_generic
 def fsgnjx_s(a: int, b: int) -> tuple[int, int]:
     return BOX | (unbox_s(a) ^ (unbox_s(b) & 0x80000000)), np.int64(0)
 
 
-@njit(cache=True)
+@njit_generic
 def feq_s(a: int, b: int) -> tuple[int, int]:
     x, y, snan = _unbox2(a, b)
     return compare(x, y, snan, EQ)
 
 
-@njit(cache=True)
+@njit_generic
 def flt_s(a: int, b: int) -> tuple[int, int]:
     x, y, snan = _unbox2(a, b)
     return compare(x, y, snan, LT)
 
 
-@njit(cache=True)
+@njit_generic
 def fle_s(a: int, b: int) -> tuple[int, int]:
     x, y, snan = _unbox2(a, b)
     return compare(x, y, snan, LE)
 
 
-@njit(cache=True)
+@njit_generic
 def fclass_s(a: int) -> tuple[int, int]:
     u = unbox_s(a)
     r = classify((u & 0x80000000) != 0, (u >> 23) & 0xFF, 0xFF, u & 0x7FFFFF, 1 << 22)
     return r, np.int64(0)
 
 
-@njit(cache=True)
+@njit_generic
 def _s_value(a: int) -> float:
     return s_to_f64(unbox_s(a))
 
 
-@njit(cache=True)
+@njit_generic
 def fcvt_w_s(a: int, rm: int) -> tuple[int, int]:
     x = _s_value(a)
     return to_int(x, math.isnan(x), rm, W)
 
 
-@njit(cache=True)
+@njit_generic
 def fcvt_wu_s(a: int, rm: int) -> tuple[int, int]:
     x = _s_value(a)
     return to_int(x, math.isnan(x), rm, WU)
 
 
-@njit(cache=True)
+@njit_generic
 def fcvt_l_s(a: int, rm: int) -> tuple[int, int]:
     x = _s_value(a)
     return to_int(x, math.isnan(x), rm, L)
 
 
-@njit(cache=True)
+@njit_generic
 def fcvt_lu_s(a: int, rm: int) -> tuple[int, int]:
     x = _s_value(a)
     return to_int(x, math.isnan(x), rm, LU)
 
 
-@njit(cache=True)
+@njit_generic
 def fcvt_s_w(x: int, rm: int) -> tuple[int, int]:
     v = ((x & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000
     return from_int(-v if v < 0 else v, v < 0, rm, False)
 
 
-@njit(cache=True)
+@njit_generic
 def fcvt_s_wu(x: int, rm: int) -> tuple[int, int]:
     return from_int(x & 0xFFFFFFFF, False, rm, False)
 
 
-@njit(cache=True)
+@njit_generic
 def fcvt_s_l(x: int, rm: int) -> tuple[int, int]:
     return from_int(-x if x < 0 else x, x < 0, rm, False)
 
 
-@njit(cache=True)
+@njit_generic
 def fcvt_s_lu(x: int, rm: int) -> tuple[int, int]:
     return from_int(x, False, rm, False)
 
 
-@njit(cache=True)
+@njit_generic
 def fmv_x_w(a: int) -> tuple[int, int]:
     return ((a & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000, np.int64(0)
 
 
-@njit(cache=True)
+@njit_generic
 def fmv_w_x(x: int) -> tuple[int, int]:
     return BOX | (x & 0xFFFFFFFF), np.int64(0)

@@ -12,7 +12,6 @@ so subnormal and overflowing results are rounded once, exactly.
 import math
 
 import numpy as np
-from numba import njit
 
 from rvemu.cpu.fpu_bits import (
     CANON_D,
@@ -30,18 +29,20 @@ from rvemu.cpu.fpu_bits import (
 )
 from rvemu.cpu.fpu_round import RDN, RMM, RNE, RUP, finish, zero_bits
 
+from .jit import njit_generic
+
 # Below these magnitudes a product's or dividend's error term could underflow (as in fpu.py).
 _SAFE_LO = 2.0**-960
 _FMA_LO = 2.0**-900
 _FMA_HI = 2.0**1000
 
 
-@njit(cache=True)
+@njit_generic
 def canon(dbl: bool) -> int:
     return np.int64(CANON_D) if dbl else np.int64(CANON_S_BOXED)
 
 
-@njit(cache=True)
+@njit_generic
 def value_bits(v: float, dbl: bool) -> int:
     """Register value of v, which must be representable in the target format."""
     if dbl:
@@ -49,12 +50,12 @@ def value_bits(v: float, dbl: bool) -> int:
     return box_f32(np.float32(v))
 
 
-@njit(cache=True)
+@njit_generic
 def signbit(v: float) -> bool:
     return f64_bits(v) < 0
 
 
-@njit(cache=True)
+@njit_generic
 def two_sum(a: float, b: float) -> tuple[float, float]:
     """s + e == a + b exactly, s = fl(a + b) (Knuth)."""
     s = a + b
@@ -62,7 +63,7 @@ def two_sum(a: float, b: float) -> tuple[float, float]:
     return s, (a - (s - bb)) + (b - bb)
 
 
-@njit(cache=True)
+@njit_generic
 def err_fma(a: float, b: float, c: float) -> tuple[float, float, float]:
     """r1 = fl(a*b + c) and a*b + c - r1 == r2 + r3 exactly (Boldo-Muller ErrFma).
 
@@ -78,13 +79,13 @@ def err_fma(a: float, b: float, c: float) -> tuple[float, float, float]:
     return r1, r2, r3
 
 
-@njit(cache=True)
+@njit_generic
 def directed(dbl: bool, rm: int) -> bool:
     """Whether the directed-rounding fast path applies: RTZ, RDN or RUP in double precision."""
     return dbl and rm != RNE and rm != RMM
 
 
-@njit(cache=True)
+@njit_generic
 def directed_d(q: float, err: float, rm: int) -> tuple[int, int]:
     """The RTZ/RDN/RUP double result, given the round-to-nearest result q and the sign of
     the exact error err = exact - q (only its sign matters).
@@ -108,7 +109,7 @@ def directed_d(q: float, err: float, rm: int) -> tuple[int, int]:
     return f64_bits(q) + move * (2 * away - 1), nz * NX
 
 
-@njit(cache=True)
+@njit_generic
 def add_slow(x: float, y: float, snan: bool, rm: int, dbl: bool) -> tuple[int, int]:
     if directed(dbl, rm):
         q = x + y
@@ -144,7 +145,7 @@ def add_slow(x: float, y: float, snan: bool, rm: int, dbl: bool) -> tuple[int, i
     return finish(q, e, 0.0, kx, rm, dbl)
 
 
-@njit(cache=True)
+@njit_generic
 def _mul_finite(x: float, y: float, rm: int, dbl: bool) -> tuple[int, int]:
     """Round x*y for finite nonzero x, y."""
     kx = exponent_of(x)
@@ -155,7 +156,7 @@ def _mul_finite(x: float, y: float, rm: int, dbl: bool) -> tuple[int, int]:
     return finish(q, fma(xs, ys, -q), 0.0, kx + ky, rm, dbl)
 
 
-@njit(cache=True)
+@njit_generic
 def mul_slow(x: float, y: float, snan: bool, rm: int, dbl: bool) -> tuple[int, int]:
     if directed(dbl, rm):
         q = x * y
@@ -172,7 +173,7 @@ def mul_slow(x: float, y: float, snan: bool, rm: int, dbl: bool) -> tuple[int, i
     return _mul_finite(x, y, rm, dbl)
 
 
-@njit(cache=True)
+@njit_generic
 def div_slow(x: float, y: float, snan: bool, rm: int, dbl: bool) -> tuple[int, int]:
     if directed(dbl, rm) and y != 0.0:  # (x / 0.0 raises under Numba's Python error model)
         q = x / y
@@ -208,7 +209,7 @@ def div_slow(x: float, y: float, snan: bool, rm: int, dbl: bool) -> tuple[int, i
     return finish(q, r, 0.0, kx - ky, rm, dbl)
 
 
-@njit(cache=True)
+@njit_generic
 def sqrt_slow(x: float, snan: bool, rm: int, dbl: bool) -> tuple[int, int]:
     if directed(dbl, rm) and _SAFE_LO < x < math.inf:
         q = math.sqrt(x)  # far inside (MIN_NORMAL_D, MAX_D)
@@ -229,7 +230,7 @@ def sqrt_slow(x: float, snan: bool, rm: int, dbl: bool) -> tuple[int, int]:
     return finish(q, fma(-q, q, xs) * 0.00390625, 0.0, k >> 1, rm, dbl)
 
 
-@njit(cache=True)
+@njit_generic
 def fma_slow(x: float, y: float, z: float, snan: bool, rm: int, dbl: bool) -> tuple[int, int]:
     """x*y + z with one rounding (the sign manipulations of fmsub etc. are the caller's)."""
     if directed(dbl, rm) and _FMA_LO < abs(x * y) < _FMA_HI and abs(z) < _FMA_HI:

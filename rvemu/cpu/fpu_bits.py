@@ -5,8 +5,10 @@ Everything here is Numba-compiled and works on raw register bit patterns held in
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import types
 from numba.extending import intrinsic
+
+from .jit import njit_generic
 
 NX = 1
 UF = 2
@@ -95,7 +97,7 @@ def clz64(typingctx, x):
     return sig, codegen
 
 
-@njit(cache=True)
+@njit_generic
 def unbox_s(a: int) -> int:
     """The 32-bit single pattern held in register value `a` (canonical NaN unless NaN-boxed)."""
     if (a >> 32) != -1:
@@ -103,42 +105,42 @@ def unbox_s(a: int) -> int:
     return a & 0xFFFFFFFF
 
 
-@njit(cache=True)
+@njit_generic
 def s_to_f64(bits32: int) -> float:
     """The float64 value of a 32-bit single pattern (exact; NaNs come out quiet)."""
     return np.float64(_f32_from_i32(np.int32(bits32)))
 
 
-@njit(cache=True)
+@njit_generic
 def box_f32(r: float) -> int:
     """The NaN-boxed register value of a float32."""
     return BOX | (np.int64(_f32_to_i32(r)) & 0xFFFFFFFF)
 
 
-@njit(cache=True)
+@njit_generic
 def is_snan_s(bits32: int) -> bool:
     return (bits32 & 0x7FC00000) == 0x7F800000 and (bits32 & 0x3FFFFF) != 0
 
 
-@njit(cache=True)
+@njit_generic
 def is_snan_d(a: int) -> bool:
     return (a & 0x7FF8000000000000) == 0x7FF0000000000000 and (a & 0x7FFFFFFFFFFFF) != 0
 
 
-@njit(cache=True)
+@njit_generic
 def pow2(n: int) -> float:
     """2.0**n for -1022 <= n <= 1023, exactly."""
     return f64_from_bits(np.int64(n + 1023) << 52)
 
 
-@njit(cache=True)
+@njit_generic
 def ldexp(x: float, n: int) -> float:
     """x * 2**n for -2044 <= n <= 2046; exact whenever the result is a normal number."""
     h = n >> 1
     return x * pow2(h) * pow2(n - h)
 
 
-@njit(cache=True)
+@njit_generic
 def exponent_of(x: float) -> int:
     """floor(log2(|x|)) of a finite nonzero double, subnormals included."""
     bits = f64_bits(x)

@@ -3,17 +3,18 @@
 import math
 
 import numpy as np
-from numba import njit
 
 from rvemu.cpu.fpu_arith import canon
 from rvemu.cpu.fpu_bits import BOX, NV
+
+from .jit import njit_generic
 
 EQ = 0
 LT = 1
 LE = 2
 
 
-@njit(cache=True)
+@njit_generic
 def compare(x: float, y: float, any_snan: bool, op: int) -> tuple[int, int]:
     """feq/flt/fle: 1 or 0; feq signals only for signalling NaNs, flt/fle for any NaN."""
     if math.isnan(x) or math.isnan(y):
@@ -29,7 +30,7 @@ def compare(x: float, y: float, any_snan: bool, op: int) -> tuple[int, int]:
     return np.int64(1 if r else 0), np.int64(0)
 
 
-@njit(cache=True)
+@njit_generic
 def min_max(
     a: int, b: int, x: float, y: float, sa: bool, sb: bool, is_max: bool, dbl: bool
 ) -> tuple[int, int]:
@@ -57,7 +58,7 @@ def min_max(
     return r, flags
 
 
-@njit(cache=True)
+@njit_generic
 def classify(neg: bool, exp_field: int, exp_max: int, frac: int, quiet_bit: int) -> int:
     """fclass: the one-hot mask (bit 0 -inf ... bit 7 +inf, bit 8 sNaN, bit 9 qNaN)."""
     if exp_field == exp_max:

@@ -3,7 +3,6 @@
 import math
 
 import numpy as np
-from numba import njit
 
 from rvemu.cpu.fpu_arith import canon, value_bits
 from rvemu.cpu.fpu_bits import (
@@ -19,13 +18,15 @@ from rvemu.cpu.fpu_bits import (
 )
 from rvemu.cpu.fpu_round import RDN, RMM, RNE, RUP, finish, round_pack
 
+from .jit import njit_generic
+
 W = 0
 WU = 1
 L = 2
 LU = 3
 
 
-@njit(cache=True)
+@njit_generic
 def round_to_integer(x: float, rm: int) -> float:
     """x rounded to an integral double per rm (x finite or infinite, not NaN)."""
     if abs(x) >= 4503599627370496.0:  # 2**52: already an integer
@@ -46,7 +47,7 @@ def round_to_integer(x: float, rm: int) -> float:
     return math.trunc(x)
 
 
-@njit(cache=True)
+@njit_generic
 def to_int(x: float, is_nan: bool, rm: int, kind: int) -> tuple[int, int]:
     """fcvt.{w,wu,l,lu}.{s,d}: the x-register value and fflags; saturates with NV."""
     if kind == W:
@@ -85,7 +86,7 @@ def to_int(x: float, is_nan: bool, rm: int, kind: int) -> tuple[int, int]:
     return r, flags
 
 
-@njit(cache=True)
+@njit_generic
 def from_int(mag: int, neg: bool, rm: int, dbl: bool) -> tuple[int, int]:
     """fcvt.{s,d}.*: round the integer (-1)**neg * mag to a register value and fflags.
 
@@ -103,7 +104,7 @@ def from_int(mag: int, neg: bool, rm: int, dbl: bool) -> tuple[int, int]:
     return round_pack(neg, 0, mag, rm, dbl)
 
 
-@njit(cache=True)
+@njit_generic
 def d_to_s(a: int, x: float, snan: bool, rm: int) -> tuple[int, int]:
     """fcvt.s.d of the double x (register value a)."""
     if math.isnan(x):
@@ -119,7 +120,7 @@ def d_to_s(a: int, x: float, snan: bool, rm: int) -> tuple[int, int]:
     return finish(ldexp(x, -k), 0.0, 0.0, k, rm, False)
 
 
-@njit(cache=True)
+@njit_generic
 def s_to_d(x: float, snan: bool) -> tuple[int, int]:
     """fcvt.d.s of the single value x (exact)."""
     if math.isnan(x):

@@ -10,9 +10,10 @@ dropped, which holds whenever sig carries two or more bits beyond the target pre
 import math
 
 import numpy as np
-from numba import njit
 
 from rvemu.cpu.fpu_bits import BOX, NX, OF, SIGN_D, UF, clz64, f64_bits, ldexp
+
+from .jit import njit_generic
 
 RNE = 0
 RTZ = 1
@@ -21,7 +22,7 @@ RUP = 3
 RMM = 4
 
 
-@njit(cache=True)
+@njit_generic
 def _round_shift(sig: int, drop: int, neg: bool, rm: int) -> tuple[int, bool]:
     """sig / 2**drop rounded to an integer per rm, and whether that was inexact."""
     if drop <= 0:
@@ -53,7 +54,7 @@ def _round_shift(sig: int, drop: int, neg: bool, rm: int) -> tuple[int, bool]:
     return kept, True
 
 
-@njit(cache=True)
+@njit_generic
 def round_pack(neg: bool, exp: int, sig: int, rm: int, dbl: bool) -> tuple[int, int]:
     """Round (-1)**neg * sig * 2**exp (0 < sig < 2**62) to a register value and fflags."""
     if dbl:
@@ -107,7 +108,7 @@ def round_pack(neg: bool, exp: int, sig: int, rm: int, dbl: bool) -> tuple[int, 
     return bits, flags
 
 
-@njit(cache=True)
+@njit_generic
 def zero_bits(neg: bool, dbl: bool) -> int:
     """A signed zero register value."""
     if dbl:
@@ -115,7 +116,7 @@ def zero_bits(neg: bool, dbl: bool) -> int:
     return BOX | (np.int64(0x80000000) if neg else np.int64(0))
 
 
-@njit(cache=True)
+@njit_generic
 def _units(err: float, eq: int) -> float:
     """err in units of 2**(eq - 55), exactly, or a stand-in below one unit if far smaller."""
     if err == 0.0:
@@ -125,7 +126,7 @@ def _units(err: float, eq: int) -> float:
     return ldexp(err, 55 - eq)
 
 
-@njit(cache=True)
+@njit_generic
 def finish(q: float, e_hi: float, e_lo: float, k: int, rm: int, dbl: bool) -> tuple[int, int]:
     """Round the exact value (q + e_hi + e_lo) * 2**k to a register value and fflags.
 

@@ -15,6 +15,7 @@ from numba import njit
 from ..devices.clint import clint_read, clint_write
 from ..mmu.sv import access_fault, translate
 from ..mmu.tlb import DELTA, TAG, tlb_fill, tlb_flush_kind, tlb_slot
+from .jit import njit_generic
 from .state import (
     ACCESS_FETCH,
     ACCESS_LOAD,
@@ -59,25 +60,27 @@ def new_decoded_cache() -> np.ndarray:
 
 @njit(cache=True, inline="always")
 def read_ram(mem, off: int, size: int) -> int:
+    # Unsigned indices: callers pass offsets inside RAM, and Numba then skips its
+    # negative-index wraparound (a compare and a load of the array's length per access).
     if size == 8:
-        return mem[3][off >> 3]
+        return mem[3][np.uint64(off >> 3)]
     if size == 4:
-        return np.int64(mem[2][off >> 2])
+        return np.int64(mem[2][np.uint64(off >> 2)])
     if size == 2:
-        return np.int64(mem[1][off >> 1])
-    return np.int64(mem[0][off])
+        return np.int64(mem[1][np.uint64(off >> 1)])
+    return np.int64(mem[0][np.uint64(off)])
 
 
 @njit(cache=True, inline="always")
 def write_ram(mem, off: int, size: int, value: int) -> None:
     if size == 8:
-        mem[3][off >> 3] = value
+        mem[3][np.uint64(off >> 3)] = value
     elif size == 4:
-        mem[2][off >> 2] = np.uint32(value & 0xFFFFFFFF)
+        mem[2][np.uint64(off >> 2)] = np.uint32(value & 0xFFFFFFFF)
     elif size == 2:
-        mem[1][off >> 1] = np.uint16(value & 0xFFFF)
+        mem[1][np.uint64(off >> 1)] = np.uint16(value & 0xFFFF)
     else:
-        mem[0][off] = np.uint8(value & 0xFF)
+        mem[0][np.uint64(off)] = np.uint8(value & 0xFF)
 
 
 @njit(cache=True, inline="always")
@@ -110,7 +113,7 @@ def ram_offset(paddr: int, size: int, st) -> int:
     return off
 
 
-@njit(cache=True)
+@njit_generic
 def load_slow(addr: int, size: int, mem, tlb, csr, st, instret: int) -> tuple[int, int]:
     if (addr & (size - 1)) != 0:
         return load_misaligned(addr, size, mem, csr, st)
@@ -128,7 +131,7 @@ def load_slow(addr: int, size: int, mem, tlb, csr, st, instret: int) -> tuple[in
     return 0, MMIO
 
 
-@njit(cache=True)
+@njit_generic
 def misaligned_offsets(addr: int, size: int, kind: int, mem, csr, st) -> tuple[int, int, int]:
     """RAM offsets of the first and last byte of a misaligned access, or a trap cause."""
     first, status = translate(addr, kind, csr, st, mem[3])
@@ -145,7 +148,7 @@ def misaligned_offsets(addr: int, size: int, kind: int, mem, csr, st) -> tuple[i
     return off_first, off_last, OK
 
 
-@njit(cache=True)
+@njit_generic
 def load_misaligned(addr: int, size: int, mem, csr, st) -> tuple[int, int]:
     off_first, off_last, status = misaligned_offsets(addr, size, ACCESS_LOAD, mem, csr, st)
     if status != OK:
@@ -161,7 +164,7 @@ def load_misaligned(addr: int, size: int, mem, csr, st) -> tuple[int, int]:
     return value, OK
 
 
-@njit(cache=True)
+@njit_generic
 def store_slow(addr: int, size: int, value: int, mem, tlb, pagef, dc, csr, st, instret) -> int:
     if (addr & (size - 1)) != 0:
         off_first, off_last, status = misaligned_offsets(addr, size, ACCESS_STORE, mem, csr, st)
@@ -193,7 +196,7 @@ def store_slow(addr: int, size: int, value: int, mem, tlb, pagef, dc, csr, st, i
     return MMIO
 
 
-@njit(cache=True)
+@njit_generic
 def note_store(off: int, size: int, pagef, dc, st) -> None:
     """A store to RAM at `off` that the store TLB does not cover: keep caches true."""
     flags = pagef[off >> 12]
@@ -205,7 +208,7 @@ def note_store(off: int, size: int, pagef, dc, st) -> None:
             st[TOHOST_HIT] = 1
 
 
-@njit(cache=True)
+@njit_generic
 def invalidate_decoded(dc, off: int, size: int) -> None:
     # A decoded instruction starting up to 2 bytes before `off` may overlap the store.
     a = (off - 2) & ~1
@@ -216,13 +219,13 @@ def invalidate_decoded(dc, off: int, size: int) -> None:
         a += 2
 
 
-@njit(cache=True)
+@njit_generic
 def flush_decoded(dc) -> None:
     for slot in range(0, DC_ENTRIES * 8, 8):
         dc[slot + DC_TAG] = -1
 
 
-@njit(cache=True)
+@njit_generic
 def amo_offset(addr: int, size: int, mem, tlb, pagef, dc, csr, st) -> tuple[int, int]:
     """RAM offset for an AMO or SC (a store-permission access), or a trap cause."""
     paddr, status = translate(addr, ACCESS_STORE, csr, st, mem[3])
@@ -236,7 +239,7 @@ def amo_offset(addr: int, size: int, mem, tlb, pagef, dc, csr, st) -> tuple[int,
     return off, OK
 
 
-@njit(cache=True)
+@njit_generic
 def fetch_page(pc: int, mem, tlb, pagef, csr, st) -> tuple[int, int]:
     """Translate the page holding pc for execution: (RAM offset of pc, OK) or a cause."""
     paddr, status = translate(pc, ACCESS_FETCH, csr, st, mem[3])

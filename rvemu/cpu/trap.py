@@ -1,9 +1,8 @@
 """Taking traps and choosing which pending interrupt to take (privileged spec, 3.1.6-3.1.9)."""
 
-from numba import njit
-
 from ..devices.clint import mtime
 from ..mmu.tlb import tlb_flush
+from .jit import njit_generic
 from .state import (
     EXT_IRQ,
     INSNS_PER_TICK,
@@ -43,7 +42,7 @@ from .state import (
 PRIORITY = (11, 3, 7, 9, 1, 5)
 
 
-@njit(cache=True)
+@njit_generic
 def take_trap(pc: int, cause: int, tval: int, interrupt: bool, csr, st, tlb) -> int:
     """Enter the trap handler for `cause`; returns the handler's address."""
     priv = st[PRIV]
@@ -79,7 +78,7 @@ def take_trap(pc: int, cause: int, tval: int, interrupt: bool, csr, st, tlb) -> 
     return vector & ~3
 
 
-@njit(cache=True)
+@njit_generic
 def mret(csr, st, tlb) -> int:
     status = csr[MSTATUS]
     new_priv = (status & MSTATUS_MPP) >> MSTATUS_MPP_SHIFT
@@ -95,7 +94,7 @@ def mret(csr, st, tlb) -> int:
     return csr[MEPC]
 
 
-@njit(cache=True)
+@njit_generic
 def sret(csr, st, tlb) -> int:
     status = csr[MSTATUS]
     new_priv = PRIV_S if status & MSTATUS_SPP else PRIV_U
@@ -109,7 +108,7 @@ def sret(csr, st, tlb) -> int:
     return csr[SEPC]
 
 
-@njit(cache=True)
+@njit_generic
 def pending_interrupts(csr, st, instret: int) -> int:
     """mip as the hart sees it: software bits plus the CLINT and PLIC lines."""
     mip = csr[MIP] | st[EXT_IRQ]
@@ -122,7 +121,7 @@ def pending_interrupts(csr, st, instret: int) -> int:
     return mip
 
 
-@njit(cache=True)
+@njit_generic
 def interrupt_to_take(csr, st, instret: int) -> int:
     """The interrupt number to take now, or -1."""
     pending = pending_interrupts(csr, st, instret) & csr[MIE]
@@ -143,7 +142,7 @@ def interrupt_to_take(csr, st, instret: int) -> int:
     return -1
 
 
-@njit(cache=True)
+@njit_generic
 def instret_when_timer_fires(st, instret: int) -> int:
     """The first instret at which mtime >= mtimecmp (a huge number when never)."""
     cmp = st[MTIMECMP]

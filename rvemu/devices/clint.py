@@ -7,6 +7,7 @@ its `st` array instead of exiting to Python. Time advances with retired instruct
 
 from numba import njit
 
+from ..cpu.jit import njit_generic
 from ..cpu.state import INSNS_PER_TICK, MSIP, MTIME_BASE, MTIMECMP
 
 # include/hw/intc/riscv_aclint.h (SiFive CLINT layout)
@@ -21,7 +22,7 @@ def mtime(st, instret: int) -> int:
     return st[MTIME_BASE] + instret // INSNS_PER_TICK
 
 
-@njit(cache=True)
+@njit_generic
 def clint_read(st, offset: int, size: int, instret: int) -> int:
     if offset == MSIP_OFFSET:
         return st[MSIP]
@@ -37,7 +38,7 @@ def clint_read(st, offset: int, size: int, instret: int) -> int:
     return (value >> shift) & ((1 << (8 * size)) - 1)
 
 
-@njit(cache=True)
+@njit_generic
 def clint_write(st, offset: int, size: int, value: int, instret: int) -> None:
     if offset == MSIP_OFFSET:
         st[MSIP] = value & 1

@@ -6,6 +6,7 @@ raising a page fault, which the spec allows.
 
 from numba import njit
 
+from ..cpu.jit import njit_generic
 from ..cpu.state import (
     ACCESS_FETCH,
     ACCESS_LOAD,
@@ -64,7 +65,7 @@ def effective_priv(kind: int, csr, st) -> int:
     return priv
 
 
-@njit(cache=True)
+@njit_generic
 def translate(vaddr: int, kind: int, csr, st, ram64) -> tuple[int, int]:
     """(physical address, OK) or (0, exception cause) for an access of `kind` at vaddr."""
     priv = effective_priv(kind, csr, st)

@@ -11,6 +11,8 @@ mstatus, sfence.vma).
 import numpy as np
 from numba import njit
 
+from ..cpu.jit import njit_generic
+
 TLB_ENTRIES = 256
 TAG, DELTA = 0, 1  # the two words of an entry
 # No virtual page number (vaddr >> 12, at most 2^51 in magnitude) equals this; -1 would be
@@ -31,13 +33,13 @@ def new_tlb() -> np.ndarray:
     return tlb
 
 
-@njit(cache=True)
+@njit_generic
 def tlb_flush(tlb: np.ndarray) -> None:
     for i in range(0, 3 * TLB_ENTRIES * 2, 2):
         tlb[i + TAG] = INVALID
 
 
-@njit(cache=True)
+@njit_generic
 def tlb_flush_kind(tlb: np.ndarray, kind: int) -> None:
     for i in range(TLB_ENTRIES):
         tlb[tlb_slot(kind, i) + TAG] = INVALID

@@ -1,0 +1,181 @@
+"""The instructions the hot loop hands off: atomics (A), CSR access (Zicsr), fence.i and the
+privileged instructions.
+
+They are rare in running code, so they live in their own compiled function rather than in
+the hot loop: that keeps the loop small enough for the compiler to hold its working values in
+registers, and it compiles separately.
+"""
+
+from ..mmu.tlb import tlb_flush
+from .alu import ltu
+from .bits import sext
+from .csr import accessible, csr_read, csr_write
+from .isa import Op
+from .jit import njit_generic
+from .memory import amo_offset, flush_decoded, load, read_ram, write_ram
+from .state import (
+    CAUSE_BREAKPOINT,
+    CAUSE_ECALL_U,
+    CAUSE_ILLEGAL,
+    CAUSE_LOAD_ACCESS,
+    CAUSE_LOAD_MISALIGNED,
+    CAUSE_STORE_MISALIGNED,
+    EXIT_MARK,
+    EXIT_WFI,
+    INSTRET,
+    MARK_MAIN,
+    MIE,
+    MMIO,
+    MSTATUS,
+    MSTATUS_TSR,
+    MSTATUS_TVM,
+    MSTATUS_TW,
+    OK,
+    PC,
+    PRIV,
+    PRIV_M,
+    PRIV_S,
+    PRIV_U,
+    RESERVATION,
+    RESERVED_VALUE,
+)
+from .trap import mret, pending_interrupts, sret, take_trap
+
+# What the hot loop does after execute_system (an exit code EXIT_* is returned as is).
+NEXT = -1  # go on at the returned pc
+NEW_STRETCH = -2  # go on at the returned pc, after re-checking interrupts
+TRAPPED = -3  # the instruction trapped: the returned pc is the handler's
+
+
+@njit_generic
+def amo(op: int, old: int, src: int) -> int:
+    """The value an AMO writes back, computed on sign-extended operands."""
+    if op == Op.AMOSWAP_W or op == Op.AMOSWAP_D:
+        return src
+    if op == Op.AMOADD_W or op == Op.AMOADD_D:
+        return old + src
+    if op == Op.AMOXOR_W or op == Op.AMOXOR_D:
+        return old ^ src
+    if op == Op.AMOAND_W or op == Op.AMOAND_D:
+        return old & src
+    if op == Op.AMOOR_W or op == Op.AMOOR_D:
+        return old | src
+    if op == Op.AMOMIN_W or op == Op.AMOMIN_D:
+        return min(old, src)
+    if op == Op.AMOMAX_W or op == Op.AMOMAX_D:
+        return max(old, src)
+    if op == Op.AMOMINU_W or op == Op.AMOMINU_D:
+        return old if ltu(old, src) else src
+    return src if ltu(old, src) else old  # AMOMAXU
+
+
+@njit_generic
+def execute_atomic(op, rd, rs1, rs2, pc, next_pc, x, csr, st, mem, tlb, pagef, dc, instret):
+    """LR, SC and the AMOs: (pc, NEXT) or (handler, TRAPPED)."""
+    word = op <= Op.AMOMAXU_W
+    size = 4 if word else 8
+    addr = x[rs1]
+    is_lr = op == Op.LR_W or op == Op.LR_D
+    if addr & (size - 1):
+        cause = CAUSE_LOAD_MISALIGNED if is_lr else CAUSE_STORE_MISALIGNED
+        return take_trap(pc, cause, addr, False, csr, st, tlb), TRAPPED
+    if is_lr:
+        value, status = load(addr, size, mem, tlb, csr, st, instret)
+        if status != OK:
+            if status == MMIO:
+                status = CAUSE_LOAD_ACCESS  # no reservations on devices
+            return take_trap(pc, status, addr, False, csr, st, tlb), TRAPPED
+        st[RESERVATION] = addr
+        st[RESERVED_VALUE] = value
+        x[rd] = sext(value, 32) if word else value
+        return next_pc, NEXT
+    off, status = amo_offset(addr, size, mem, tlb, pagef, dc, csr, st)
+    if status != OK:
+        return take_trap(pc, status, addr, False, csr, st, tlb), TRAPPED
+    if op == Op.SC_W or op == Op.SC_D:
+        # As QEMU does: SC succeeds if the reservation's address matches and memory still
+        # holds the value LR read (a compare-and-swap).
+        reserved = st[RESERVATION] == addr
+        if reserved and read_ram(mem, off, size) == st[RESERVED_VALUE]:
+            write_ram(mem, off, size, x[rs2])
+            x[rd] = 0
+        else:
+            x[rd] = 1
+        st[RESERVATION] = -1
+        return next_pc, NEXT
+    old = read_ram(mem, off, size)
+    src = x[rs2]
+    if word:
+        old = sext(old, 32)
+        src = sext(src, 32)
+    write_ram(mem, off, size, amo(op, old, src))
+    x[rd] = old
+    return next_pc, NEXT
+
+
+@njit_generic
+def execute_system(
+    op, rd, rs1, rs2, imm, raw, pc, next_pc, x, csr, st, mem, tlb, pagef, dc, instret
+):
+    """Execute one handed-off instruction: (pc to go on at, NEXT / NEW_STRETCH / TRAPPED),
+    or (pc, EXIT_*) when the hart must return to Python (st's PC and INSTRET are set)."""
+    illegal = CAUSE_ILLEGAL
+    if Op.LR_W <= op <= Op.AMOMAXU_D:
+        return execute_atomic(
+            op, rd, rs1, rs2, pc, next_pc, x, csr, st, mem, tlb, pagef, dc, instret
+        )
+    priv = st[PRIV]
+    if Op.CSRRW <= op <= Op.CSRRCI:
+        source = rs1 if op >= Op.CSRRWI else x[rs1]
+        writes = op == Op.CSRRW or op == Op.CSRRWI or rs1 != 0
+        if not accessible(imm, csr, st, writes):
+            return take_trap(pc, illegal, raw, False, csr, st, tlb), TRAPPED
+        old = csr_read(imm, csr, st, instret)
+        if not writes:
+            x[rd] = old
+            return next_pc, NEXT
+        if op == Op.CSRRW or op == Op.CSRRWI:
+            new = source
+        elif op == Op.CSRRS or op == Op.CSRRSI:
+            new = old | source
+        else:
+            new = old & ~source
+        csr_write(imm, new, csr, st, tlb, instret)
+        x[rd] = old
+        return next_pc, NEW_STRETCH  # the write may enable an interrupt or change paging
+    if op == Op.FENCE:
+        return next_pc, NEXT
+    if op == Op.FENCE_I:
+        flush_decoded(dc)
+        return next_pc, NEXT
+    if op == Op.ECALL:
+        return take_trap(pc, CAUSE_ECALL_U + priv, 0, False, csr, st, tlb), TRAPPED
+    if op == Op.EBREAK:
+        return take_trap(pc, CAUSE_BREAKPOINT, pc, False, csr, st, tlb), TRAPPED
+    if op == Op.MRET:
+        if priv != PRIV_M:
+            return take_trap(pc, illegal, raw, False, csr, st, tlb), TRAPPED
+        return mret(csr, st, tlb), NEW_STRETCH
+    if op == Op.SRET:
+        if priv == PRIV_U or (priv == PRIV_S and csr[MSTATUS] & MSTATUS_TSR):
+            return take_trap(pc, illegal, raw, False, csr, st, tlb), TRAPPED
+        return sret(csr, st, tlb), NEW_STRETCH
+    if op == Op.WFI:
+        if priv == PRIV_U or (priv == PRIV_S and csr[MSTATUS] & MSTATUS_TW):
+            return take_trap(pc, illegal, raw, False, csr, st, tlb), TRAPPED
+        if (pending_interrupts(csr, st, instret) & csr[MIE]) == 0:
+            st[PC] = next_pc
+            st[INSTRET] = instret + 1
+            return next_pc, EXIT_WFI
+        return next_pc, NEXT
+    if op == Op.SFENCE_VMA:
+        if priv == PRIV_U or (priv == PRIV_S and csr[MSTATUS] & MSTATUS_TVM):
+            return take_trap(pc, illegal, raw, False, csr, st, tlb), TRAPPED
+        tlb_flush(tlb)
+        return next_pc, NEW_STRETCH  # translations changed
+    if op == Op.MARK_MAIN:
+        st[MARK_MAIN] = instret
+        st[PC] = next_pc
+        st[INSTRET] = instret + 1
+        return next_pc, EXIT_MARK
+    return take_trap(pc, illegal, raw, False, csr, st, tlb), TRAPPED  # ILLEGAL
