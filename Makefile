@@ -46,7 +46,7 @@ apps-sv39: packages
 
 # Compile the core once, so parallel test workers load it from the cache.
 warm: venv
-	$(PY) -c "import rvemu; rvemu.Machine(memory='1M').hart.run(0)"
+	$(PY) -c "import rvemu; rvemu.Machine(memory='1M').hart.warm_up()"
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -124,7 +124,7 @@ def bench(
 
     from . import Machine
 
-    Machine(memory="1M").hart.run(0)  # load the compiled core before timing anything
+    Machine(memory="1M").hart.warm_up()  # load both compiled cores before timing anything
     report: dict = {"runs": runs, "benchmarks": [], "boot": {}, "sizes": image_sizes(folder)}
     empty = run_qemu(hello, runs)["seconds"] if have_qemu else None
 

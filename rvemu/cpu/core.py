@@ -10,6 +10,7 @@ that change interrupt state (CSR writes, xRET, stores through the slow path).
 import numpy as np
 from numba import njit
 
+from ..mmu.sv import SATP_MODE_BARE
 from ..mmu.tlb import DELTA, INVALID, TAG, tlb_slot
 from .alu import div, divu, divuw, divw, ltu, mulh, mulhsu, mulhu, rem, remu, remuw, remw, srl
 from .bits import sext
@@ -39,6 +40,7 @@ from .state import (
     CAUSE_STORE_ACCESS,
     EXIT_BUDGET,
     EXIT_MMIO,
+    EXIT_MODE,
     EXIT_TOHOST,
     INSTRET,
     MMIO,
@@ -51,6 +53,10 @@ from .state import (
     MMIO_VALUE,
     OK,
     PC,
+    PRIV,
+    PRIV_M,
+    RAM_BASE,
+    SATP,
     SECOND_PAGE_FAULT,
     TOHOST_HIT,
 )
@@ -105,303 +111,334 @@ def finish_mmio(x, f, csr, st, tlb, pc: int) -> int:
     return pc + st[MMIO_LEN]
 
 
-# No reference counting inside the hot loop: every array here is owned by the Hart, which
-# outlives the call, and Numba's per-call increments of array counts cost more than the
-# instructions themselves.
-@njit(cache=True, _nrt=False)
-def run(x, f, csr, st, ram8, ram16, ram32, ram64, tlb, dc, pagef, budget: int) -> int:
-    mem = (ram8, ram16, ram32, ram64)
-    pc = st[PC]
-    instret = st[INSTRET]
-    end = instret + budget
-    stretch_start = -1
-    idle_stretches = 0
-    if st[MMIO_PENDING]:
-        pc = finish_mmio(x, f, csr, st, tlb, pc)
+def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
+    """The hart's loop, as one compiled copy per fetch mode. With translation off (M-mode,
+    or satp Bare; paged=False) every page's RAM offset is pc - RAM_BASE, and that copy
+    checks no pages when fetching; the other copy keeps the executing page's translation.
+    A stretch that finds the hart in the other mode returns EXIT_MODE."""
+
+    # No reference counting inside the hot loop: every array here is owned by the Hart,
+    # which outlives the call, and Numba's per-call increments of array counts cost more
+    # than the instructions themselves.
+    @njit(cache=True, _nrt=False)
+    def run(x, f, csr, st, ram8, ram16, ram32, ram64, tlb, dc, pagef, budget: int) -> int:
+        mem = (ram8, ram16, ram32, ram64)
+        pc = st[PC]
         instret = st[INSTRET]
+        end = instret + budget
+        stretch_start = -1
+        idle_stretches = 0
+        if st[MMIO_PENDING]:
+            pc = finish_mmio(x, f, csr, st, tlb, pc)
+            instret = st[INSTRET]
 
-    while instret < end:
-        # Stretches that retire nothing, many in a row (a trap whose handler traps again),
-        # use up the budget too, so a trap storm cannot keep the core from returning.
-        if instret == stretch_start:
-            idle_stretches += 1
-            if idle_stretches > 16:
-                end -= 1
-        else:
-            idle_stretches = 0
-        stretch_start = instret
-        # --- between stretches: exits that stores asked for, then interrupts
-        if st[TOHOST_HIT]:
-            st[TOHOST_HIT] = 0
-            st[PC] = pc
-            st[INSTRET] = instret
-            return EXIT_TOHOST
-        irq = interrupt_to_take(csr, st, instret)
-        if irq >= 0:
-            pc = take_trap(pc, irq, 0, True, csr, st, tlb)
-        limit = min(end, max(instret + 1, instret_when_timer_fires(st, instret)))
-        # The page being executed, kept out of memory for the stretch. Anything that can
-        # change translations (traps, CSR writes, xRET, sfence.vma) ends the stretch.
-        fetch_vpn = INVALID
-        fetch_delta = 0
-
-        while instret < limit:
-            # --- fetch
-            vpn = pc >> 12
-            if vpn == fetch_vpn:
-                off = fetch_delta + pc
+        while instret < end:
+            # Stretches that retire nothing, many in a row (a trap whose handler traps again),
+            # use up the budget too, so a trap storm cannot keep the core from returning.
+            if instret == stretch_start:
+                idle_stretches += 1
+                if idle_stretches > 16:
+                    end -= 1
             else:
-                t = tlb_slot(ACCESS_FETCH, vpn)
-                if tlb[t + TAG] != vpn:
-                    _, status = fetch_page(pc, mem, tlb, pagef, csr, st)
+                idle_stretches = 0
+            stretch_start = instret
+            # --- between stretches: exits that stores asked for, then interrupts
+            if st[TOHOST_HIT]:
+                st[TOHOST_HIT] = 0
+                st[PC] = pc
+                st[INSTRET] = instret
+                return EXIT_TOHOST
+            irq = interrupt_to_take(csr, st, instret)
+            if irq >= 0:
+                pc = take_trap(pc, irq, 0, True, csr, st, tlb)
+            if fetch_translates(csr, st) != paged:
+                st[PC] = pc
+                st[INSTRET] = instret
+                return EXIT_MODE
+            limit = min(end, max(instret + 1, instret_when_timer_fires(st, instret)))
+            # The page being executed, kept out of memory for the stretch. Anything that can
+            # change translations (traps, CSR writes, xRET, sfence.vma) ends the stretch.
+            fetch_vpn = INVALID
+            fetch_delta = 0 if paged else -st[RAM_BASE]
+
+            while instret < limit:
+                # --- fetch
+                if paged:
+                    vpn = pc >> 12
+                    if vpn == fetch_vpn:
+                        off = fetch_delta + pc
+                    else:
+                        t = tlb_slot(ACCESS_FETCH, vpn)
+                        if tlb[t + TAG] != vpn:
+                            _, status = fetch_page(pc, mem, tlb, pagef, csr, st)
+                            if status != OK:
+                                pc = take_trap(pc, status, pc, False, csr, st, tlb)
+                                break
+                        fetch_vpn = vpn
+                        fetch_delta = tlb[t + DELTA]
+                        off = fetch_delta + pc
+                else:
+                    off = fetch_delta + pc
+                d = dc_slot(off)
+                if dc[d + DC_TAG] != off:
+                    if not paged:  # is pc in RAM? (and mark its page as holding code)
+                        _, status = fetch_page(pc, mem, tlb, pagef, csr, st)
+                        if status != OK:
+                            pc = take_trap(pc, status, pc, False, csr, st, tlb)
+                            break
+                    status = fill_decoded(pc, off, d, mem, tlb, pagef, dc, csr, st)
                     if status != OK:
-                        pc = take_trap(pc, status, pc, False, csr, st, tlb)
+                        pc = take_trap(pc, status, pc + 2, False, csr, st, tlb)
                         break
-                fetch_vpn = vpn
-                fetch_delta = tlb[t + DELTA]
-                off = fetch_delta + pc
-            d = dc_slot(off)
-            if dc[d + DC_TAG] != off:
-                status = fill_decoded(pc, off, d, mem, tlb, pagef, dc, csr, st)
-                if status != OK:
-                    pc = take_trap(pc, status, pc + 2, False, csr, st, tlb)
-                    break
-            op = dc[d + DC_OP]
-            # The masks change nothing (register numbers are below 64) but let the compiler
-            # see the indices are not negative, which drops a check from every x[] access.
-            rd = dc[d + DC_RD] & 63
-            rs1 = dc[d + DC_RS1] & 63
-            rs2 = dc[d + DC_RS2] & 63
-            imm = dc[d + DC_IMM]
-            length = dc[d + DC_RAW] & 7
-            next_pc = pc + length
-            status = OK
-            addr = 0
+                op = dc[d + DC_OP]
+                # The masks change nothing (register numbers are below 64) but let the compiler
+                # see the indices are not negative, which drops a check from every x[] access.
+                rd = dc[d + DC_RD] & 63
+                rs1 = dc[d + DC_RS1] & 63
+                rs2 = dc[d + DC_RS2] & 63
+                imm = dc[d + DC_IMM]
+                length = dc[d + DC_RAW] & 7
+                next_pc = pc + length
+                status = OK
+                addr = 0
 
-            # --- execute: one line per instruction where the spec's semantics are one line
-            if op == Op.ADDI:
-                x[rd] = x[rs1] + imm
-            elif op == Op.ADD:
-                x[rd] = x[rs1] + x[rs2]
-            elif op == Op.LUI:
-                x[rd] = imm
-            elif op == Op.AUIPC:
-                x[rd] = pc + imm
-            elif op == Op.JAL:
-                x[rd] = next_pc
-                next_pc = pc + imm
-            elif op == Op.JALR:
-                target = (x[rs1] + imm) & ~1
-                x[rd] = next_pc
-                next_pc = target
-            elif op == Op.BEQ:
-                if x[rs1] == x[rs2]:
+                # --- execute: one line per instruction where the spec's semantics are one line
+                if op == Op.ADDI:
+                    x[rd] = x[rs1] + imm
+                elif op == Op.ADD:
+                    x[rd] = x[rs1] + x[rs2]
+                elif op == Op.LUI:
+                    x[rd] = imm
+                elif op == Op.AUIPC:
+                    x[rd] = pc + imm
+                elif op == Op.JAL:
+                    x[rd] = next_pc
                     next_pc = pc + imm
-            elif op == Op.BNE:
-                if x[rs1] != x[rs2]:
-                    next_pc = pc + imm
-            elif op == Op.BLT:
-                if x[rs1] < x[rs2]:
-                    next_pc = pc + imm
-            elif op == Op.BGE:
-                if x[rs1] >= x[rs2]:
-                    next_pc = pc + imm
-            elif op == Op.BLTU:
-                if ltu(x[rs1], x[rs2]):
-                    next_pc = pc + imm
-            elif op == Op.BGEU:
-                if not ltu(x[rs1], x[rs2]):
-                    next_pc = pc + imm
-            # loads and stores: a status other than OK is dealt with after the chain
-            elif op == Op.LD:
-                addr = x[rs1] + imm
-                value, status = load(addr, 8, mem, tlb, csr, st, instret)
-                if status == OK:
-                    x[rd] = value
-            elif op == Op.LW:
-                addr = x[rs1] + imm
-                value, status = load(addr, 4, mem, tlb, csr, st, instret)
-                if status == OK:
-                    x[rd] = sext(value, 32)
-            elif op == Op.LWU:
-                addr = x[rs1] + imm
-                value, status = load(addr, 4, mem, tlb, csr, st, instret)
-                if status == OK:
-                    x[rd] = value
-            elif op == Op.LH:
-                addr = x[rs1] + imm
-                value, status = load(addr, 2, mem, tlb, csr, st, instret)
-                if status == OK:
-                    x[rd] = sext(value, 16)
-            elif op == Op.LHU:
-                addr = x[rs1] + imm
-                value, status = load(addr, 2, mem, tlb, csr, st, instret)
-                if status == OK:
-                    x[rd] = value
-            elif op == Op.LB:
-                addr = x[rs1] + imm
-                value, status = load(addr, 1, mem, tlb, csr, st, instret)
-                if status == OK:
-                    x[rd] = sext(value, 8)
-            elif op == Op.LBU:
-                addr = x[rs1] + imm
-                value, status = load(addr, 1, mem, tlb, csr, st, instret)
-                if status == OK:
-                    x[rd] = value
-            elif op == Op.SD:
-                addr = x[rs1] + imm
-                status = store(addr, 8, x[rs2], mem, tlb, pagef, dc, csr, st, instret)
-            elif op == Op.SW:
-                addr = x[rs1] + imm
-                status = store(addr, 4, x[rs2], mem, tlb, pagef, dc, csr, st, instret)
-            elif op == Op.SH:
-                addr = x[rs1] + imm
-                status = store(addr, 2, x[rs2], mem, tlb, pagef, dc, csr, st, instret)
-            elif op == Op.SB:
-                addr = x[rs1] + imm
-                status = store(addr, 1, x[rs2], mem, tlb, pagef, dc, csr, st, instret)
-            elif op == Op.SLTI:
-                x[rd] = 1 if x[rs1] < imm else 0
-            elif op == Op.SLTIU:
-                x[rd] = 1 if ltu(x[rs1], imm) else 0
-            elif op == Op.XORI:
-                x[rd] = x[rs1] ^ imm
-            elif op == Op.ORI:
-                x[rd] = x[rs1] | imm
-            elif op == Op.ANDI:
-                x[rd] = x[rs1] & imm
-            elif op == Op.SLLI:
-                x[rd] = x[rs1] << imm
-            elif op == Op.SRLI:
-                x[rd] = srl(x[rs1], imm)
-            elif op == Op.SRAI:
-                x[rd] = x[rs1] >> imm
-            elif op == Op.SUB:
-                x[rd] = x[rs1] - x[rs2]
-            elif op == Op.SLL:
-                x[rd] = x[rs1] << (x[rs2] & 63)
-            elif op == Op.SLT:
-                x[rd] = 1 if x[rs1] < x[rs2] else 0
-            elif op == Op.SLTU:
-                x[rd] = 1 if ltu(x[rs1], x[rs2]) else 0
-            elif op == Op.XOR:
-                x[rd] = x[rs1] ^ x[rs2]
-            elif op == Op.SRL:
-                x[rd] = srl(x[rs1], x[rs2] & 63)
-            elif op == Op.SRA:
-                x[rd] = x[rs1] >> (x[rs2] & 63)
-            elif op == Op.OR:
-                x[rd] = x[rs1] | x[rs2]
-            elif op == Op.AND:
-                x[rd] = x[rs1] & x[rs2]
-            elif op == Op.ADDIW:
-                x[rd] = sext(x[rs1] + imm, 32)
-            elif op == Op.SLLIW:
-                x[rd] = sext(x[rs1] << imm, 32)
-            elif op == Op.SRLIW:
-                x[rd] = sext(srl(x[rs1] & 0xFFFFFFFF, imm), 32)
-            elif op == Op.SRAIW:
-                x[rd] = sext(x[rs1], 32) >> imm
-            elif op == Op.ADDW:
-                x[rd] = sext(x[rs1] + x[rs2], 32)
-            elif op == Op.SUBW:
-                x[rd] = sext(x[rs1] - x[rs2], 32)
-            elif op == Op.SLLW:
-                x[rd] = sext(x[rs1] << (x[rs2] & 31), 32)
-            elif op == Op.SRLW:
-                x[rd] = sext(srl(x[rs1] & 0xFFFFFFFF, x[rs2] & 31), 32)
-            elif op == Op.SRAW:
-                x[rd] = sext(x[rs1], 32) >> (x[rs2] & 31)
-            elif op == Op.MUL:
-                x[rd] = x[rs1] * x[rs2]
-            elif op == Op.MULH:
-                x[rd] = mulh(x[rs1], x[rs2])
-            elif op == Op.MULHSU:
-                x[rd] = mulhsu(x[rs1], x[rs2])
-            elif op == Op.MULHU:
-                x[rd] = mulhu(x[rs1], x[rs2])
-            elif op == Op.DIV:
-                x[rd] = div(x[rs1], x[rs2])
-            elif op == Op.DIVU:
-                x[rd] = divu(x[rs1], x[rs2])
-            elif op == Op.REM:
-                x[rd] = rem(x[rs1], x[rs2])
-            elif op == Op.REMU:
-                x[rd] = remu(x[rs1], x[rs2])
-            elif op == Op.MULW:
-                x[rd] = sext(x[rs1] * x[rs2], 32)
-            elif op == Op.DIVW:
-                x[rd] = divw(x[rs1], x[rs2])
-            elif op == Op.DIVUW:
-                x[rd] = divuw(x[rs1], x[rs2])
-            elif op == Op.REMW:
-                x[rd] = remw(x[rs1], x[rs2])
-            elif op == Op.REMUW:
-                x[rd] = remuw(x[rs1], x[rs2])
-            # --- FP, then everything rarer: past the jump table
-            elif op >= FIRST_FP_OP:
-                if op <= Op.FSD:
+                elif op == Op.JALR:
+                    target = (x[rs1] + imm) & ~1
+                    x[rd] = next_pc
+                    next_pc = target
+                elif op == Op.BEQ:
+                    if x[rs1] == x[rs2]:
+                        next_pc = pc + imm
+                elif op == Op.BNE:
+                    if x[rs1] != x[rs2]:
+                        next_pc = pc + imm
+                elif op == Op.BLT:
+                    if x[rs1] < x[rs2]:
+                        next_pc = pc + imm
+                elif op == Op.BGE:
+                    if x[rs1] >= x[rs2]:
+                        next_pc = pc + imm
+                elif op == Op.BLTU:
+                    if ltu(x[rs1], x[rs2]):
+                        next_pc = pc + imm
+                elif op == Op.BGEU:
+                    if not ltu(x[rs1], x[rs2]):
+                        next_pc = pc + imm
+                # loads and stores: a status other than OK is dealt with after the chain
+                elif op == Op.LD:
                     addr = x[rs1] + imm
-                    status = fp_load_store(
-                        op, rd, rs2, addr, f, mem, tlb, pagef, dc, csr, st, instret
-                    )
-                    if status == MMIO:
-                        return mmio_exit(st, pc, instret, op, rd, addr, length)
-                    if status == SLOW:
-                        limit = instret + 1
-                    elif status != OK:
-                        tval = (
-                            dc[d + DC_RAW] >> 3
-                            if status == CAUSE_ILLEGAL
-                            else fault_address(st, addr)
+                    value, status = load(addr, 8, mem, tlb, csr, st, instret)
+                    if status == OK:
+                        x[rd] = value
+                elif op == Op.LW:
+                    addr = x[rs1] + imm
+                    value, status = load(addr, 4, mem, tlb, csr, st, instret)
+                    if status == OK:
+                        x[rd] = sext(value, 32)
+                elif op == Op.LWU:
+                    addr = x[rs1] + imm
+                    value, status = load(addr, 4, mem, tlb, csr, st, instret)
+                    if status == OK:
+                        x[rd] = value
+                elif op == Op.LH:
+                    addr = x[rs1] + imm
+                    value, status = load(addr, 2, mem, tlb, csr, st, instret)
+                    if status == OK:
+                        x[rd] = sext(value, 16)
+                elif op == Op.LHU:
+                    addr = x[rs1] + imm
+                    value, status = load(addr, 2, mem, tlb, csr, st, instret)
+                    if status == OK:
+                        x[rd] = value
+                elif op == Op.LB:
+                    addr = x[rs1] + imm
+                    value, status = load(addr, 1, mem, tlb, csr, st, instret)
+                    if status == OK:
+                        x[rd] = sext(value, 8)
+                elif op == Op.LBU:
+                    addr = x[rs1] + imm
+                    value, status = load(addr, 1, mem, tlb, csr, st, instret)
+                    if status == OK:
+                        x[rd] = value
+                elif op == Op.SD:
+                    addr = x[rs1] + imm
+                    status = store(addr, 8, x[rs2], mem, tlb, pagef, dc, csr, st, instret)
+                elif op == Op.SW:
+                    addr = x[rs1] + imm
+                    status = store(addr, 4, x[rs2], mem, tlb, pagef, dc, csr, st, instret)
+                elif op == Op.SH:
+                    addr = x[rs1] + imm
+                    status = store(addr, 2, x[rs2], mem, tlb, pagef, dc, csr, st, instret)
+                elif op == Op.SB:
+                    addr = x[rs1] + imm
+                    status = store(addr, 1, x[rs2], mem, tlb, pagef, dc, csr, st, instret)
+                elif op == Op.SLTI:
+                    x[rd] = 1 if x[rs1] < imm else 0
+                elif op == Op.SLTIU:
+                    x[rd] = 1 if ltu(x[rs1], imm) else 0
+                elif op == Op.XORI:
+                    x[rd] = x[rs1] ^ imm
+                elif op == Op.ORI:
+                    x[rd] = x[rs1] | imm
+                elif op == Op.ANDI:
+                    x[rd] = x[rs1] & imm
+                elif op == Op.SLLI:
+                    x[rd] = x[rs1] << imm
+                elif op == Op.SRLI:
+                    x[rd] = srl(x[rs1], imm)
+                elif op == Op.SRAI:
+                    x[rd] = x[rs1] >> imm
+                elif op == Op.SUB:
+                    x[rd] = x[rs1] - x[rs2]
+                elif op == Op.SLL:
+                    x[rd] = x[rs1] << (x[rs2] & 63)
+                elif op == Op.SLT:
+                    x[rd] = 1 if x[rs1] < x[rs2] else 0
+                elif op == Op.SLTU:
+                    x[rd] = 1 if ltu(x[rs1], x[rs2]) else 0
+                elif op == Op.XOR:
+                    x[rd] = x[rs1] ^ x[rs2]
+                elif op == Op.SRL:
+                    x[rd] = srl(x[rs1], x[rs2] & 63)
+                elif op == Op.SRA:
+                    x[rd] = x[rs1] >> (x[rs2] & 63)
+                elif op == Op.OR:
+                    x[rd] = x[rs1] | x[rs2]
+                elif op == Op.AND:
+                    x[rd] = x[rs1] & x[rs2]
+                elif op == Op.ADDIW:
+                    x[rd] = sext(x[rs1] + imm, 32)
+                elif op == Op.SLLIW:
+                    x[rd] = sext(x[rs1] << imm, 32)
+                elif op == Op.SRLIW:
+                    x[rd] = sext(srl(x[rs1] & 0xFFFFFFFF, imm), 32)
+                elif op == Op.SRAIW:
+                    x[rd] = sext(x[rs1], 32) >> imm
+                elif op == Op.ADDW:
+                    x[rd] = sext(x[rs1] + x[rs2], 32)
+                elif op == Op.SUBW:
+                    x[rd] = sext(x[rs1] - x[rs2], 32)
+                elif op == Op.SLLW:
+                    x[rd] = sext(x[rs1] << (x[rs2] & 31), 32)
+                elif op == Op.SRLW:
+                    x[rd] = sext(srl(x[rs1] & 0xFFFFFFFF, x[rs2] & 31), 32)
+                elif op == Op.SRAW:
+                    x[rd] = sext(x[rs1], 32) >> (x[rs2] & 31)
+                elif op == Op.MUL:
+                    x[rd] = x[rs1] * x[rs2]
+                elif op == Op.MULH:
+                    x[rd] = mulh(x[rs1], x[rs2])
+                elif op == Op.MULHSU:
+                    x[rd] = mulhsu(x[rs1], x[rs2])
+                elif op == Op.MULHU:
+                    x[rd] = mulhu(x[rs1], x[rs2])
+                elif op == Op.DIV:
+                    x[rd] = div(x[rs1], x[rs2])
+                elif op == Op.DIVU:
+                    x[rd] = divu(x[rs1], x[rs2])
+                elif op == Op.REM:
+                    x[rd] = rem(x[rs1], x[rs2])
+                elif op == Op.REMU:
+                    x[rd] = remu(x[rs1], x[rs2])
+                elif op == Op.MULW:
+                    x[rd] = sext(x[rs1] * x[rs2], 32)
+                elif op == Op.DIVW:
+                    x[rd] = divw(x[rs1], x[rs2])
+                elif op == Op.DIVUW:
+                    x[rd] = divuw(x[rs1], x[rs2])
+                elif op == Op.REMW:
+                    x[rd] = remw(x[rs1], x[rs2])
+                elif op == Op.REMUW:
+                    x[rd] = remuw(x[rs1], x[rs2])
+                # --- FP, then everything rarer: past the jump table
+                elif op >= FIRST_FP_OP:
+                    if op <= Op.FSD:
+                        addr = x[rs1] + imm
+                        status = fp_load_store(
+                            op, rd, rs2, addr, f, mem, tlb, pagef, dc, csr, st, instret
                         )
-                        pc = take_trap(pc, status, tval, False, csr, st, tlb)
-                        break
-                else:
-                    if not execute_fp(op, rd, rs1, rs2, dc[d + DC_RS3RM], x, f, csr):
-                        pc = take_trap(pc, CAUSE_ILLEGAL, dc[d + DC_RAW] >> 3, False, csr, st, tlb)
-                        break
-            else:  # atomics, CSRs, fences, privileged instructions, the boot mark, illegal
-                next_pc, action = execute_system(
-                    op,
-                    rd,
-                    rs1,
-                    rs2,
-                    imm,
-                    dc[d + DC_RAW] >> 3,
-                    pc,
-                    next_pc,
-                    x,
-                    csr,
-                    st,
-                    mem,
-                    tlb,
-                    pagef,
-                    dc,
-                    instret,
-                )
-                if action != NEXT:
-                    if action == TRAPPED:
-                        pc = next_pc
-                        break
-                    if action != NEW_STRETCH:
-                        return action  # an exit: the hart's pc and instret are saved
-                    limit = instret + 1
+                        if status == MMIO:
+                            return mmio_exit(st, pc, instret, op, rd, addr, length)
+                        if status == SLOW:
+                            limit = instret + 1
+                        elif status != OK:
+                            tval = (
+                                dc[d + DC_RAW] >> 3
+                                if status == CAUSE_ILLEGAL
+                                else fault_address(st, addr)
+                            )
+                            pc = take_trap(pc, status, tval, False, csr, st, tlb)
+                            break
+                    else:
+                        if not execute_fp(op, rd, rs1, rs2, dc[d + DC_RS3RM], x, f, csr):
+                            raw = dc[d + DC_RAW] >> 3
+                            pc = take_trap(pc, CAUSE_ILLEGAL, raw, False, csr, st, tlb)
+                            break
+                else:  # atomics, CSRs, fences, privileged instructions, the boot mark, illegal
+                    next_pc, action = execute_system(
+                        op,
+                        rd,
+                        rs1,
+                        rs2,
+                        imm,
+                        dc[d + DC_RAW] >> 3,
+                        pc,
+                        next_pc,
+                        x,
+                        csr,
+                        st,
+                        mem,
+                        tlb,
+                        pagef,
+                        dc,
+                        instret,
+                    )
+                    if action != NEXT:
+                        if action == TRAPPED:
+                            pc = next_pc
+                            break
+                        if action != NEW_STRETCH:
+                            return action  # an exit: the hart's pc and instret are saved
+                        limit = instret + 1
 
-            if status != OK:  # a load or store that did not simply complete
-                if status == SLOW:
-                    limit = instret + 1  # re-check interrupts and exits after this one
-                elif status == MMIO:
-                    return mmio_exit(st, pc, instret, op, rd, addr, length)
-                else:
-                    pc = take_trap(pc, status, fault_address(st, addr), False, csr, st, tlb)
-                    break
-            pc = next_pc
-            instret += 1
+                if status != OK:  # a load or store that did not simply complete
+                    if status == SLOW:
+                        limit = instret + 1  # re-check interrupts and exits after this one
+                    elif status == MMIO:
+                        return mmio_exit(st, pc, instret, op, rd, addr, length)
+                    else:
+                        pc = take_trap(pc, status, fault_address(st, addr), False, csr, st, tlb)
+                        break
+                pc = next_pc
+                instret += 1
 
-    st[PC] = pc
-    st[INSTRET] = instret
-    return EXIT_BUDGET
+        st[PC] = pc
+        st[INSTRET] = instret
+        return EXIT_BUDGET
+
+    return run
+
+
+run_bare = compile_run(paged=False)
+run_paged = compile_run(paged=True)
+
+
+@njit(cache=True, inline="always")
+def fetch_translates(csr, st) -> bool:
+    """Whether instruction fetch goes through Sv39/Sv48 (not in M-mode, not with satp Bare)."""
+    return st[PRIV] != PRIV_M and (csr[SATP] >> 60) & 0xF != SATP_MODE_BARE
 
 
 @njit(cache=True, inline="always")

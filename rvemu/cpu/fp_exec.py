@@ -5,6 +5,7 @@ from numba import njit
 
 from . import fpu
 from .isa import Op
+from .jit import njit_generic
 from .memory import load, store
 from .state import CAUSE_ILLEGAL, FCSR, MSTATUS, MSTATUS_FS, OK
 
@@ -57,7 +58,38 @@ def execute_fp(op, rd, rs1, rs2, rs3_rm, x, f, csr) -> bool:
         rm = (csr[FCSR] >> 5) & 7
     if rm > 4 and USES_RM[op]:
         return False
-    a, b, c = f[rs1], f[rs2], f[rs3_rm >> 3]
+    a, b = f[rs1], f[rs2]
+    to_x = False
+    # The commonest double-precision operations are called from here; the rest from
+    # fp_compute, compiled once out of the hot loop.
+    if op == Op.FADD_D:
+        result, flags = fpu.fadd_d(a, b, rm)
+    elif op == Op.FSUB_D:
+        result, flags = fpu.fsub_d(a, b, rm)
+    elif op == Op.FMUL_D:
+        result, flags = fpu.fmul_d(a, b, rm)
+    elif op == Op.FDIV_D:
+        result, flags = fpu.fdiv_d(a, b, rm)
+    elif op == Op.FMADD_D:
+        result, flags = fpu.fmadd_d(a, b, f[rs3_rm >> 3], rm)
+    else:
+        result, flags, to_x = fp_compute(op, a, b, f[rs3_rm >> 3], x[rs1], rm)
+        if flags < 0:
+            return False
+    if to_x:
+        x[rd] = result
+    else:
+        f[rd] = result
+    csr[FCSR] |= flags
+    mark_dirty(csr)
+    return True
+
+
+# Compiled once, out of the hot loop: its callers pass plain values, not register files.
+@njit_generic
+def fp_compute(op: int, a: int, b: int, c: int, xa: int, rm: int) -> tuple[int, int, bool]:
+    """(result, fflags, whether the result goes to an x register) of the operation on f
+    registers a, b, c and x register xa; fflags is -1 when op is not an F/D operation."""
     result, flags, to_x = 0, 0, False
 
     # three operands
@@ -142,9 +174,9 @@ def execute_fp(op, rd, rs1, rs2, rs3_rm, x, f, csr) -> bool:
     elif op == Op.FMV_X_D:
         (result, flags), to_x = fpu.fmv_x_d(a), True
     elif op == Op.FMV_W_X:
-        result, flags = fpu.fmv_w_x(x[rs1])
+        result, flags = fpu.fmv_w_x(xa)
     elif op == Op.FMV_D_X:
-        result, flags = fpu.fmv_d_x(x[rs1])
+        result, flags = fpu.fmv_d_x(xa)
     # conversions
     elif op == Op.FCVT_W_S:
         (result, flags), to_x = fpu.fcvt_w_s(a, rm), True
@@ -163,32 +195,26 @@ def execute_fp(op, rd, rs1, rs2, rs3_rm, x, f, csr) -> bool:
     elif op == Op.FCVT_LU_D:
         (result, flags), to_x = fpu.fcvt_lu_d(a, rm), True
     elif op == Op.FCVT_S_W:
-        result, flags = fpu.fcvt_s_w(x[rs1], rm)
+        result, flags = fpu.fcvt_s_w(xa, rm)
     elif op == Op.FCVT_S_WU:
-        result, flags = fpu.fcvt_s_wu(x[rs1], rm)
+        result, flags = fpu.fcvt_s_wu(xa, rm)
     elif op == Op.FCVT_S_L:
-        result, flags = fpu.fcvt_s_l(x[rs1], rm)
+        result, flags = fpu.fcvt_s_l(xa, rm)
     elif op == Op.FCVT_S_LU:
-        result, flags = fpu.fcvt_s_lu(x[rs1], rm)
+        result, flags = fpu.fcvt_s_lu(xa, rm)
     elif op == Op.FCVT_D_W:
-        result, flags = fpu.fcvt_d_w(x[rs1], rm)
+        result, flags = fpu.fcvt_d_w(xa, rm)
     elif op == Op.FCVT_D_WU:
-        result, flags = fpu.fcvt_d_wu(x[rs1], rm)
+        result, flags = fpu.fcvt_d_wu(xa, rm)
     elif op == Op.FCVT_D_L:
-        result, flags = fpu.fcvt_d_l(x[rs1], rm)
+        result, flags = fpu.fcvt_d_l(xa, rm)
     elif op == Op.FCVT_D_LU:
-        result, flags = fpu.fcvt_d_lu(x[rs1], rm)
+        result, flags = fpu.fcvt_d_lu(xa, rm)
     elif op == Op.FCVT_S_D:
         result, flags = fpu.fcvt_s_d(a, rm)
     elif op == Op.FCVT_D_S:
         result, flags = fpu.fcvt_d_s(a, rm)
     else:
-        return False
+        return 0, -1, False
 
-    if to_x:
-        x[rd] = result
-    else:
-        f[rd] = result
-    csr[FCSR] |= flags
-    mark_dirty(csr)
-    return True
+    return result, flags, to_x

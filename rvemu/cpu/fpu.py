@@ -14,6 +14,7 @@ fpu_arith, which round through the integer rounding of fpu_round.
 import math
 
 import numpy as np
+from numba import njit
 
 from rvemu.cpu.fpu_arith import add_slow, div_slow, err_fma, fma_slow, mul_slow, sqrt_slow
 from rvemu.cpu.fpu_bits import (
@@ -58,17 +59,17 @@ def _add_d(a: int, b: int, y: float, rm: int) -> tuple[int, int]:
     return add_slow(x, y, is_snan_d(a) or is_snan_d(b), rm, True)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fadd_d(a: int, b: int, rm: int) -> tuple[int, int]:
     return _add_d(a, b, f64_from_bits(b), rm)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fsub_d(a: int, b: int, rm: int) -> tuple[int, int]:
     return _add_d(a, b, -f64_from_bits(b), rm)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fmul_d(a: int, b: int, rm: int) -> tuple[int, int]:
     x = f64_from_bits(a)
     y = f64_from_bits(b)
@@ -78,7 +79,7 @@ def fmul_d(a: int, b: int, rm: int) -> tuple[int, int]:
     return mul_slow(x, y, is_snan_d(a) or is_snan_d(b), rm, True)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fdiv_d(a: int, b: int, rm: int) -> tuple[int, int]:
     x = f64_from_bits(a)
     y = f64_from_bits(b)
@@ -90,7 +91,7 @@ def fdiv_d(a: int, b: int, rm: int) -> tuple[int, int]:
     return div_slow(x, y, is_snan_d(a) or is_snan_d(b), rm, True)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fsqrt_d(a: int, rm: int) -> tuple[int, int]:
     x = f64_from_bits(a)
     if rm == RNE and _SAFE_LO < x < INF:
@@ -113,139 +114,139 @@ def _snan3_d(a: int, b: int, c: int) -> bool:
     return is_snan_d(a) or is_snan_d(b) or is_snan_d(c)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fmadd_d(a: int, b: int, c: int, rm: int) -> tuple[int, int]:
     x, y, z = f64_from_bits(a), f64_from_bits(b), f64_from_bits(c)
     return _fma_d(x, y, z, _snan3_d(a, b, c), rm)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fmsub_d(a: int, b: int, c: int, rm: int) -> tuple[int, int]:
     x, y, z = f64_from_bits(a), f64_from_bits(b), f64_from_bits(c)
     return _fma_d(x, y, -z, _snan3_d(a, b, c), rm)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fnmsub_d(a: int, b: int, c: int, rm: int) -> tuple[int, int]:
     x, y, z = f64_from_bits(a), f64_from_bits(b), f64_from_bits(c)
     return _fma_d(-x, y, z, _snan3_d(a, b, c), rm)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fnmadd_d(a: int, b: int, c: int, rm: int) -> tuple[int, int]:
     x, y, z = f64_from_bits(a), f64_from_bits(b), f64_from_bits(c)
     return _fma_d(-x, y, -z, _snan3_d(a, b, c), rm)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fmin_d(a: int, b: int) -> tuple[int, int]:
     x, y = f64_from_bits(a), f64_from_bits(b)
     return min_max(a, b, x, y, is_snan_d(a), is_snan_d(b), False, True)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fmax_d(a: int, b: int) -> tuple[int, int]:
     x, y = f64_from_bits(a), f64_from_bits(b)
     return min_max(a, b, x, y, is_snan_d(a), is_snan_d(b), True, True)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fsgnj_d(a: int, b: int) -> tuple[int, int]:
     return (a & ~SIGN_D) | (b & SIGN_D), np.int64(0)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fsgnjn_d(a: int, b: int) -> tuple[int, int]:
     return (a & ~SIGN_D) | (~b & SIGN_D), np.int64(0)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fsgnjx_d(a: int, b: int) -> tuple[int, int]:
     return a ^ (b & SIGN_D), np.int64(0)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def feq_d(a: int, b: int) -> tuple[int, int]:
     return compare(f64_from_bits(a), f64_from_bits(b), is_snan_d(a) or is_snan_d(b), EQ)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def flt_d(a: int, b: int) -> tuple[int, int]:
     return compare(f64_from_bits(a), f64_from_bits(b), is_snan_d(a) or is_snan_d(b), LT)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fle_d(a: int, b: int) -> tuple[int, int]:
     return compare(f64_from_bits(a), f64_from_bits(b), is_snan_d(a) or is_snan_d(b), LE)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fclass_d(a: int) -> tuple[int, int]:
     r = classify(a < 0, (a >> 52) & 0x7FF, 0x7FF, a & 0xFFFFFFFFFFFFF, 1 << 51)
     return r, np.int64(0)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fcvt_w_d(a: int, rm: int) -> tuple[int, int]:
     x = f64_from_bits(a)
     return to_int(x, math.isnan(x), rm, W)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fcvt_wu_d(a: int, rm: int) -> tuple[int, int]:
     x = f64_from_bits(a)
     return to_int(x, math.isnan(x), rm, WU)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fcvt_l_d(a: int, rm: int) -> tuple[int, int]:
     x = f64_from_bits(a)
     return to_int(x, math.isnan(x), rm, L)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fcvt_lu_d(a: int, rm: int) -> tuple[int, int]:
     x = f64_from_bits(a)
     return to_int(x, math.isnan(x), rm, LU)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fcvt_d_w(x: int, rm: int) -> tuple[int, int]:
     v = ((x & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000
     return from_int(-v if v < 0 else v, v < 0, rm, True)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fcvt_d_wu(x: int, rm: int) -> tuple[int, int]:
     return from_int(x & 0xFFFFFFFF, False, rm, True)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fcvt_d_l(x: int, rm: int) -> tuple[int, int]:
     return from_int(-x if x < 0 else x, x < 0, rm, True)  # -(-2**63) wraps to 2**63 unsigned
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fcvt_d_lu(x: int, rm: int) -> tuple[int, int]:
     return from_int(x, False, rm, True)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fmv_x_d(a: int) -> tuple[int, int]:
     return a, np.int64(0)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fmv_d_x(x: int) -> tuple[int, int]:
     return x, np.int64(0)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fcvt_s_d(a: int, rm: int) -> tuple[int, int]:
     return d_to_s(a, f64_from_bits(a), is_snan_d(a), rm)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fcvt_d_s(a: int, rm: int) -> tuple[int, int]:
     u = unbox_s(a)
     return s_to_d(s_to_f64(u), is_snan_s(u))
@@ -276,19 +277,19 @@ def _add_s(x: float, y: float, snan: bool, rm: int) -> tuple[int, int]:
     return add_slow(x, y, snan, rm, False)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fadd_s(a: int, b: int, rm: int) -> tuple[int, int]:
     x, y, snan = _unbox2(a, b)
     return _add_s(x, y, snan, rm)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fsub_s(a: int, b: int, rm: int) -> tuple[int, int]:
     x, y, snan = _unbox2(a, b)
     return _add_s(x, -y, snan, rm)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fmul_s(a: int, b: int, rm: int) -> tuple[int, int]:
     x, y, snan = _unbox2(a, b)
     if rm == RNE:
@@ -300,7 +301,7 @@ def fmul_s(a: int, b: int, rm: int) -> tuple[int, int]:
     return mul_slow(x, y, snan, rm, False)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fdiv_s(a: int, b: int, rm: int) -> tuple[int, int]:
     x, y, snan = _unbox2(a, b)
     if rm == RNE and y != 0.0:  # x / 0.0 would raise (Numba's Python error model)
@@ -311,7 +312,7 @@ def fdiv_s(a: int, b: int, rm: int) -> tuple[int, int]:
     return div_slow(x, y, snan, rm, False)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fsqrt_s(a: int, rm: int) -> tuple[int, int]:
     u = unbox_s(a)
     x = s_to_f64(u)
@@ -351,22 +352,22 @@ def _fma_s(a: int, b: int, c: int, negp: bool, negc: bool, rm: int) -> tuple[int
     return fma_slow(x, y, z, snan, rm, False)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fmadd_s(a: int, b: int, c: int, rm: int) -> tuple[int, int]:
     return _fma_s(a, b, c, False, False, rm)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fmsub_s(a: int, b: int, c: int, rm: int) -> tuple[int, int]:
     return _fma_s(a, b, c, False, True, rm)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fnmsub_s(a: int, b: int, c: int, rm: int) -> tuple[int, int]:
     return _fma_s(a, b, c, True, False, rm)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fnmadd_s(a: int, b: int, c: int, rm: int) -> tuple[int, int]:
     return _fma_s(a, b, c, True, True, rm)
 
@@ -380,50 +381,50 @@ def _min_max_s(a: int, b: int, is_max: bool) -> tuple[int, int]:
     return min_max(ua, ub, x, y, is_snan_s(ua), is_snan_s(ub), is_max, False)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fmin_s(a: int, b: int) -> tuple[int, int]:
     return _min_max_s(a, b, False)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fmax_s(a: int, b: int) -> tuple[int, int]:
     return _min_max_s(a, b, True)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fsgnj_s(a: int, b: int) -> tuple[int, int]:
     return BOX | (unbox_s(a) & 0x7FFFFFFF) | (unbox_s(b) & 0x80000000), np.int64(0)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fsgnjn_s(a: int, b: int) -> tuple[int, int]:
     return BOX | (unbox_s(a) & 0x7FFFFFFF) | (~unbox_s(b) & 0x80000000), np.int64(0)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fsgnjx_s(a: int, b: int) -> tuple[int, int]:
     return BOX | (unbox_s(a) ^ (unbox_s(b) & 0x80000000)), np.int64(0)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def feq_s(a: int, b: int) -> tuple[int, int]:
     x, y, snan = _unbox2(a, b)
     return compare(x, y, snan, EQ)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def flt_s(a: int, b: int) -> tuple[int, int]:
     x, y, snan = _unbox2(a, b)
     return compare(x, y, snan, LT)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fle_s(a: int, b: int) -> tuple[int, int]:
     x, y, snan = _unbox2(a, b)
     return compare(x, y, snan, LE)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fclass_s(a: int) -> tuple[int, int]:
     u = unbox_s(a)
     r = classify((u & 0x80000000) != 0, (u >> 23) & 0xFF, 0xFF, u & 0x7FFFFF, 1 << 22)
@@ -435,56 +436,56 @@ def _s_value(a: int) -> float:
     return s_to_f64(unbox_s(a))
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fcvt_w_s(a: int, rm: int) -> tuple[int, int]:
     x = _s_value(a)
     return to_int(x, math.isnan(x), rm, W)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fcvt_wu_s(a: int, rm: int) -> tuple[int, int]:
     x = _s_value(a)
     return to_int(x, math.isnan(x), rm, WU)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fcvt_l_s(a: int, rm: int) -> tuple[int, int]:
     x = _s_value(a)
     return to_int(x, math.isnan(x), rm, L)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fcvt_lu_s(a: int, rm: int) -> tuple[int, int]:
     x = _s_value(a)
     return to_int(x, math.isnan(x), rm, LU)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fcvt_s_w(x: int, rm: int) -> tuple[int, int]:
     v = ((x & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000
     return from_int(-v if v < 0 else v, v < 0, rm, False)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fcvt_s_wu(x: int, rm: int) -> tuple[int, int]:
     return from_int(x & 0xFFFFFFFF, False, rm, False)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fcvt_s_l(x: int, rm: int) -> tuple[int, int]:
     return from_int(-x if x < 0 else x, x < 0, rm, False)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fcvt_s_lu(x: int, rm: int) -> tuple[int, int]:
     return from_int(x, False, rm, False)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fmv_x_w(a: int) -> tuple[int, int]:
     return ((a & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000, np.int64(0)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def fmv_w_x(x: int) -> tuple[int, int]:
     return BOX | (x & 0xFFFFFFFF), np.int64(0)

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..mmu.tlb import new_tlb, tlb_flush
 from . import state as S
-from .core import run as run_core
+from .core import run_bare, run_paged
 from .memory import PAGE_WATCH, flush_decoded, new_decoded_cache
 
 X_NAMES = (
@@ -34,6 +34,7 @@ class Hart:
         self.st[S.RAM_BASE] = ram_base
         self.st[S.RAM_SIZE] = len(ram)
         self.hart_id = hart_id
+        self._paged = False  # which compiled copy of the core runs (see core.run)
         self.reset()
 
     def reset(self, pc: int = 0) -> None:
@@ -60,18 +61,30 @@ class Hart:
     # --- running
     def run(self, budget: int) -> int:
         """Run up to `budget` instructions; returns why it stopped (state.EXIT_*)."""
-        return int(
-            run_core(
-                self.x,
-                self.f,
-                self.csr,
-                self.st,
-                *self.ram_views,
-                self.tlb,
-                self.dc,
-                self.page_flags,
-                budget,
-            )
+        end = self.instret + budget
+        while True:
+            run_core = run_paged if self._paged else run_bare
+            why = int(run_core(*self._core_args(), end - self.instret))
+            if why != S.EXIT_MODE:
+                return why
+            self._paged = not self._paged  # the core's other compiled copy takes over
+
+    def warm_up(self) -> None:
+        """Load both compiled copies of the core now (compiling them on a cold cache), so
+        that a guest that turns paging on does not pay for it in the middle of a run."""
+        for run_core in (run_bare, run_paged):
+            run_core(*self._core_args(), 0)
+
+    def _core_args(self) -> tuple:
+        return (
+            self.x,
+            self.f,
+            self.csr,
+            self.st,
+            *self.ram_views,
+            self.tlb,
+            self.dc,
+            self.page_flags,
         )
 
     def flush_decoded(self) -> None:

@@ -41,6 +41,7 @@ EXIT_MMIO = 1  # st[MMIO_*] describes a device access for Python to perform
 EXIT_WFI = 2  # wfi with no interrupt pending: Python waits for a device or the timer
 EXIT_TOHOST = 3  # the guest wrote the HTIF tohost word
 EXIT_MARK = 4  # the guest ran a boot-latency mark
+EXIT_MODE = 5  # (inside Hart.run) fetch started or stopped translating: switch cores
 
 # --- privilege levels
 PRIV_U, PRIV_S, PRIV_M = 0, 1, 3
