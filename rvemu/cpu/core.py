@@ -51,6 +51,10 @@ from .state import (
     MMIO_RD,
     MMIO_VADDR,
     MMIO_VALUE,
+    MSTATUS,
+    MSTATUS_MPP,
+    MSTATUS_MPP_SHIFT,
+    MSTATUS_MPRV,
     OK,
     PC,
     PRIV,
@@ -112,9 +116,10 @@ def finish_mmio(x, f, csr, st, tlb, pc: int) -> int:
 
 
 def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
-    """The hart's loop, as one compiled copy per fetch mode. With translation off (M-mode,
-    or satp Bare; paged=False) every page's RAM offset is pc - RAM_BASE, and that copy
-    checks no pages when fetching; the other copy keeps the executing page's translation.
+    """The hart's loop, as one compiled copy per translation mode. With translation off
+    (paged=False: M-mode, or satp Bare) a guest address's RAM offset is address - RAM_BASE,
+    and that copy fetches with no page check and reaches RAM directly for loads and stores;
+    the other copy goes through the TLBs and keeps the executing page's translation.
     A stretch that finds the hart in the other mode returns EXIT_MODE."""
 
     # No reference counting inside the hot loop: every array here is owned by the Hart,
@@ -151,7 +156,7 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
             irq = interrupt_to_take(csr, st, instret)
             if irq >= 0:
                 pc = take_trap(pc, irq, 0, True, csr, st, tlb)
-            if fetch_translates(csr, st) != paged:
+            if translates(csr, st) != paged:
                 st[PC] = pc
                 st[INSTRET] = instret
                 return EXIT_MODE
@@ -191,11 +196,11 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
                         pc = take_trap(pc, status, pc + 2, False, csr, st, tlb)
                         break
                 op = dc[d + DC_OP]
-                # The masks change nothing (register numbers are below 64) but let the compiler
+                # The masks change nothing (rs1, rs2 < 32; rd < 33) but let the compiler
                 # see the indices are not negative, which drops a check from every x[] access.
                 rd = dc[d + DC_RD] & 63
-                rs1 = dc[d + DC_RS1] & 63
-                rs2 = dc[d + DC_RS2] & 63
+                rs1 = dc[d + DC_RS1] & 31
+                rs2 = dc[d + DC_RS2] & 31
                 imm = dc[d + DC_IMM]
                 length = dc[d + DC_RAW] & 7
                 next_pc = pc + length
@@ -236,54 +241,54 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
                 elif op == Op.BGEU:
                     if not ltu(x[rs1], x[rs2]):
                         next_pc = pc + imm
-                # loads and stores: a status other than OK is dealt with after the chain
+                # loads and stores: x[rs1] status other than OK is dealt with after the chain
                 elif op == Op.LD:
                     addr = x[rs1] + imm
-                    value, status = load(addr, 8, mem, tlb, csr, st, instret)
+                    value, status = load(addr, 8, mem, tlb, csr, st, instret, paged)
                     if status == OK:
                         x[rd] = value
                 elif op == Op.LW:
                     addr = x[rs1] + imm
-                    value, status = load(addr, 4, mem, tlb, csr, st, instret)
+                    value, status = load(addr, 4, mem, tlb, csr, st, instret, paged)
                     if status == OK:
                         x[rd] = sext(value, 32)
                 elif op == Op.LWU:
                     addr = x[rs1] + imm
-                    value, status = load(addr, 4, mem, tlb, csr, st, instret)
+                    value, status = load(addr, 4, mem, tlb, csr, st, instret, paged)
                     if status == OK:
                         x[rd] = value
                 elif op == Op.LH:
                     addr = x[rs1] + imm
-                    value, status = load(addr, 2, mem, tlb, csr, st, instret)
+                    value, status = load(addr, 2, mem, tlb, csr, st, instret, paged)
                     if status == OK:
                         x[rd] = sext(value, 16)
                 elif op == Op.LHU:
                     addr = x[rs1] + imm
-                    value, status = load(addr, 2, mem, tlb, csr, st, instret)
+                    value, status = load(addr, 2, mem, tlb, csr, st, instret, paged)
                     if status == OK:
                         x[rd] = value
                 elif op == Op.LB:
                     addr = x[rs1] + imm
-                    value, status = load(addr, 1, mem, tlb, csr, st, instret)
+                    value, status = load(addr, 1, mem, tlb, csr, st, instret, paged)
                     if status == OK:
                         x[rd] = sext(value, 8)
                 elif op == Op.LBU:
                     addr = x[rs1] + imm
-                    value, status = load(addr, 1, mem, tlb, csr, st, instret)
+                    value, status = load(addr, 1, mem, tlb, csr, st, instret, paged)
                     if status == OK:
                         x[rd] = value
                 elif op == Op.SD:
                     addr = x[rs1] + imm
-                    status = store(addr, 8, x[rs2], mem, tlb, pagef, dc, csr, st, instret)
+                    status = store(addr, 8, x[rs2], mem, tlb, pagef, dc, csr, st, instret, paged)
                 elif op == Op.SW:
                     addr = x[rs1] + imm
-                    status = store(addr, 4, x[rs2], mem, tlb, pagef, dc, csr, st, instret)
+                    status = store(addr, 4, x[rs2], mem, tlb, pagef, dc, csr, st, instret, paged)
                 elif op == Op.SH:
                     addr = x[rs1] + imm
-                    status = store(addr, 2, x[rs2], mem, tlb, pagef, dc, csr, st, instret)
+                    status = store(addr, 2, x[rs2], mem, tlb, pagef, dc, csr, st, instret, paged)
                 elif op == Op.SB:
                     addr = x[rs1] + imm
-                    status = store(addr, 1, x[rs2], mem, tlb, pagef, dc, csr, st, instret)
+                    status = store(addr, 1, x[rs2], mem, tlb, pagef, dc, csr, st, instret, paged)
                 elif op == Op.SLTI:
                     x[rd] = 1 if x[rs1] < imm else 0
                 elif op == Op.SLTIU:
@@ -367,7 +372,7 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
                     if op <= Op.FSD:
                         addr = x[rs1] + imm
                         status = fp_load_store(
-                            op, rd, rs2, addr, f, mem, tlb, pagef, dc, csr, st, instret
+                            op, rd, rs2, addr, f, mem, tlb, pagef, dc, csr, st, instret, paged
                         )
                         if status == MMIO:
                             return mmio_exit(st, pc, instret, op, rd, addr, length)
@@ -436,9 +441,15 @@ run_paged = compile_run(paged=True)
 
 
 @njit(cache=True, inline="always")
-def fetch_translates(csr, st) -> bool:
-    """Whether instruction fetch goes through Sv39/Sv48 (not in M-mode, not with satp Bare)."""
-    return st[PRIV] != PRIV_M and (csr[SATP] >> 60) & 0xF != SATP_MODE_BARE
+def translates(csr, st) -> bool:
+    """Whether fetches or loads and stores go through Sv39/Sv48: satp is not Bare, and the
+    hart is not in M-mode or is in M-mode with MPRV pointing loads and stores lower."""
+    if (csr[SATP] >> 60) & 0xF == SATP_MODE_BARE:
+        return False
+    if st[PRIV] != PRIV_M:
+        return True
+    status = csr[MSTATUS]
+    return (status & MSTATUS_MPRV) != 0 and (status & MSTATUS_MPP) != PRIV_M << MSTATUS_MPP_SHIFT
 
 
 @njit(cache=True, inline="always")

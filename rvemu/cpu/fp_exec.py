@@ -33,19 +33,19 @@ def mark_dirty(csr) -> None:
 
 
 @njit(cache=True, inline="always")
-def fp_load_store(op, rd, rs2, addr, f, mem, tlb, pagef, dc, csr, st, instret) -> int:
+def fp_load_store(op, rd, rs2, addr, f, mem, tlb, pagef, dc, csr, st, instret, paged) -> int:
     """FLW/FLD/FSW/FSD: OK, SLOW, MMIO or a trap cause."""
     if not fp_enabled(csr):
         return CAUSE_ILLEGAL
     if op == Op.FLW or op == Op.FLD:
         size = 4 if op == Op.FLW else 8
-        value, status = load(addr, size, mem, tlb, csr, st, instret)
+        value, status = load(addr, size, mem, tlb, csr, st, instret, paged)
         if status == OK:
             f[rd] = value | NAN_BOX if size == 4 else value
             mark_dirty(csr)
         return status
     size = 4 if op == Op.FSW else 8
-    return store(addr, size, f[rs2], mem, tlb, pagef, dc, csr, st, instret)
+    return store(addr, size, f[rs2], mem, tlb, pagef, dc, csr, st, instret, paged)
 
 
 @njit(cache=True, inline="always")

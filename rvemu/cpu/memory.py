@@ -84,23 +84,37 @@ def write_ram(mem, off: int, size: int, value: int) -> None:
 
 
 @njit(cache=True, inline="always")
-def load(addr: int, size: int, mem, tlb, csr, st, instret: int) -> tuple[int, int]:
-    """(value zero-extended, OK) or (0, MMIO / trap cause)."""
-    vpn = addr >> 12
-    slot = tlb_slot(ACCESS_LOAD, vpn)
-    if tlb[slot + TAG] == vpn and (addr & (size - 1)) == 0:
-        return read_ram(mem, tlb[slot + DELTA] + addr, size), OK
+def load(addr: int, size: int, mem, tlb, csr, st, instret: int, paged: bool) -> tuple[int, int]:
+    """(value zero-extended, OK) or (0, MMIO / trap cause). With `paged` False the caller
+    knows loads are not translated (see core.translates): RAM is reached directly."""
+    if paged:
+        vpn = addr >> 12
+        slot = tlb_slot(ACCESS_LOAD, vpn)
+        if tlb[slot + TAG] == vpn and (addr & (size - 1)) == 0:
+            return read_ram(mem, tlb[slot + DELTA] + addr, size), OK
+    else:
+        off = addr - st[RAM_BASE]
+        if 0 <= off < st[RAM_SIZE] and (addr & (size - 1)) == 0:
+            return read_ram(mem, off, size), OK
     return load_slow(addr, size, mem, tlb, csr, st, instret)
 
 
 @njit(cache=True, inline="always")
-def store(addr: int, size: int, value: int, mem, tlb, pagef, dc, csr, st, instret: int) -> int:
-    """OK or SLOW when done; MMIO or a trap cause when not."""
-    vpn = addr >> 12
-    slot = tlb_slot(ACCESS_STORE, vpn)
-    if tlb[slot + TAG] == vpn and (addr & (size - 1)) == 0:
-        write_ram(mem, tlb[slot + DELTA] + addr, size, value)
-        return OK
+def store(addr: int, size: int, value: int, mem, tlb, pagef, dc, csr, st, instret, paged) -> int:
+    """OK or SLOW when done; MMIO or a trap cause when not. `paged` as for load; stores
+    to pages holding code or the tohost word take the slow path."""
+    if paged:
+        vpn = addr >> 12
+        slot = tlb_slot(ACCESS_STORE, vpn)
+        if tlb[slot + TAG] == vpn and (addr & (size - 1)) == 0:
+            write_ram(mem, tlb[slot + DELTA] + addr, size, value)
+            return OK
+    else:
+        off = addr - st[RAM_BASE]
+        in_ram = 0 <= off < st[RAM_SIZE] and (addr & (size - 1)) == 0
+        if in_ram and pagef[np.uint64(off >> 12)] == 0:
+            write_ram(mem, off, size, value)
+            return OK
     return store_slow(addr, size, value, mem, tlb, pagef, dc, csr, st, instret)
 
 

@@ -80,7 +80,7 @@ def execute_atomic(op, rd, rs1, rs2, pc, next_pc, x, csr, st, mem, tlb, pagef, d
         cause = CAUSE_LOAD_MISALIGNED if is_lr else CAUSE_STORE_MISALIGNED
         return take_trap(pc, cause, addr, False, csr, st, tlb), TRAPPED
     if is_lr:
-        value, status = load(addr, size, mem, tlb, csr, st, instret)
+        value, status = load(addr, size, mem, tlb, csr, st, instret, True)
         if status != OK:
             if status == MMIO:
                 status = CAUSE_LOAD_ACCESS  # no reservations on devices
