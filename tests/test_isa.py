@@ -669,6 +669,29 @@ def test_self_modifying_code_with_fence_i(rig: Rig) -> None:
     assert rig.hart.pc == target + 4
 
 
+def test_store_into_decoded_code_is_seen_without_fence_i(rig: Rig) -> None:
+    """rvemu keeps decoded instructions true to memory even without fence.i (as QEMU
+    does): a plain store over an instruction that already ran changes what runs next.
+    This goes through the untranslated copy of the core, whose stores reach RAM directly
+    and must still notice pages that hold code."""
+    target = CODE + 0x100
+    old, new = enc("addi", rd=10, rs1=0, imm=1), enc("addi", rd=10, rs1=0, imm=2)
+    rig.place([old, enc("jalr", rd=0, rs1=1, imm=0)], target)  # a function: a0 = 1
+    rig.place(
+        [
+            enc("jal", rd=1, imm=target - CODE),  # call it (decodes `old`)
+            enc("sw", rs1=5, rs2=6, imm=0),  # overwrite `old` with `new`
+            enc("jal", rd=1, imm=target - (CODE + 8)),  # call it again
+        ]
+    )
+    rig.hart.pc = CODE
+    rig.set_x(x5=target, x6=new, x10=0)
+    rig.step(3)
+    assert rig.x(10) == 1
+    rig.step(3)
+    assert rig.x(10) == 2, "a stale decoded instruction ran after a store over it"
+
+
 def test_store_over_the_next_instruction(rig: Rig) -> None:
     """A store that rewrites the instruction right after it (fence.i between)."""
     program = [

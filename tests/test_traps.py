@@ -176,10 +176,12 @@ def test_top_page_of_the_address_space(priv: int, name: str) -> None:
     assert_m_trap(rig, cause, -8, prev=priv)
 
 
-@pytest.mark.parametrize("target", [UNMAPPED, RAM + (1 << 20), 0x1000_0000])
+@pytest.mark.parametrize(
+    "target", [UNMAPPED, RAM + (1 << 20), 0x1000_0000, RAM - 2, (1 << 64) - 2, 1 << 62]
+)
 def test_fetch_access_fault(rig: Rig, target: int) -> None:
     rig.exec(enc("jalr", rd=1, rs1=10), x10=target)
-    assert rig.hart.pc == target
+    assert u64(rig.hart.pc) == target
     rig.step(1)
     assert_m_trap(rig, S.CAUSE_FETCH_ACCESS, target, epc=target)
 
