@@ -48,7 +48,7 @@ _FMA_HI = 2.0**1000
 # ---- double precision ----------------------------------------------------------------
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def _add_d(a: int, b: int, y: float, rm: int) -> tuple[int, int]:
     x = f64_from_bits(a)
     q = x + y
@@ -100,7 +100,7 @@ def fsqrt_d(a: int, rm: int) -> tuple[int, int]:
     return sqrt_slow(x, is_snan_d(a), rm, True)
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def _fma_d(x: float, y: float, z: float, snan: bool, rm: int) -> tuple[int, int]:
     if rm == RNE and _FMA_LO < abs(x * y) < _FMA_HI and abs(z) < _FMA_HI:
         r1, r2, _ = err_fma(x, y, z)
