@@ -10,7 +10,7 @@ that change interrupt state (CSR writes, xRET, stores through the slow path).
 import numpy as np
 from numba import njit
 
-from ..mmu.sv import SATP_MODE_BARE
+from ..mmu.sv import SATP_MODE_BARE, effective_priv
 from ..mmu.tlb import DELTA, INVALID, TAG, tlb_slot
 from .alu import div, divu, divuw, divw, ltu, mulh, mulhsu, mulhu, rem, remu, remuw, remw, srl
 from .bits import sext
@@ -35,6 +35,7 @@ from .memory import (
 )
 from .state import (
     ACCESS_FETCH,
+    ACCESS_LOAD,
     CAUSE_ILLEGAL,
     CAUSE_LOAD_ACCESS,
     CAUSE_STORE_ACCESS,
@@ -51,10 +52,6 @@ from .state import (
     MMIO_RD,
     MMIO_VADDR,
     MMIO_VALUE,
-    MSTATUS,
-    MSTATUS_MPP,
-    MSTATUS_MPP_SHIFT,
-    MSTATUS_MPRV,
     OK,
     PC,
     PRIV,
@@ -446,10 +443,7 @@ def translates(csr, st) -> bool:
     hart is not in M-mode or is in M-mode with MPRV pointing loads and stores lower."""
     if (csr[SATP] >> 60) & 0xF == SATP_MODE_BARE:
         return False
-    if st[PRIV] != PRIV_M:
-        return True
-    status = csr[MSTATUS]
-    return (status & MSTATUS_MPRV) != 0 and (status & MSTATUS_MPP) != PRIV_M << MSTATUS_MPP_SHIFT
+    return st[PRIV] != PRIV_M or effective_priv(ACCESS_LOAD, csr, st) != PRIV_M
 
 
 @njit(cache=True, inline="always")

@@ -89,7 +89,8 @@ def execute_fp(op, rd, rs1, rs2, rs3_rm, x, f, csr) -> bool:
 @njit_generic
 def fp_compute(op: int, a: int, b: int, c: int, xa: int, rm: int) -> tuple[int, int, bool]:
     """(result, fflags, whether the result goes to an x register) of the operation on f
-    registers a, b, c and x register xa; fflags is -1 when op is not an F/D operation."""
+    registers a, b, c and x register xa; fflags is -1 when op is not one of the F/D
+    operations execute_fp leaves to this function (it does the commonest ones itself)."""
     result, flags, to_x = 0, 0, False
 
     # three operands
@@ -101,8 +102,6 @@ def fp_compute(op: int, a: int, b: int, c: int, xa: int, rm: int) -> tuple[int, 
         result, flags = fpu.fnmsub_s(a, b, c, rm)
     elif op == Op.FNMADD_S:
         result, flags = fpu.fnmadd_s(a, b, c, rm)
-    elif op == Op.FMADD_D:
-        result, flags = fpu.fmadd_d(a, b, c, rm)
     elif op == Op.FMSUB_D:
         result, flags = fpu.fmsub_d(a, b, c, rm)
     elif op == Op.FNMSUB_D:
@@ -120,14 +119,6 @@ def fp_compute(op: int, a: int, b: int, c: int, xa: int, rm: int) -> tuple[int, 
         result, flags = fpu.fdiv_s(a, b, rm)
     elif op == Op.FSQRT_S:
         result, flags = fpu.fsqrt_s(a, rm)
-    elif op == Op.FADD_D:
-        result, flags = fpu.fadd_d(a, b, rm)
-    elif op == Op.FSUB_D:
-        result, flags = fpu.fsub_d(a, b, rm)
-    elif op == Op.FMUL_D:
-        result, flags = fpu.fmul_d(a, b, rm)
-    elif op == Op.FDIV_D:
-        result, flags = fpu.fdiv_d(a, b, rm)
     elif op == Op.FSQRT_D:
         result, flags = fpu.fsqrt_d(a, rm)
     # sign injection, min/max (their funct3 is not a rounding mode)

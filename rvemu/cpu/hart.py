@@ -34,7 +34,7 @@ class Hart:
         self.st[S.RAM_BASE] = ram_base
         self.st[S.RAM_SIZE] = len(ram)
         self.hart_id = hart_id
-        self._paged = False  # which compiled copy of the core runs (see core.run)
+        self._paged = False  # which compiled copy of the core runs (see core.compile_run)
         self.reset()
 
     def reset(self, pc: int = 0) -> None:
