@@ -12,6 +12,7 @@ from numba import njit
 
 from ..mmu.sv import SATP_MODE_BARE, effective_priv
 from ..mmu.tlb import DELTA, INVALID, TAG, tlb_slot
+from ..tier2.call import call_region
 from .alu import div, divu, divuw, divw, ltu, mulh, mulhsu, mulhu, rem, remu, remuw, remw, srl
 from .bits import sext
 from .decode import decode
@@ -20,6 +21,7 @@ from .isa import Op
 from .jit import njit_generic
 from .memory import (
     DC_IMM,
+    DC_MASK,
     DC_OP,
     DC_RAW,
     DC_RD,
@@ -40,9 +42,12 @@ from .state import (
     CAUSE_LOAD_ACCESS,
     CAUSE_STORE_ACCESS,
     EXIT_BUDGET,
+    EXIT_HOT,
     EXIT_MMIO,
     EXIT_MODE,
     EXIT_TOHOST,
+    HOT_PC,
+    HOT_THRESHOLD,
     INSTRET,
     MMIO,
     MMIO_FAULT,
@@ -57,6 +62,8 @@ from .state import (
     PRIV,
     PRIV_M,
     RAM_BASE,
+    REGION_JUMPED,
+    REGION_RETIRED,
     SATP,
     SECOND_PAGE_FAULT,
     TOHOST_HIT,
@@ -123,7 +130,7 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
     # which outlives the call, and Numba's per-call increments of array counts cost more
     # than the instructions themselves.
     @njit(cache=True, _nrt=False)
-    def run(x, f, csr, st, ram8, ram16, ram32, ram64, tlb, dc, pagef, budget: int) -> int:
+    def run(x, f, csr, st, ram8, ram16, ram32, ram64, tlb, dc, pagef, hot, entries, budget):
         mem = (ram8, ram16, ram32, ram64)
         pc = st[PC]
         instret = st[INSTRET]
@@ -193,6 +200,17 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
                         pc = take_trap(pc, status, pc + 2, False, csr, st, tlb)
                         break
                 op = dc[d + DC_OP]
+                if op == Op.REGION:  # compiled code starts here (rvemu.tier2)
+                    if not paged:
+                        budget_left = limit - instret
+                        region_pc = call_region(entries[d >> 3], x, ram8, pagef, st, budget_left)
+                        if st[REGION_RETIRED] > 0:
+                            instret += st[REGION_RETIRED]
+                            pc = region_pc
+                            if st[REGION_JUMPED] and jumped_to(pc + fetch_delta, hot, st):
+                                return hot_exit(st, pc, instret)
+                            continue
+                    op = dc[d + DC_RS3RM]  # it could not start: interpret the instruction
                 # The masks change nothing (rs1, rs2 < 32; rd < 33) but let the compiler
                 # see the indices are not negative, which drops a check from every x[] access.
                 rd = dc[d + DC_RD] & 63
@@ -423,6 +441,9 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
                     else:
                         pc = take_trap(pc, status, fault_address(st, addr), False, csr, st, tlb)
                         break
+                if not paged and next_pc != pc + length:  # a taken jump
+                    if jumped_to(next_pc + fetch_delta, hot, st):
+                        return hot_exit(st, next_pc, instret + 1)
                 pc = next_pc
                 instret += 1
 
@@ -444,6 +465,23 @@ def translates(csr, st) -> bool:
     if (csr[SATP] >> 60) & 0xF == SATP_MODE_BARE:
         return False
     return st[PRIV] != PRIV_M or effective_priv(ACCESS_LOAD, csr, st) != PRIV_M
+
+
+@njit(cache=True, inline="always")
+def jumped_to(off: int, hot, st) -> bool:
+    """Count a taken jump to RAM offset `off`; True when that makes the code there hot,
+    for the second tier to compile (counts share the decoded cache's slots)."""
+    h = (off >> 1) & DC_MASK
+    hot[h] += 1
+    return hot[h] == st[HOT_THRESHOLD]
+
+
+@njit_generic
+def hot_exit(st, pc: int, instret: int) -> int:
+    st[PC] = pc
+    st[INSTRET] = instret
+    st[HOT_PC] = pc
+    return EXIT_HOT
 
 
 @njit(cache=True, inline="always")

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from ..mmu.tlb import new_tlb, tlb_flush
+from ..tier2.compiler import Tier2
 from . import state as S
 from .core import run_bare, run_paged
-from .memory import PAGE_WATCH, flush_decoded, new_decoded_cache
+from .memory import PAGE_CODE, PAGE_REGION, PAGE_WATCH, flush_decoded, new_decoded_cache
+
+# Taken jumps to a pc before the second tier compiles the code there (0: never).
+HOT_THRESHOLD = int(os.environ.get("RVEMU_HOT_THRESHOLD", "1000"))
 
 X_NAMES = (
     "zero ra sp gp tp t0 t1 t2 s0 s1 a0 a1 a2 a3 a4 a5 a6 a7 "
@@ -34,6 +40,8 @@ class Hart:
         self.st[S.RAM_BASE] = ram_base
         self.st[S.RAM_SIZE] = len(ram)
         self.hart_id = hart_id
+        self.tier2 = Tier2(ram, ram_base, self.dc, self.page_flags)
+        self._hot_threshold = HOT_THRESHOLD
         self._paged = False  # which compiled copy of the core runs (see core.compile_run)
         self.reset()
 
@@ -52,6 +60,7 @@ class Hart:
         self.st[S.TOHOST] = -1
         self.st[S.MARK_MAIN] = -1
         self.st[S.SECOND_PAGE_FAULT] = -1
+        self.st[S.HOT_THRESHOLD] = self._hot_threshold
         self.csr[S.MISA] = S.MISA_VALUE
         self.csr[S.MSTATUS] = S.MSTATUS_UXL | S.MSTATUS_SXL
         self.csr[S.MHARTID] = self.hart_id
@@ -65,9 +74,12 @@ class Hart:
         while True:
             run_core = run_paged if self._paged else run_bare
             why = int(run_core(*self._core_args(), end - self.instret))
-            if why != S.EXIT_MODE:
+            if why == S.EXIT_HOT:
+                self.tier2.enter(int(self.st[S.HOT_PC]))
+            elif why == S.EXIT_MODE:
+                self._paged = not self._paged  # the core's other compiled copy takes over
+            else:
                 return why
-            self._paged = not self._paged  # the core's other compiled copy takes over
 
     def warm_up(self) -> None:
         """Load both compiled copies of the core now (compiling them on a cold cache), so
@@ -85,12 +97,14 @@ class Hart:
             self.tlb,
             self.dc,
             self.page_flags,
+            self.tier2.hot,
+            self.tier2.entries,
         )
 
     def flush_decoded(self) -> None:
         """Forget decoded instructions: call after writing guest RAM from Python."""
         flush_decoded(self.dc)
-        self.page_flags &= ~np.uint8(1)
+        self.page_flags &= ~np.uint8(PAGE_CODE | PAGE_REGION)
         tlb_flush(self.tlb)
 
     def watch_tohost(self, paddr: int) -> None:
@@ -99,6 +113,17 @@ class Hart:
         if 0 <= page < len(self.page_flags):
             self.page_flags[page] |= PAGE_WATCH
         tlb_flush(self.tlb)
+
+    @property
+    def hot_threshold(self) -> int:
+        """Taken jumps to a pc before the second tier compiles the code there; 0 turns
+        the second tier off (the environment's RVEMU_HOT_THRESHOLD sets the default)."""
+        return self._hot_threshold
+
+    @hot_threshold.setter
+    def hot_threshold(self, value: int) -> None:
+        self._hot_threshold = value
+        self.st[S.HOT_THRESHOLD] = value
 
     # --- convenient views
     @property

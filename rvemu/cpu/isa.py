@@ -231,7 +231,9 @@ ENTRIES = parse_table()
 
 # Op ids: ILLEGAL is 0, then one per table line. Numba folds IntEnum members to constants,
 # so `op == Op.ADD` in the executor compiles to a jump table on the op id.
-Op = IntEnum("Op", ["ILLEGAL"] + [name.upper() for name, _, _, _ in ENTRIES], start=0)
+# REGION is no instruction: it marks a decoded slot where a compiled region starts (the
+# slot keeps the instruction's own op in its rs3/rm field; see rvemu.tier2).
+Op = IntEnum("Op", ["ILLEGAL"] + [name.upper() for name, _, _, _ in ENTRIES] + ["REGION"], start=0)
 
 # Instructions whose rd names an f register (every other rd is an x register, and an x
 # register rd of 0 is redirected to a scratch slot so x0 stays zero without a check).

@@ -39,6 +39,7 @@ SLOW = -3  # a store done by the slow path: the hart re-checks interrupts and ex
 # page flags (one byte per 4 KiB page of RAM)
 PAGE_CODE = 1  # holds decoded instructions: stores must invalidate them
 PAGE_WATCH = 2  # holds the tohost word: stores must be seen
+PAGE_REGION = 4  # holds compiled regions (rvemu.tier2): a store forgets all of them
 
 # The decoded-instruction cache: DC_ENTRIES direct-mapped slots of 8 words, flat; the slot
 # for the instruction at RAM offset `off` starts at dc_slot(off).
@@ -214,6 +215,11 @@ def store_slow(addr: int, size: int, value: int, mem, tlb, pagef, dc, csr, st, i
 def note_store(off: int, size: int, pagef, dc, st) -> None:
     """A store to RAM at `off` that the store TLB does not cover: keep caches true."""
     flags = pagef[off >> 12]
+    if flags & PAGE_REGION:
+        # A region may hold the stored-to instruction though its entry is elsewhere on
+        # the page: forget every decoded instruction there, and with them the entries.
+        invalidate_page(dc, off >> 12 << 12)
+        pagef[off >> 12] &= ~PAGE_REGION
     if flags & PAGE_CODE:
         invalidate_decoded(dc, off, size)
     if flags & PAGE_WATCH:
@@ -231,6 +237,14 @@ def invalidate_decoded(dc, off: int, size: int) -> None:
         if dc[slot + DC_TAG] == a:
             dc[slot + DC_TAG] = -1
         a += 2
+
+
+@njit_generic
+def invalidate_page(dc, page_off: int) -> None:
+    for a in range(page_off, page_off + 4096, 2):
+        slot = dc_slot(a)
+        if dc[slot + DC_TAG] == a:
+            dc[slot + DC_TAG] = -1
 
 
 @njit_generic

@@ -33,6 +33,11 @@ TOHOST_HIT = 23  # set by a store to the tohost word
 MMIO_LEN = 24  # length of the instruction waiting for the device access
 RESERVED_VALUE = 25  # the value LR read at st[RESERVATION]
 SECOND_PAGE_FAULT = 26  # a misaligned access faulted on its second page: that page, else -1
+# The second tier (rvemu.tier2)
+HOT_THRESHOLD = 27  # taken jumps to a pc before it is compiled; 0: never compile
+HOT_PC = 28  # the pc that got hot (EXIT_HOT)
+REGION_RETIRED = 29  # instructions the last compiled region retired
+REGION_JUMPED = 30  # 1 if it left by a jump (its pc is a jump target), 0 if it stopped
 ST_SIZE = 32
 
 # --- why `run` returned
@@ -42,6 +47,7 @@ EXIT_WFI = 2  # wfi with no interrupt pending: Python waits for a device or the 
 EXIT_TOHOST = 3  # the guest wrote the HTIF tohost word
 EXIT_MARK = 4  # the guest ran a boot-latency mark
 EXIT_MODE = 5  # (inside Hart.run) fetch started or stopped translating: switch cores
+EXIT_HOT = 6  # (inside Hart.run) st[HOT_PC] got hot: compile the code there
 
 # --- privilege levels
 PRIV_U, PRIV_S, PRIV_M = 0, 1, 3

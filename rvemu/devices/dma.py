@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..cpu.memory import PAGE_CODE, invalidate_decoded
+from ..cpu.memory import PAGE_CODE, PAGE_REGION, invalidate_decoded
 
 WHOLE_FLUSH = 1 << 17  # beyond this many bytes, dropping every decoded instruction is cheaper
 
@@ -53,7 +53,7 @@ class GuestMemory:
         flags = self.hart.page_flags[off >> 12 : ((off + length - 1) >> 12) + 1]
         if not (flags & PAGE_CODE).any():
             return
-        if length > WHOLE_FLUSH:
+        if length > WHOLE_FLUSH or (flags & PAGE_REGION).any():
             self.hart.flush_decoded()
         else:
             invalidate_decoded(self.hart.dc, off, length)

@@ -1,0 +1,141 @@
+"""Compiling regions with LLVM and wiring them into the hart's decoded-instruction cache."""
+
+from __future__ import annotations
+
+import gc
+import time
+
+import llvmlite.binding as llvm
+import numpy as np
+
+from ..cpu.decode import decode
+from ..cpu.isa import Op
+from ..cpu.memory import DC_OP, DC_RS3RM, DC_TAG, PAGE_REGION, dc_slot
+from .emit import TRANSLATED, RegionEmitter
+from .region import Insn, find_region
+
+NEVER = -(1 << 62)  # a hot counter that can no longer reach the threshold
+MAX_COMPILES_PER_PAGE = 16  # past this, code on the page is rewritten too often to pay
+
+_engine: tuple | None = None
+
+
+def _llvm() -> tuple:
+    """One LLVM JIT engine per process (Numba has already initialised LLVM's native target)."""
+    global _engine
+    if _engine is None:
+        llvm.initialize_native_target()
+        llvm.initialize_native_asmprinter()
+        # Code generation at -O0 (fast instruction selection and register allocation)
+        # compiles a region about ten times faster than -O2; the IR passes below do the
+        # optimising that matters for this straight-line integer code.
+        target_machine = llvm.Target.from_default_triple().create_target_machine(opt=0, jit=True)
+        engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), target_machine)
+        _engine = (target_machine, engine)
+    return _engine
+
+
+def _optimize(module: llvm.ModuleRef, target_machine: llvm.TargetMachineRef) -> None:
+    """A short pipeline: registers-to-SSA for the exit bookkeeping, then folding. The full
+    -O2 pipeline costs several times more and makes no faster code for regions."""
+    passes = llvm.create_new_function_pass_manager()
+    passes.add_sroa_pass()
+    passes.add_instruction_combine_pass()
+    passes.add_simplify_cfg_pass()
+    builder = llvm.create_pass_builder(
+        target_machine, llvm.create_pipeline_tuning_options(speed_level=0)
+    )
+    for function in module.functions:
+        passes.run(function, builder)
+
+
+class Tier2:
+    """The second tier for one hart: hot counters, compiled regions, and their entries."""
+
+    def __init__(
+        self, ram: np.ndarray, ram_base: int, dc: np.ndarray, page_flags: np.ndarray
+    ) -> None:
+        self.ram = ram
+        self.ram16 = ram.view(np.uint16)
+        self.ram_base = ram_base
+        self.dc = dc
+        self.page_flags = page_flags
+        self.hot = np.zeros(len(dc) // 8, dtype=np.int64)  # taken jumps to each slot's pc
+        self.entries = np.zeros(len(dc) // 8, dtype=np.int64)  # region address per slot
+        # RAM offset of an entry -> (address, the page's bytes it was compiled from)
+        self.compiled: dict[int, tuple[int, bytes]] = {}
+        self.compiles_per_page: dict[int, int] = {}
+        self.regions = 0
+        self.instructions = 0
+        self.seconds = 0.0
+
+    def enter(self, pc: int) -> None:
+        """pc got hot: compile the region starting there (or reuse it) and mark its entry."""
+        off = pc - self.ram_base
+        slot = dc_slot(off)
+        index = slot >> 3
+        if not (0 <= off < len(self.ram)) or self.dc[slot + DC_TAG] != off:
+            self.hot[index] = 0  # not decoded (yet) where the interpreter looks: try later
+            return
+        page = off >> 12
+        code = self.ram[page << 12 : (page + 1) << 12].tobytes()
+        known = self.compiled.get(off)
+        if known is not None and known[1] == code:
+            address = known[0]
+        elif self.compiles_per_page.get(page, 0) >= MAX_COMPILES_PER_PAGE:
+            address = 0
+        else:
+            self.compiles_per_page[page] = self.compiles_per_page.get(page, 0) + 1
+            address = self._compile(off)
+            if address:
+                self.compiled[off] = (address, code)
+        if not address:
+            self.hot[index] = NEVER
+            return
+        self.hot[index] = 0
+        self.entries[index] = address
+        self.page_flags[page] |= PAGE_REGION
+        if self.dc[slot + DC_OP] != Op.REGION:
+            self.dc[slot + DC_RS3RM] = self.dc[slot + DC_OP]
+            self.dc[slot + DC_OP] = Op.REGION
+
+    def _insn_at(self, off: int) -> Insn | None:
+        if off & 1 or off + 2 > len(self.ram):
+            return None
+        raw = int(self.ram16[off >> 1])
+        if raw & 3 == 3:
+            if off + 4 > len(self.ram):
+                return None
+            raw |= int(self.ram16[(off >> 1) + 1]) << 16
+        op, rd, rs1, rs2, _, imm, length = decode(raw)
+        if op not in TRANSLATED:
+            return None
+        return Insn(off, int(op), int(rd), int(rs1), int(rs2), int(imm), int(length))
+
+    def _compile(self, off: int) -> int:
+        """Address of the compiled region entered at RAM offset off, or 0 if there is none."""
+        start = time.perf_counter()
+        gc.disable()  # the IR is many small objects; collecting while building only costs
+        try:
+            return self._compile_region(off, start)
+        finally:
+            gc.enable()
+
+    def _compile_region(self, off: int, start: float) -> int:
+        region = find_region(off, self._insn_at)
+        if off not in region.blocks:
+            return 0
+        name = f"region_{self.ram_base + off:x}_{self.regions}"
+        module = RegionEmitter(region, name, self.ram_base, len(self.ram)).build()
+        target_machine, engine = _llvm()
+        module.triple = target_machine.triple
+        module.data_layout = str(target_machine.target_data)
+        parsed = llvm.parse_assembly(str(module))
+        parsed.verify()
+        _optimize(parsed, target_machine)
+        engine.add_module(parsed)
+        engine.finalize_object()
+        self.regions += 1
+        self.instructions += len(region)
+        self.seconds += time.perf_counter() - start
+        return engine.get_function_address(name)

@@ -1,0 +1,302 @@
+"""A region as one LLVM function: the instructions' semantics, one line each where the
+spec's are.
+
+The function is `i64 region(i64* x, i8* ram, i8* page_flags, i64 budget, i64* out)`: it
+runs at most `budget` instructions and returns the pc where the interpreter takes over,
+with out[0] the number of instructions it retired and out[1] 1 if that pc is the target
+of a jump it took (0 if it stopped before an instruction it does not do).
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+
+from ..cpu.decode import X_SCRATCH
+from ..cpu.isa import Op
+from .region import BRANCHES, Block, Insn, Region
+
+i8, i32, i64, i128 = ir.IntType(8), ir.IntType(32), ir.IntType(64), ir.IntType(128)
+SIGNATURE = ir.FunctionType(
+    i64, [i64.as_pointer(), i8.as_pointer(), i8.as_pointer(), i64, i64.as_pointer()]
+)
+INT64_MIN = -(1 << 63)
+
+
+def c64(value: int) -> ir.Constant:
+    return ir.Constant(i64, value)
+
+
+def sext32(b: ir.IRBuilder, v: ir.Value) -> ir.Value:
+    """The low 32 bits of v, sign-extended (the W instructions' result)."""
+    return b.sext(b.trunc(v, i32), i64)
+
+
+def low32(b: ir.IRBuilder, v: ir.Value) -> ir.Value:
+    return b.trunc(v, i32)
+
+
+def high64(b: ir.IRBuilder, x: ir.Value, y: ir.Value, x_ext: str, y_ext: str) -> ir.Value:
+    """Upper 64 bits of the 128-bit product (MULH, MULHU, MULHSU)."""
+    wide = b.mul(getattr(b, x_ext)(x, i128), getattr(b, y_ext)(y, i128))
+    return b.trunc(b.lshr(wide, ir.Constant(i128, 64)), i64)
+
+
+def divide(b: ir.IRBuilder, x: ir.Value, y: ir.Value, signed: bool, remainder: bool, word: bool):
+    """Division as RISC-V defines it: by zero gives all ones (DIV) or the dividend (REM);
+    the one signed overflow gives the dividend (DIV) or zero (REM). LLVM's division is
+    undefined in both cases, so the divisor is replaced before dividing."""
+    ty = i32 if word else i64
+    if word:
+        x, y = b.trunc(x, i32), b.trunc(y, i32)
+    zero = b.icmp_unsigned("==", y, ir.Constant(ty, 0))
+    bad = zero
+    overflow = ir.Constant(ir.IntType(1), 0)
+    if signed:
+        overflow = b.and_(
+            b.icmp_signed("==", x, ir.Constant(ty, -(1 << (ty.width - 1)))),
+            b.icmp_signed("==", y, ir.Constant(ty, -1)),
+        )
+        bad = b.or_(zero, overflow)
+    safe = b.select(bad, ir.Constant(ty, 1), y)
+    if remainder:
+        q = (b.srem if signed else b.urem)(x, safe)
+        result = b.select(zero, x, b.select(overflow, ir.Constant(ty, 0), q))
+    else:
+        q = (b.sdiv if signed else b.udiv)(x, safe)
+        result = b.select(zero, ir.Constant(ty, -1), b.select(overflow, x, q))
+    return b.sext(result, i64) if word else result
+
+
+def compare(b: ir.IRBuilder, signed: bool, pred: str, x: ir.Value, y: ir.Value) -> ir.Value:
+    return (b.icmp_signed if signed else b.icmp_unsigned)(pred, x, y)
+
+
+def slt(b, x, y, signed):
+    return b.zext(compare(b, signed, "<", x, y), i64)
+
+
+# Register-register operations: result from (builder, rs1 value, rs2 value).
+ALU = {
+    Op.ADD: lambda b, x, y: b.add(x, y),
+    Op.SUB: lambda b, x, y: b.sub(x, y),
+    Op.SLL: lambda b, x, y: b.shl(x, b.and_(y, c64(63))),
+    Op.SLT: lambda b, x, y: slt(b, x, y, True),
+    Op.SLTU: lambda b, x, y: slt(b, x, y, False),
+    Op.XOR: lambda b, x, y: b.xor(x, y),
+    Op.SRL: lambda b, x, y: b.lshr(x, b.and_(y, c64(63))),
+    Op.SRA: lambda b, x, y: b.ashr(x, b.and_(y, c64(63))),
+    Op.OR: lambda b, x, y: b.or_(x, y),
+    Op.AND: lambda b, x, y: b.and_(x, y),
+    Op.ADDW: lambda b, x, y: sext32(b, b.add(x, y)),
+    Op.SUBW: lambda b, x, y: sext32(b, b.sub(x, y)),
+    Op.SLLW: lambda b, x, y: sext32(b, b.shl(x, b.and_(y, c64(31)))),
+    Op.SRLW: lambda b, x, y: b.sext(
+        b.lshr(low32(b, x), b.and_(low32(b, y), ir.Constant(i32, 31))), i64
+    ),
+    Op.SRAW: lambda b, x, y: b.sext(
+        b.ashr(low32(b, x), b.and_(low32(b, y), ir.Constant(i32, 31))), i64
+    ),
+    Op.MUL: lambda b, x, y: b.mul(x, y),
+    Op.MULH: lambda b, x, y: high64(b, x, y, "sext", "sext"),
+    Op.MULHSU: lambda b, x, y: high64(b, x, y, "sext", "zext"),
+    Op.MULHU: lambda b, x, y: high64(b, x, y, "zext", "zext"),
+    Op.DIV: lambda b, x, y: divide(b, x, y, signed=True, remainder=False, word=False),
+    Op.DIVU: lambda b, x, y: divide(b, x, y, signed=False, remainder=False, word=False),
+    Op.REM: lambda b, x, y: divide(b, x, y, signed=True, remainder=True, word=False),
+    Op.REMU: lambda b, x, y: divide(b, x, y, signed=False, remainder=True, word=False),
+    Op.MULW: lambda b, x, y: sext32(b, b.mul(x, y)),
+    Op.DIVW: lambda b, x, y: divide(b, x, y, signed=True, remainder=False, word=True),
+    Op.DIVUW: lambda b, x, y: divide(b, x, y, signed=False, remainder=False, word=True),
+    Op.REMW: lambda b, x, y: divide(b, x, y, signed=True, remainder=True, word=True),
+    Op.REMUW: lambda b, x, y: divide(b, x, y, signed=False, remainder=True, word=True),
+}
+# Register-immediate operations are their register-register twin with rs2 = imm (the
+# decoder has already limited shift amounts to 6 bits, or 5 for the W forms).
+WITH_IMMEDIATE = {
+    Op.ADDI: Op.ADD,
+    Op.SLTI: Op.SLT,
+    Op.SLTIU: Op.SLTU,
+    Op.XORI: Op.XOR,
+    Op.ORI: Op.OR,
+    Op.ANDI: Op.AND,
+    Op.SLLI: Op.SLL,
+    Op.SRLI: Op.SRL,
+    Op.SRAI: Op.SRA,
+    Op.ADDIW: Op.ADDW,
+    Op.SLLIW: Op.SLLW,
+    Op.SRLIW: Op.SRLW,
+    Op.SRAIW: Op.SRAW,
+}
+# (size in bytes, sign-extended?) of the loads, and the stores' sizes.
+LOADS = {
+    Op.LB: (1, True),
+    Op.LH: (2, True),
+    Op.LW: (4, True),
+    Op.LD: (8, True),
+    Op.LBU: (1, False),
+    Op.LHU: (2, False),
+    Op.LWU: (4, False),
+}
+STORES = {Op.SB: 1, Op.SH: 2, Op.SW: 4, Op.SD: 8}
+BRANCH_TEST = {
+    Op.BEQ: (True, "=="),
+    Op.BNE: (True, "!="),
+    Op.BLT: (True, "<"),
+    Op.BGE: (True, ">="),
+    Op.BLTU: (False, "<"),
+    Op.BGEU: (False, ">="),
+}
+CONTROL = BRANCHES | {Op.JAL, Op.JALR}
+TRANSLATED = (
+    frozenset(ALU)
+    | frozenset(WITH_IMMEDIATE)
+    | frozenset(LOADS)
+    | frozenset(STORES)
+    | CONTROL
+    | {Op.LUI, Op.AUIPC}
+)
+
+
+class RegionEmitter:
+    """Builds the LLVM function for one region. `ram_base` and `ram_size` are compiled in:
+    a region belongs to one machine."""
+
+    def __init__(self, region: Region, name: str, ram_base: int, ram_size: int) -> None:
+        self.region = region
+        self.ram_base = ram_base
+        self.ram_size = ram_size
+        self.module = ir.Module(name=name)
+        self.fn = ir.Function(self.module, SIGNATURE, name=name)
+        for arg in (*self.fn.args[:3], self.fn.args[4]):
+            arg.add_attribute("noalias")
+        self.x, self.ram, self.page_flags, self.budget, self.out = self.fn.args
+
+    def build(self) -> ir.Module:
+        b = ir.IRBuilder(self.fn.append_basic_block("entry"))
+        # Guest registers stay in x[]: with x marked noalias LLVM forwards their loads and
+        # stores itself, and a region's many exits need no write-back.
+        self.regs = {r: b.gep(self.x, [c64(r)]) for r in range(1, 32)}
+        # Where and how the region leaves: these become phis in the exit block.
+        self.pc_out = b.alloca(i64, name="pc_out")
+        self.retired = b.alloca(i64, name="retired")
+        self.jumped = b.alloca(i64, name="jumped")
+        b.store(c64(0), self.retired)
+        self.blocks = {s: self.fn.append_basic_block(f"b{s:x}") for s in self.region.blocks}
+        b.branch(self.blocks[self.region.entry])
+
+        self.exit_block = self.fn.append_basic_block("exit")
+        out = ir.IRBuilder(self.exit_block)
+        out.store(out.load(self.retired), self.out)
+        out.store(out.load(self.jumped), out.gep(self.out, [c64(1)]))
+        out.ret(out.load(self.pc_out))
+
+        for start, block in self.region.blocks.items():
+            self.emit_block(ir.IRBuilder(self.blocks[start]), block)
+        return self.module
+
+    # --- registers, exits and control flow
+    def read(self, b: ir.IRBuilder, r: int) -> ir.Value:
+        return c64(0) if r == 0 else b.load(self.regs[r])
+
+    def write(self, b: ir.IRBuilder, r: int, value: ir.Value) -> None:
+        if r not in (0, X_SCRATCH):
+            b.store(value, self.regs[r])
+
+    def pc(self, off: int) -> int:
+        return self.ram_base + off
+
+    def leave(self, b: ir.IRBuilder, pc: ir.Value | int, retired: ir.Value, jumped: bool) -> None:
+        """Hand back to the interpreter at pc with `retired` instructions done; `jumped`
+        when pc is a jump's target (the interpreter counts those towards compiling)."""
+        b.store(c64(pc) if isinstance(pc, int) else pc, self.pc_out)
+        b.store(retired, self.retired)
+        b.store(c64(int(jumped)), self.jumped)
+        b.branch(self.exit_block)
+
+    def go_to(self, b: ir.IRBuilder, off: int, retired: ir.Value, jumped: bool) -> None:
+        if off in self.blocks:
+            b.store(retired, self.retired)
+            b.branch(self.blocks[off])
+        else:
+            self.leave(b, self.pc(off), retired, jumped)
+
+    def side_exit(self, b: ir.IRBuilder, ok: ir.Value, off: int, retired: ir.Value) -> ir.IRBuilder:
+        """Continue where `ok` holds; otherwise leave, for the interpreter to carry on at
+        RAM offset `off`."""
+        cont = self.fn.append_basic_block()
+        out = self.fn.append_basic_block()
+        b.cbranch(ok, cont, out)
+        self.leave(ir.IRBuilder(out), self.pc(off), retired, jumped=False)
+        return ir.IRBuilder(cont)
+
+    def emit_block(self, b: ir.IRBuilder, block: Block) -> None:
+        done = b.load(self.retired)
+        n = len(block.insns)
+        # A block runs whole or not at all: it must fit in what is left of the budget.
+        fits = b.icmp_unsigned("<=", b.add(done, c64(n)), self.budget)
+        b = self.side_exit(b, fits, block.start, done)
+        for k, ins in enumerate(block.insns):
+            b = self.emit_insn(b, ins, b.add(done, c64(k)))
+        after = b.add(done, c64(n))
+        last = block.insns[-1] if block.insns else None
+        if last is None or last.op not in CONTROL:
+            self.go_to(b, block.fall_through, after, jumped=False)
+            return
+        next_off = last.off + last.length
+        if last.op == Op.JAL:
+            self.write(b, last.rd, c64(self.pc(next_off)))
+            self.go_to(b, last.off + last.imm, after, jumped=True)
+        elif last.op == Op.JALR:
+            target = b.and_(b.add(self.read(b, last.rs1), c64(last.imm)), c64(~1))
+            self.write(b, last.rd, c64(self.pc(next_off)))
+            self.leave(b, target, after, jumped=True)
+        else:
+            signed, pred = BRANCH_TEST[last.op]
+            taken = compare(b, signed, pred, self.read(b, last.rs1), self.read(b, last.rs2))
+            yes, no = self.fn.append_basic_block(), self.fn.append_basic_block()
+            b.cbranch(taken, yes, no)
+            self.go_to(ir.IRBuilder(yes), last.off + last.imm, after, jumped=True)
+            self.go_to(ir.IRBuilder(no), next_off, after, jumped=False)
+
+    # --- one instruction
+    def emit_insn(self, b: ir.IRBuilder, ins: Insn, retired: ir.Value) -> ir.IRBuilder:
+        op = ins.op
+        if op in ALU:
+            self.write(b, ins.rd, ALU[op](b, self.read(b, ins.rs1), self.read(b, ins.rs2)))
+        elif op in WITH_IMMEDIATE:
+            self.write(b, ins.rd, ALU[WITH_IMMEDIATE[op]](b, self.read(b, ins.rs1), c64(ins.imm)))
+        elif op == Op.LUI:
+            self.write(b, ins.rd, c64(ins.imm))
+        elif op == Op.AUIPC:
+            self.write(b, ins.rd, c64(self.pc(ins.off) + ins.imm))
+        elif op in LOADS:
+            size, signed = LOADS[op]
+            b, ptr = self.ram_pointer(b, ins, size, retired, store=False)
+            value = b.load(ptr, align=size)
+            if size < 8:
+                value = b.sext(value, i64) if signed else b.zext(value, i64)
+            self.write(b, ins.rd, value)
+        elif op in STORES:
+            size = STORES[op]
+            b, ptr = self.ram_pointer(b, ins, size, retired, store=True)
+            value = self.read(b, ins.rs2)
+            b.store(value if size == 8 else b.trunc(value, ir.IntType(8 * size)), ptr, align=size)
+        else:
+            assert op in CONTROL, f"op {op} is not translated"
+        return b
+
+    def ram_pointer(self, b: ir.IRBuilder, ins: Insn, size: int, retired: ir.Value, store: bool):
+        """The host pointer for an aligned access to RAM, leaving the region when it is not
+        one (or, for a store, when its page holds code or the tohost word)."""
+        addr = b.add(self.read(b, ins.rs1), c64(ins.imm))
+        off = b.sub(addr, c64(self.ram_base))
+        in_ram = b.icmp_unsigned("<", off, c64(self.ram_size))
+        aligned = b.icmp_unsigned("==", b.and_(addr, c64(size - 1)), c64(0))
+        b = self.side_exit(b, b.and_(in_ram, aligned), ins.off, retired)
+        if store:
+            flags = b.load(b.gep(self.page_flags, [b.lshr(off, c64(12))]))
+            b = self.side_exit(
+                b, b.icmp_unsigned("==", flags, ir.Constant(i8, 0)), ins.off, retired
+            )
+        ptr = b.gep(self.ram, [off])
+        return b, b.bitcast(ptr, ir.IntType(8 * size).as_pointer())

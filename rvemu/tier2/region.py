@@ -1,0 +1,92 @@
+"""Which guest code a region holds: the blocks reachable from its entry inside one page.
+
+Keeping a region inside its entry's 4 KiB page makes invalidation simple: a store to the
+page forgets every region there (see memory.note_store).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..cpu.isa import Op
+
+PAGE = 4096
+
+BRANCHES = frozenset({Op.BEQ, Op.BNE, Op.BLT, Op.BGE, Op.BLTU, Op.BGEU})
+
+
+@dataclass(frozen=True)
+class Insn:
+    off: int  # RAM offset
+    op: int
+    rd: int
+    rs1: int
+    rs2: int
+    imm: int
+    length: int
+
+
+@dataclass
+class Block:
+    start: int
+    insns: list[Insn]
+    # Where control goes when the last instruction is not a jump or branch: the next
+    # offset (another block's start, or where the region hands back to the interpreter).
+    fall_through: int
+
+
+@dataclass
+class Region:
+    entry: int
+    blocks: dict[int, Block] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return sum(len(b.insns) for b in self.blocks.values())
+
+
+def find_region(entry: int, insn_at: Callable[[int], Insn | None], max_insns: int = 1024) -> Region:
+    """The blocks reachable from `entry` by direct jumps and branches inside its page.
+    `insn_at(off)` is the decoded instruction at `off`, or None where the region must
+    stop (an instruction the emitter does not translate, or one that leaves the page)."""
+    first, end = entry & ~(PAGE - 1), (entry & ~(PAGE - 1)) + PAGE
+    decoded: dict[int, Insn | None] = {}
+
+    def at(off: int) -> Insn | None:
+        if off not in decoded:
+            ins = insn_at(off) if first <= off < end else None
+            decoded[off] = ins if ins is None or off + ins.length <= end else None
+        return decoded[off]
+
+    starts, work = {entry}, [entry]
+    while work:
+        off = work.pop()
+        while (ins := at(off)) is not None:
+            if ins.op in BRANCHES:
+                targets = (off + ins.imm, off + ins.length)
+            elif ins.op == Op.JAL:
+                targets = (off + ins.imm,)
+            elif ins.op == Op.JALR:
+                targets = ()
+            else:
+                off += ins.length
+                if off in starts:
+                    break
+                continue
+            for t in targets:
+                if first <= t < end and t not in starts and len(decoded) < max_insns:
+                    starts.add(t)
+                    work.append(t)
+            break
+
+    region = Region(entry)
+    for start in sorted(starts):
+        insns, off = [], start
+        while (ins := at(off)) is not None:
+            insns.append(ins)
+            off += ins.length
+            if ins.op in BRANCHES or ins.op in (Op.JAL, Op.JALR) or off in starts:
+                break
+        if insns:  # (a jump to where the region cannot go leaves the region instead)
+            region.blocks[start] = Block(start, insns, off)
+    return region
