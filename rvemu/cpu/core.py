@@ -200,16 +200,15 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
                         pc = take_trap(pc, status, pc + 2, False, csr, st, tlb)
                         break
                 op = dc[d + DC_OP]
-                if op == Op.REGION:  # compiled code starts here (rvemu.tier2)
-                    if not paged:
-                        budget_left = limit - instret
-                        region_pc = call_region(entries[d >> 3], x, ram8, pagef, st, budget_left)
-                        if st[REGION_RETIRED] > 0:
-                            instret += st[REGION_RETIRED]
-                            pc = region_pc
-                            if st[REGION_JUMPED] and jumped_to(pc + fetch_delta, hot, st):
-                                return hot_exit(st, pc, instret)
-                            continue
+                if not paged and op == Op.REGION:  # compiled code starts here (rvemu.tier2)
+                    budget_left = limit - instret
+                    region_pc = call_region(entries[d >> 3], x, ram8, pagef, st, budget_left)
+                    if st[REGION_RETIRED] > 0:
+                        instret += st[REGION_RETIRED]
+                        pc = region_pc
+                        if st[REGION_JUMPED] and jumped_to(pc + fetch_delta, hot, st):
+                            return hot_exit(st, pc, instret)
+                        continue
                     op = dc[d + DC_RS3RM]  # it could not start: interpret the instruction
                 # The masks change nothing (rs1, rs2 < 32; rd < 33) but let the compiler
                 # see the indices are not negative, which drops a check from every x[] access.
@@ -401,11 +400,17 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
                             )
                             pc = take_trap(pc, status, tval, False, csr, st, tlb)
                             break
-                    else:
-                        if not execute_fp(op, rd, rs1, rs2, dc[d + DC_RS3RM], x, f, csr):
-                            raw = dc[d + DC_RAW] >> 3
-                            pc = take_trap(pc, CAUSE_ILLEGAL, raw, False, csr, st, tlb)
-                            break
+                    elif op == Op.REGION:
+                        # Only the paged copy gets here, at code compiled while untranslated:
+                        # give the slot its instruction back, to be fetched again. (Not a
+                        # `continue`: a second way round the loop slows the whole loop.)
+                        dc[d + DC_OP] = dc[d + DC_RS3RM]
+                        next_pc = pc
+                        instret -= 1  # nothing retires
+                    elif not execute_fp(op, rd, rs1, rs2, dc[d + DC_RS3RM], x, f, csr):
+                        raw = dc[d + DC_RAW] >> 3
+                        pc = take_trap(pc, CAUSE_ILLEGAL, raw, False, csr, st, tlb)
+                        break
                 else:  # atomics, CSRs, fences, privileged instructions, the boot mark, illegal
                     next_pc, action = execute_system(
                         op,

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -19,6 +22,21 @@ X_NAMES = (
     "zero ra sp gp tp t0 t1 t2 s0 s1 a0 a1 a2 a3 a4 a5 a6 a7 "
     "s2 s3 s4 s5 s6 s7 s8 s9 s10 s11 t3 t4 t5 t6"
 ).split()
+
+
+def _compile_paged_copy_elsewhere() -> subprocess.Popen | None:
+    cache = Path(os.environ["NUMBA_CACHE_DIR"])  # set by rvemu/__init__.py
+    both_cached = len(list(cache.rglob("core.compile_run.*.nbc"))) >= 2  # one per copy
+    if both_cached or len(os.sched_getaffinity(0)) < 2:
+        return None
+    code = "import rvemu; rvemu.cpu.hart.compile_paged_copy()"
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL)
+
+
+def compile_paged_copy() -> None:
+    """Compile (or load) the translated copy of the core; what warm_up's helper runs."""
+    hart = Hart(np.zeros(4096, dtype=np.uint8), 0x8000_0000)
+    run_paged(*hart._core_args(), 0)
 
 
 class Hart:
@@ -83,9 +101,14 @@ class Hart:
 
     def warm_up(self) -> None:
         """Load both compiled copies of the core now (compiling them on a cold cache), so
-        that a guest that turns paging on does not pay for it in the middle of a run."""
-        for run_core in (run_bare, run_paged):
-            run_core(*self._core_args(), 0)
+        that a guest that turns paging on does not pay for it in the middle of a run.
+        On a cold cache with a second CPU, a helper process compiles the translated copy
+        meanwhile: the two processes share Numba's cache, and the wait about halves."""
+        helper = _compile_paged_copy_elsewhere()
+        run_bare(*self._core_args(), 0)
+        if helper is not None:
+            helper.wait()  # if it failed, the next line compiles the copy here instead
+        run_paged(*self._core_args(), 0)
 
     def _core_args(self) -> tuple:
         return (
