@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 import time
 
 import llvmlite.binding as llvm
@@ -66,6 +67,7 @@ class Tier2:
         self.compiled: dict[int, tuple[int, bytes]] = {}
         self.compiles_per_page: dict[int, int] = {}
         self.regions = 0
+        self.failed = 0  # regions LLVM could not compile (they run interpreted)
         self.instructions = 0
         self.seconds = 0.0
 
@@ -86,7 +88,13 @@ class Tier2:
             address = 0
         else:
             self.compiles_per_page[page] = self.compiles_per_page.get(page, 0) + 1
-            address = self._compile(off)
+            try:
+                address = self._compile(off)
+            except Exception as error:  # a bug here must not stop the guest: interpret
+                if not self.failed:
+                    print(f"rvemu: tier2 could not compile at {pc:#x}: {error}", file=sys.stderr)
+                self.failed += 1
+                address = 0
             if address:
                 self.compiled[off] = (address, code)
         if not address:
