@@ -7,6 +7,7 @@ Every test also checks that regions were compiled, so none passes by never using
 from __future__ import annotations
 
 import random
+import struct
 
 import numpy as np
 import pytest
@@ -25,21 +26,52 @@ SHIFTS = {"slli": 64, "srli": 64, "srai": 64, "slliw": 32, "srliw": 32, "sraiw":
 LOADS = "lb lh lw ld lbu lhu lwu".split()
 STORES = "sb sh sw sd".split()
 BRANCHES = "beq bne blt bge bltu bgeu".split()
+FP_ARITH = "fadd.d fsub.d fmul.d fdiv.d".split()
+FP_SIGN = "fsgnj.d fsgnjn.d fsgnjx.d".split()
+# Doubles that find the edges of the fast paths: zeros, subnormals, the smallest normal,
+# huge values, infinities, NaNs (quiet and signalling), and ordinary ones.
+FP_EDGES = [0.0, -0.0, 5e-324, 2.2250738585072014e-308, 1e-300, 1e300, 1.7976931348623157e308]
+FP_EDGES += [float("inf"), -float("inf"), float("nan"), 1.0, -3.5, 0.1, 2.0**-960, 2.0**-500]
+SNAN = 0x7FF0000000000001
 BASES = ("sp", "s0", "t6")  # point into the buffer in memory programs; never written
 WRITABLE = [n for n in range(1, 32) if n not in (2, 8, 31)]
 # Register values that find the edges: division overflow, shifts by 63, sign bits.
 EDGES = [0, 1, 2, 31, 32, 63, 64, -1, -2, 1 << 63, (1 << 63) - 1, 0x80000000, 0xFFFFFFFF]
 
 
-def random_body(rng: random.Random, count: int, memory: bool) -> list[str]:
+def random_fp(rng: random.Random, memory: bool) -> str:
+    """One random double-precision instruction: arithmetic in every rounding mode, sign
+    injection, moves, and (in memory programs) loads and stores."""
+    fd, fs1, fs2 = (rng.randrange(32) for _ in range(3))
+    kind = rng.random()
+    if kind < 0.5:
+        rm = rng.choice(["", "", "", ", rne", ", dyn", ", rtz"])
+        if rng.random() < 0.15:
+            return f"fsqrt.d f{fd}, f{fs1}{rm}"
+        return f"{rng.choice(FP_ARITH)} f{fd}, f{fs1}, f{fs2}{rm}"
+    if kind < 0.65:
+        return f"{rng.choice(FP_SIGN)} f{fd}, f{fs1}, f{fs2}"
+    if kind < 0.75 or not memory:
+        if rng.random() < 0.5:
+            return f"fmv.x.d x{rng.choice(WRITABLE)}, f{fs1}"
+        return f"fmv.d.x f{fd}, x{rng.randrange(32)}"
+    # Mostly aligned: loads keep bringing in fresh (mostly finite) values.
+    base, off = rng.choice(BASES), rng.choice([8 * rng.randrange(-8, 8), rng.randrange(-64, 64)])
+    return f"fld f{fd}, {off}({base})" if rng.random() < 0.6 else f"fsd f{fs2}, {off}({base})"
+
+
+def random_body(rng: random.Random, count: int, memory: bool, fp: bool = False) -> list[str]:
     """`count` random integer instructions (the assembler compresses what it can), with
-    forward branches and jumps, and an indirect jump now and then."""
+    forward branches and jumps, and an indirect jump now and then; with `fp`, a third of
+    them are double-precision instructions."""
     body: list[str] = []
     pending = False  # a forward branch waits for its label "1:"
     while len(body) < count:
         rd, rs1, rs2 = rng.choice(WRITABLE), rng.randrange(32), rng.randrange(32)
         kind = rng.random()
-        if kind < 0.45:
+        if fp and rng.random() < 0.33:
+            body.append(random_fp(rng, memory))
+        elif kind < 0.45:
             body.append(f"{rng.choice(R_TYPE)} x{rd}, x{rs1}, x{rs2}")
         elif kind < 0.6:
             body.append(f"{rng.choice(I_TYPE)} x{rd}, x{rs1}, {rng.randrange(-2048, 2048)}")
@@ -72,28 +104,53 @@ def random_body(rng: random.Random, count: int, memory: bool) -> list[str]:
     return body
 
 
-def loop_program(seed: int, count: int, memory: bool, iterations: int = 4) -> str:
+def bits(value: float) -> int:
+    return struct.unpack("<Q", struct.pack("<d", value))[0]
+
+
+def loop_program(
+    seed: int, count: int, memory: bool, iterations: int = 4, fp: bool = False, frm: int = 0
+) -> str:
     """Random registers, then a random body run `iterations` times (its loop counter kept
-    in memory, as the body may write any register), then power-off."""
+    in memory, as the body may write any register), then power-off. With `fp`, random
+    double-precision instructions too, with the dynamic rounding mode `frm`."""
     rng = random.Random(seed)
-    init = []
+    init = ["li t0, 0x2000", "csrs mstatus, t0", f"csrwi frm, {frm}"]  # FS Initial
+    for n in range(32):  # mostly ordinary doubles, so that results stay finite a while
+        if rng.random() < 0.2:
+            value = rng.choice([SNAN, bits(rng.choice(FP_EDGES))])
+        else:
+            value = bits(rng.uniform(-9, 9))
+        init += [f"li t0, {value:#x}", f"fmv.d.x f{n}, t0"]
     for n in WRITABLE:
         value = rng.choice([rng.getrandbits(64), rng.randrange(-99, 99), rng.choice(EDGES)])
         init.append(f"li x{n}, {value & ((1 << 64) - 1):#x}")
     init += ["la t6, buffer + 2048", "mv sp, t6", "mv s0, t6"]
-    data = ", ".join(f"{rng.getrandbits(64):#x}" for _ in range(512))
+    words = [rng.getrandbits(64) for _ in range(512)]
+    if fp:  # doubles in the buffer, mostly ordinary ones
+        words = [bits(rng.uniform(-9, 9)) if w & 7 else bits(rng.choice(FP_EDGES)) for w in words]
+    data = ", ".join(f"{w:#x}" for w in words)
     lines = [
         ".text",
         ".globl _start",
         "_start:",
         *init,
         "loop:",
-        *random_body(rng, count, memory),
+        *random_body(rng, count, memory, fp),
         "la t5, counter",
         "ld t4, 0(t5)",
         "addi t4, t4, -1",
         "sd t4, 0(t5)",
-        "bnez t4, loop",
+        "beqz t4, 4f",
+        # fflags and mstatus.FS are sticky: clear them before another time round, so that
+        # the end state shows what the last (compiled) run of the body set.
+        "csrw fflags, x0",
+        "li t5, 0x6000",
+        "csrc mstatus, t5",
+        "li t5, 0x2000",
+        "csrs mstatus, t5",
+        "j loop",
+        "4:",
         "li t0, 0x100000",  # sifive_test: power off
         "li t1, 0x5555",
         "sw t1, 0(t0)",
@@ -118,6 +175,9 @@ def assert_same_state(a: Machine, b: Machine) -> None:
     assert a.hart.pc == b.hart.pc
     assert a.hart.instret == b.hart.instret
     assert list(a.hart.x[:32]) == list(b.hart.x[:32])
+    assert list(a.hart.f) == list(b.hart.f)
+    assert a.hart.csr[S.FCSR] == b.hart.csr[S.FCSR]
+    assert a.hart.csr[S.MSTATUS] == b.hart.csr[S.MSTATUS]
     assert np.array_equal(a.hart.ram, b.hart.ram)
 
 
@@ -132,15 +192,30 @@ def test_random_loops_end_as_in_the_interpreter(seed: int, memory: bool) -> None
     assert_same_state(compiled, interpreted)
 
 
-@pytest.mark.parametrize("seed", [6, 7])
-def test_stopping_anywhere_matches_the_interpreter(seed: int) -> None:
+@pytest.mark.parametrize("seed,memory,frm", [(11, False, 0), (12, True, 0), (13, True, 1)])
+def test_random_fp_loops_end_as_in_the_interpreter(seed: int, memory: bool, frm: int) -> None:
+    """Double-precision arithmetic in compiled loops: results, fflags and mstatus.FS as
+    the interpreter has them, fast path or not (edge values leave for the slow path)."""
+    elf = str(build_elf(f"tier2-fp-{seed}", loop_program(seed, 300, memory, fp=True, frm=frm)))
+    compiled, interpreted = machine(elf, 1), machine(elf, 0)
+    for m in (compiled, interpreted):
+        result = m.run(max_instructions=1_000_000)
+        assert result.reason == "poweroff", result
+    assert compiled.hart.tier2.regions > 0
+    assert_same_state(compiled, interpreted)
+
+
+@pytest.mark.parametrize("seed,fp", [(6, False), (7, False), (8, True), (9, True)])
+def test_stopping_anywhere_matches_the_interpreter(seed: int, fp: bool) -> None:
     """Run both in random-sized steps: a region must retire exactly the budget it is given
-    and leave with the state the interpreter has after that many instructions."""
-    elf = str(build_elf(f"tier2-steps-{seed}", loop_program(seed, 120, True, iterations=6)))
+    and leave with the state the interpreter has after that many instructions (fflags
+    included, which a final state alone would not show: they are sticky)."""
+    program = loop_program(seed, 120, True, iterations=6, fp=fp)
+    elf = str(build_elf(f"tier2-steps-{seed}", program))
     compiled, interpreted = machine(elf, 1), machine(elf, 0)
     rng = random.Random(seed)
-    for _ in range(400):
-        step = rng.randrange(1, 80)
+    for _ in range(600):
+        step = rng.randrange(1, 40)
         assert compiled.hart.run(step) == interpreted.hart.run(step)
         assert_same_state(compiled, interpreted)
     assert compiled.hart.tier2.regions > 0
@@ -299,4 +374,55 @@ root:   .space  4096
     assert compiled.hart.reg("s8") == S.CAUSE_ECALL_S  # S-mode ran and called back
     assert compiled.hart.reg("s6") == compiled.hart.reg("s7") != 0
     assert compiled.hart.tier2.regions > 0
+    assert_same_state(compiled, interpreted)
+
+
+@pytest.mark.parametrize("frm", [0, 1])
+def test_fp_arithmetic_on_edge_values_matches_the_interpreter(frm: int) -> None:
+    """Each double operation over every pair of edge values (and some ordinary ones), one
+    per compiled loop iteration, with the fflags it raised and mstatus recorded after it: the
+    compiled fast path and its guards must give the interpreter's results and flags. With
+    frm = RTZ the dynamic-rounding operations must all be left to the interpreter."""
+    rng = random.Random(frm)
+    values = FP_EDGES + [-v for v in FP_EDGES] + [rng.uniform(-9, 9) for _ in range(8)]
+    pairs = [(a, b) for a in values for b in values]
+    table = ", ".join(f"{bits(a):#x}, {bits(b):#x}" for a, b in pairs)
+    loops = []
+    for k, op in enumerate(["fadd.d", "fsub.d", "fmul.d", "fdiv.d", "fsqrt.d"]):
+        operands = "f1, f2" if op == "fsqrt.d" else "f1, f2, f3"
+        loops.append(f"""
+        la      s0, pairs
+        la      s1, results + {k * 24 * len(pairs)}
+        li      s2, {len(pairs)}
+{k + 1}:      fld     f2, 0(s0)
+        fld     f3, 8(s0)
+        {op}  {operands}
+        fsd     f1, 0(s1)
+        csrr    t0, mstatus            # FS: Dirty after the operation
+        sd      t0, 16(s1)
+        frflags t0
+        sd      t0, 8(s1)
+        fsflags x0
+        li      t0, 0x4000             # FS back to Initial
+        csrc    mstatus, t0
+        addi    s0, s0, 16
+        addi    s1, s1, 24
+        addi    s2, s2, -1
+        bnez    s2, {k + 1}b""")
+    source = f"""
+        .text
+        .globl _start
+_start: li      t0, 0x2000
+        csrs    mstatus, t0
+        csrwi   frm, {frm}
+{"".join(loops)}
+{POWER_OFF}
+        .data
+        .balign 4096
+pairs:  .dword  {table}
+results: .space {5 * 24 * len(pairs)}
+"""
+    compiled = run_source(f"tier2-fp-edges-{frm}", source, 1)
+    interpreted = run_source(f"tier2-fp-edges-{frm}", source, 0)
+    assert compiled.hart.tier2.regions >= 5
     assert_same_state(compiled, interpreted)

@@ -202,7 +202,8 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
                 op = dc[d + DC_OP]
                 if not paged and op == Op.REGION:  # compiled code starts here (rvemu.tier2)
                     budget_left = limit - instret
-                    region_pc = call_region(entries[d >> 3], x, ram8, pagef, st, budget_left)
+                    region = entries[d >> 3]
+                    region_pc = call_region(region, x, f, csr, ram8, pagef, st, budget_left)
                     if st[REGION_RETIRED] > 0:
                         instret += st[REGION_RETIRED]
                         pc = region_pc

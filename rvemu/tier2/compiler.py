@@ -12,7 +12,7 @@ import numpy as np
 from ..cpu.decode import decode
 from ..cpu.isa import Op
 from ..cpu.memory import DC_OP, DC_RS3RM, DC_TAG, PAGE_REGION, dc_slot
-from .emit import TRANSLATED, RegionEmitter
+from .emit import FP_ARITH, RM_DYN, RM_RNE, TRANSLATED, RegionEmitter
 from .region import Insn, find_region
 
 NEVER = -(1 << 62)  # a hot counter that can no longer reach the threshold
@@ -92,7 +92,8 @@ class Tier2:
                 address = self._compile(off)
             except Exception as error:  # a bug here must not stop the guest: interpret
                 if not self.failed:
-                    print(f"rvemu: tier2 could not compile at {pc:#x}: {error}", file=sys.stderr)
+                    reason = (str(error).splitlines() or [type(error).__name__])[0]
+                    print(f"rvemu: tier2 could not compile at {pc:#x}: {reason}", file=sys.stderr)
                 self.failed += 1
                 address = 0
             if address:
@@ -115,10 +116,11 @@ class Tier2:
             if off + 4 > len(self.ram):
                 return None
             raw |= int(self.ram16[(off >> 1) + 1]) << 16
-        op, rd, rs1, rs2, _, imm, length = decode(raw)
-        if op not in TRANSLATED:
+        op, rd, rs1, rs2, rs3_rm, imm, length = decode(raw)
+        rm = int(rs3_rm) & 7
+        if op not in TRANSLATED or (op in FP_ARITH and rm not in (RM_RNE, RM_DYN)):
             return None
-        return Insn(off, int(op), int(rd), int(rs1), int(rs2), int(imm), int(length))
+        return Insn(off, int(op), int(rd), int(rs1), int(rs2), int(imm), int(length), rm)
 
     def _compile(self, off: int) -> int:
         """Address of the compiled region entered at RAM offset off, or 0 if there is none."""

@@ -1,10 +1,10 @@
 """A region as one LLVM function: the instructions' semantics, one line each where the
 spec's are.
 
-The function is `i64 region(i64* x, i8* ram, i8* page_flags, i64 budget, i64* out)`: it
-runs at most `budget` instructions and returns the pc where the interpreter takes over,
-with out[0] the number of instructions it retired and out[1] 1 if that pc is the target
-of a jump it took (0 if it stopped before an instruction it does not do).
+The function is `i64 region(i64* x, i64* f, i64* csr, i8* ram, i8* page_flags, i64 budget,
+i64* out)`: it runs at most `budget` instructions and returns the pc where the interpreter
+takes over, with out[0] the number of instructions it retired and out[1] 1 if that pc is
+the target of a jump it took (0 if it stopped before an instruction it does not do).
 """
 
 from __future__ import annotations
@@ -12,13 +12,15 @@ from __future__ import annotations
 from llvmlite import ir
 
 from ..cpu.decode import X_SCRATCH
+from ..cpu.fpu_bits import MIN_NORMAL_D, NX
 from ..cpu.isa import Op
+from ..cpu.state import FCSR, MSTATUS, MSTATUS_FS
 from .region import BRANCHES, Block, Insn, Region
 
 i8, i32, i64, i128 = ir.IntType(8), ir.IntType(32), ir.IntType(64), ir.IntType(128)
-SIGNATURE = ir.FunctionType(
-    i64, [i64.as_pointer(), i8.as_pointer(), i8.as_pointer(), i64, i64.as_pointer()]
-)
+f64 = ir.DoubleType()
+p64, p8 = i64.as_pointer(), i8.as_pointer()
+SIGNATURE = ir.FunctionType(i64, [p64, p64, p64, p8, p8, i64, p64])
 INT64_MIN = -(1 << 63)
 
 
@@ -147,6 +149,20 @@ BRANCH_TEST = {
     Op.BGEU: (False, ">="),
 }
 CONTROL = BRANCHES | {Op.JAL, Op.JALR}
+
+# Double-precision arithmetic, done with the host's IEEE arithmetic where fpu.py's fast
+# path would be taken (round to nearest even, a normal result) and with the same test for
+# inexactness; anything else leaves the region for the interpreter's exact slow path.
+SIGN = 1 << 63
+SAFE_LO = 2.0**-960  # fpu.py's _SAFE_LO: below it an error term could underflow
+FP_ARITH = {Op.FADD_D, Op.FSUB_D, Op.FMUL_D, Op.FDIV_D, Op.FSQRT_D}
+FP_BITS = {  # sign injection, on the bits: (a, b) -> result
+    Op.FSGNJ_D: lambda b, x, y: b.or_(b.and_(x, c64(~SIGN)), b.and_(y, c64(SIGN))),
+    Op.FSGNJN_D: lambda b, x, y: b.or_(b.and_(x, c64(~SIGN)), b.and_(b.not_(y), c64(SIGN))),
+    Op.FSGNJX_D: lambda b, x, y: b.xor(x, b.and_(y, c64(SIGN))),
+}
+FP_OPS = FP_ARITH | set(FP_BITS) | {Op.FLD, Op.FSD, Op.FMV_X_D, Op.FMV_D_X}
+RM_RNE, RM_DYN = 0, 7
 TRANSLATED = (
     frozenset(ALU)
     | frozenset(WITH_IMMEDIATE)
@@ -154,6 +170,7 @@ TRANSLATED = (
     | frozenset(STORES)
     | CONTROL
     | {Op.LUI, Op.AUIPC}
+    | FP_OPS
 )
 
 
@@ -167,15 +184,19 @@ class RegionEmitter:
         self.ram_size = ram_size
         self.module = ir.Module(name=name)
         self.fn = ir.Function(self.module, SIGNATURE, name=name)
-        for arg in (*self.fn.args[:3], self.fn.args[4]):
-            arg.add_attribute("noalias")
-        self.x, self.ram, self.page_flags, self.budget, self.out = self.fn.args
+        for arg in self.fn.args:
+            if isinstance(arg.type, ir.PointerType):
+                arg.add_attribute("noalias")
+        self.x, self.f, self.csr, self.ram, self.page_flags, self.budget, self.out = self.fn.args
 
     def build(self) -> ir.Module:
         b = ir.IRBuilder(self.fn.append_basic_block("entry"))
         # Guest registers stay in x[]: with x marked noalias LLVM forwards their loads and
         # stores itself, and a region's many exits need no write-back.
         self.regs = {r: b.gep(self.x, [c64(r)]) for r in range(1, 32)}
+        self.fregs = {r: b.gep(self.f, [c64(r)]) for r in range(32)}
+        self.mstatus = b.gep(self.csr, [c64(MSTATUS)])
+        self.fcsr = b.gep(self.csr, [c64(FCSR)])
         # Where and how the region leaves: these become phis in the exit block.
         self.pc_out = b.alloca(i64, name="pc_out")
         self.retired = b.alloca(i64, name="retired")
@@ -281,9 +302,94 @@ class RegionEmitter:
             b, ptr = self.ram_pointer(b, ins, size, retired, store=True)
             value = self.read(b, ins.rs2)
             b.store(value if size == 8 else b.trunc(value, ir.IntType(8 * size)), ptr, align=size)
+        elif op in FP_OPS:
+            b = self.emit_fp(b, ins, retired)
         else:
             assert op in CONTROL, f"op {op} is not translated"
         return b
+
+    # --- double-precision floating point
+    def emit_fp(self, b: ir.IRBuilder, ins: Insn, retired: ir.Value) -> ir.IRBuilder:
+        op = ins.op
+        # FP instructions are illegal while mstatus.FS is Off: the interpreter traps.
+        status = b.load(self.mstatus)
+        enabled = b.icmp_unsigned("!=", b.and_(status, c64(MSTATUS_FS)), c64(0))
+        b = self.side_exit(b, enabled, ins.off, retired)
+        if op == Op.FSD:
+            b, ptr = self.ram_pointer(b, ins, 8, retired, store=True)
+            b.store(b.load(self.fregs[ins.rs2]), ptr, align=8)
+            return b
+        if op == Op.FLD:
+            b, ptr = self.ram_pointer(b, ins, 8, retired, store=False)
+            b.store(b.load(ptr, align=8), self.fregs[ins.rd])
+        elif op == Op.FMV_X_D:
+            self.write(b, ins.rd, b.load(self.fregs[ins.rs1]))
+        elif op == Op.FMV_D_X:
+            b.store(self.read(b, ins.rs1), self.fregs[ins.rd])
+        elif op in FP_BITS:
+            x, y = b.load(self.fregs[ins.rs1]), b.load(self.fregs[ins.rs2])
+            b.store(FP_BITS[op](b, x, y), self.fregs[ins.rd])
+        else:
+            b = self.fp_arith(b, ins, retired)
+        # Like the interpreter, every executed F/D instruction but a store marks FS Dirty.
+        b.store(b.or_(b.load(self.mstatus), c64(MSTATUS_FS)), self.mstatus)
+        return b
+
+    def fp_arith(self, b: ir.IRBuilder, ins: Insn, retired: ir.Value) -> ir.IRBuilder:
+        """fpu.py's fast paths for FADD/FSUB/FMUL/FDIV/FSQRT.D, guard for guard."""
+        if ins.rm == RM_DYN:  # the dynamic rounding mode must be RNE too
+            frm = b.and_(b.lshr(b.load(self.fcsr), c64(5)), c64(7))
+            b = self.side_exit(b, b.icmp_unsigned("==", frm, c64(RM_RNE)), ins.off, retired)
+        x = b.bitcast(b.load(self.fregs[ins.rs1]), f64)
+        y = b.bitcast(b.load(self.fregs[ins.rs2]), f64)
+        fabs, sqrt, fma = (
+            self.intrinsic("fabs", 1),
+            self.intrinsic("sqrt", 1),
+            self.intrinsic("fma", 3),
+        )
+        op = ins.op
+        if op in (Op.FADD_D, Op.FSUB_D):
+            if op == Op.FSUB_D:
+                y = b.fneg(y)
+            q = b.fadd(x, y)
+            bb = b.fsub(q, x)  # two-sum: the exact error of the addition
+            error = b.fadd(b.fsub(x, b.fsub(q, bb)), b.fsub(y, bb))
+            fast = self.between(b, MIN_NORMAL_D, b.call(fabs, [q]))
+        elif op == Op.FMUL_D:
+            q = b.fmul(x, y)
+            error = b.call(fma, [x, y, b.fneg(q)])
+            fast = self.between(b, SAFE_LO, b.call(fabs, [q]))
+        elif op == Op.FDIV_D:
+            q = b.fdiv(x, y)  # (IEEE: no trap for a zero divisor; the guard rejects it)
+            error = b.call(fma, [b.fneg(q), y, x])
+            fast = b.and_(
+                self.between(b, MIN_NORMAL_D, b.call(fabs, [q])),
+                b.fcmp_ordered(">", b.call(fabs, [x]), ir.Constant(f64, SAFE_LO)),
+            )
+        else:  # FSQRT_D
+            q = b.call(sqrt, [x])
+            error = b.call(fma, [b.fneg(q), q, x])
+            fast = self.between(b, SAFE_LO, x)
+        b = self.side_exit(b, fast, ins.off, retired)
+        b.store(b.bitcast(q, i64), self.fregs[ins.rd])
+        inexact = b.fcmp_unordered("!=", error, ir.Constant(f64, 0.0))
+        flags = b.select(inexact, c64(NX), c64(0))
+        b.store(b.or_(b.load(self.fcsr), flags), self.fcsr)
+        return b
+
+    def between(self, b: ir.IRBuilder, low: float, value: ir.Value) -> ir.Value:
+        """low < value < infinity (false for a NaN)."""
+        return b.and_(
+            b.fcmp_ordered(">", value, ir.Constant(f64, low)),
+            b.fcmp_ordered("<", value, ir.Constant(f64, float("inf"))),
+        )
+
+    def intrinsic(self, name: str, arity: int) -> ir.Function:
+        """LLVM's llvm.<name>.f64 (declared once per module)."""
+        full = f"llvm.{name}.f64"
+        if full in self.module.globals:
+            return self.module.globals[full]
+        return ir.Function(self.module, ir.FunctionType(f64, [f64] * arity), name=full)
 
     def ram_pointer(self, b: ir.IRBuilder, ins: Insn, size: int, retired: ir.Value, store: bool):
         """The host pointer for an aligned access to RAM, leaving the region when it is not

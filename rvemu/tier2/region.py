@@ -25,6 +25,7 @@ class Insn:
     rs2: int
     imm: int
     length: int
+    rm: int = 0  # rounding mode field (FP arithmetic)
 
 
 @dataclass
