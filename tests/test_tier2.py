@@ -16,6 +16,7 @@ from toolchain import build_elf
 
 from rvemu import Machine
 from rvemu.cpu import state as S
+from rvemu.tier2.compiler import UNTRANSLATED
 
 R_TYPE = (
     "add sub sll slt sltu xor srl sra or and addw subw sllw srlw sraw "
@@ -108,14 +109,47 @@ def bits(value: float) -> int:
     return struct.unpack("<Q", struct.pack("<d", value))[0]
 
 
+# From M-mode into S-mode under Sv39, at virtual addresses 1 GiB below the physical ones
+# (VA 0x4000_0000 + x is PA 0x8000_0000 + x), with the first GiB (devices) mapped as is.
+TO_SUPERVISOR = """
+        la      t0, root
+        li      t1, 0xCF               # V R W X A D: VA 0 -> PA 0, 1 GiB
+        sd      t1, 0(t0)
+        li      t1, (0x80000000 >> 2) | 0xCF
+        sd      t1, 8(t0)              # VA 0x40000000 -> PA 0x80000000
+        srli    t0, t0, 12
+        li      t1, 8 << 60
+        or      t0, t0, t1
+        csrw    satp, t0
+        li      t0, 0x1800
+        csrc    mstatus, t0
+        li      t0, 0x800              # MPP = S
+        csrs    mstatus, t0
+        la      t0, supervisor
+        li      t1, 0x40000000
+        sub     t0, t0, t1
+        csrw    mepc, t0
+        mret
+supervisor:
+"""
+
+
 def loop_program(
-    seed: int, count: int, memory: bool, iterations: int = 4, fp: bool = False, frm: int = 0
+    seed: int,
+    count: int,
+    memory: bool,
+    iterations: int = 4,
+    fp: bool = False,
+    frm: int = 0,
+    supervisor: bool = False,
 ) -> str:
     """Random registers, then a random body run `iterations` times (its loop counter kept
     in memory, as the body may write any register), then power-off. With `fp`, random
-    double-precision instructions too, with the dynamic rounding mode `frm`."""
+    double-precision instructions too, with the dynamic rounding mode `frm`; with
+    `supervisor`, all of it in S-mode at virtual addresses other than the physical ones."""
     rng = random.Random(seed)
-    init = ["li t0, 0x2000", "csrs mstatus, t0", f"csrwi frm, {frm}"]  # FS Initial
+    status = "sstatus" if supervisor else "mstatus"
+    init = ["li t0, 0x2000", f"csrs {status}, t0", f"csrwi frm, {frm}"]  # FS Initial
     for n in range(32):  # mostly ordinary doubles, so that results stay finite a while
         if rng.random() < 0.2:
             value = rng.choice([SNAN, bits(rng.choice(FP_EDGES))])
@@ -134,6 +168,7 @@ def loop_program(
         ".text",
         ".globl _start",
         "_start:",
+        *(TO_SUPERVISOR.strip().splitlines() if supervisor else []),
         *init,
         "loop:",
         *random_body(rng, count, memory, fp),
@@ -146,9 +181,9 @@ def loop_program(
         # the end state shows what the last (compiled) run of the body set.
         "csrw fflags, x0",
         "li t5, 0x6000",
-        "csrc mstatus, t5",
+        f"csrc {status}, t5",
         "li t5, 0x2000",
-        "csrs mstatus, t5",
+        f"csrs {status}, t5",
         "j loop",
         "4:",
         "li t0, 0x100000",  # sifive_test: power off
@@ -160,8 +195,13 @@ def loop_program(
         f"counter: .dword {iterations}",
         ".balign 4096",
         f"buffer: .dword {data}",
+        ".balign 4096",
+        "root: .space 4096",  # the Sv39 root page table (supervisor programs)
     ]
-    return "\n".join(f"        {ln}" if not ln.endswith(":") else ln for ln in lines) + "\n"
+    return (
+        "\n".join(ln if ln.endswith(":") or ln[0] == " " else f"        {ln}" for ln in lines)
+        + "\n"
+    )
 
 
 def machine(elf: str, threshold: int) -> Machine:
@@ -181,22 +221,37 @@ def assert_same_state(a: Machine, b: Machine) -> None:
     assert np.array_equal(a.hart.ram, b.hart.ram)
 
 
-@pytest.mark.parametrize("seed,memory", [(1, False), (2, False), (3, True), (4, True), (5, True)])
-def test_random_loops_end_as_in_the_interpreter(seed: int, memory: bool) -> None:
-    elf = str(build_elf(f"tier2-loop-{seed}", loop_program(seed, 300, memory)))
+@pytest.mark.parametrize(
+    "seed,memory,supervisor",
+    [(1, False, False), (2, False, False), (3, True, False), (4, True, False), (5, True, False)]
+    + [(21, False, True), (22, True, True), (23, True, True)],
+)
+def test_random_loops_end_as_in_the_interpreter(seed: int, memory: bool, supervisor: bool) -> None:
+    """Random integer loops, untranslated (M-mode) and translated (S-mode, Sv39)."""
+    program = loop_program(seed, 300, memory, supervisor=supervisor)
+    elf = str(build_elf(f"tier2-loop-{seed}", program))
     compiled, interpreted = machine(elf, 1), machine(elf, 0)
     for m in (compiled, interpreted):
         result = m.run(max_instructions=1_000_000)
         assert result.reason == "poweroff", result
     assert compiled.hart.tier2.regions > 0 and interpreted.hart.tier2.regions == 0
+    if supervisor:  # the loop ran translated, and so did regions compiled for it
+        assert compiled.hart.priv == S.PRIV_S
+        assert (compiled.hart.tier2.entry_pc != UNTRANSLATED).any()
     assert_same_state(compiled, interpreted)
 
 
-@pytest.mark.parametrize("seed,memory,frm", [(11, False, 0), (12, True, 0), (13, True, 1)])
-def test_random_fp_loops_end_as_in_the_interpreter(seed: int, memory: bool, frm: int) -> None:
+@pytest.mark.parametrize(
+    "seed,memory,frm,supervisor",
+    [(11, False, 0, False), (12, True, 0, False), (13, True, 1, False), (14, True, 0, True)],
+)
+def test_random_fp_loops_end_as_in_the_interpreter(
+    seed: int, memory: bool, frm: int, supervisor: bool
+) -> None:
     """Double-precision arithmetic in compiled loops: results, fflags and mstatus.FS as
     the interpreter has them, fast path or not (edge values leave for the slow path)."""
-    elf = str(build_elf(f"tier2-fp-{seed}", loop_program(seed, 300, memory, fp=True, frm=frm)))
+    program = loop_program(seed, 300, memory, fp=True, frm=frm, supervisor=supervisor)
+    elf = str(build_elf(f"tier2-fp-{seed}", program))
     compiled, interpreted = machine(elf, 1), machine(elf, 0)
     for m in (compiled, interpreted):
         result = m.run(max_instructions=1_000_000)
@@ -205,12 +260,15 @@ def test_random_fp_loops_end_as_in_the_interpreter(seed: int, memory: bool, frm:
     assert_same_state(compiled, interpreted)
 
 
-@pytest.mark.parametrize("seed,fp", [(6, False), (7, False), (8, True), (9, True)])
-def test_stopping_anywhere_matches_the_interpreter(seed: int, fp: bool) -> None:
+@pytest.mark.parametrize(
+    "seed,fp,supervisor",
+    [(6, False, False), (7, False, False), (8, True, False), (9, True, False), (10, True, True)],
+)
+def test_stopping_anywhere_matches_the_interpreter(seed: int, fp: bool, supervisor: bool) -> None:
     """Run both in random-sized steps: a region must retire exactly the budget it is given
     and leave with the state the interpreter has after that many instructions (fflags
     included, which a final state alone would not show: they are sticky)."""
-    program = loop_program(seed, 120, True, iterations=6, fp=fp)
+    program = loop_program(seed, 120, True, iterations=6, fp=fp, supervisor=supervisor)
     elf = str(build_elf(f"tier2-steps-{seed}", program))
     compiled, interpreted = machine(elf, 1), machine(elf, 0)
     rng = random.Random(seed)
@@ -425,4 +483,35 @@ results: .space {5 * 24 * len(pairs)}
     compiled = run_source(f"tier2-fp-edges-{frm}", source, 1)
     interpreted = run_source(f"tier2-fp-edges-{frm}", source, 0)
     assert compiled.hart.tier2.regions >= 5
+    assert_same_state(compiled, interpreted)
+
+
+@pytest.mark.parametrize("supervisor", [False, True])
+def test_loop_across_a_page_boundary(supervisor: bool) -> None:
+    """A loop whose first instructions end one page and whose rest start the next: the
+    region (one page only) must hand over at the right pc of the next page."""
+    source = f"""
+        .text
+        .option norvc
+        .globl _start
+_start:
+{TO_SUPERVISOR if supervisor else ""}
+        li      a0, 0
+        li      a1, 300
+        j       loop
+        .balign 4096
+        .skip   4096 - 12
+loop:   addi    a0, a0, 3
+        xori    a0, a0, 0x55
+        addi    a0, a0, 1              # the first instruction of the next page
+        addi    a1, a1, -1
+        bnez    a1, loop
+{POWER_OFF}
+        .data
+        .balign 4096
+root:   .space  4096
+"""
+    name = f"tier2-page-end-{int(supervisor)}"
+    compiled, interpreted = run_source(name, source, 1), run_source(name, source, 0)
+    assert compiled.hart.tier2.regions > 0
     assert_same_state(compiled, interpreted)

@@ -13,6 +13,7 @@ from numba import njit
 from ..mmu.sv import SATP_MODE_BARE, effective_priv
 from ..mmu.tlb import DELTA, INVALID, TAG, tlb_slot
 from ..tier2.call import call_region
+from ..tier2.compiler import UNTRANSLATED
 from .alu import div, divu, divuw, divw, ltu, mulh, mulhsu, mulhu, rem, remu, remuw, remw, srl
 from .bits import sext
 from .decode import decode
@@ -46,6 +47,7 @@ from .state import (
     EXIT_MMIO,
     EXIT_MODE,
     EXIT_TOHOST,
+    HOT_OFF,
     HOT_PC,
     HOT_THRESHOLD,
     INSTRET,
@@ -130,7 +132,9 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
     # which outlives the call, and Numba's per-call increments of array counts cost more
     # than the instructions themselves.
     @njit(cache=True, _nrt=False)
-    def run(x, f, csr, st, ram8, ram16, ram32, ram64, tlb, dc, pagef, hot, entries, budget):
+    def run(
+        x, f, csr, st, ram8, ram16, ram32, ram64, tlb, dc, pagef, hot, entries, entry_pc, budget
+    ):
         mem = (ram8, ram16, ram32, ram64)
         pc = st[PC]
         instret = st[INSTRET]
@@ -199,17 +203,24 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
                     if status != OK:
                         pc = take_trap(pc, status, pc + 2, False, csr, st, tlb)
                         break
+                    hot[d >> 3] = 0  # new code in the slot: count jumps to it afresh
                 op = dc[d + DC_OP]
-                if not paged and op == Op.REGION:  # compiled code starts here (rvemu.tier2)
-                    budget_left = limit - instret
-                    region = entries[d >> 3]
-                    region_pc = call_region(region, x, f, csr, ram8, pagef, st, budget_left)
-                    if st[REGION_RETIRED] > 0:
-                        instret += st[REGION_RETIRED]
-                        pc = region_pc
-                        if st[REGION_JUMPED] and jumped_to(pc + fetch_delta, hot, st):
-                            return hot_exit(st, pc, instret)
-                        continue
+                if op == Op.REGION:  # compiled code starts here (rvemu.tier2)
+                    # (compiled for this mode: translated code at this very virtual pc)
+                    if entry_pc[d >> 3] == (pc if paged else UNTRANSLATED):
+                        region = entries[d >> 3]
+                        budget_left = limit - instret
+                        region_pc = call_region(
+                            region, x, f, csr, ram8, pagef, tlb, st, budget_left
+                        )
+                        if st[REGION_RETIRED] > 0:
+                            instret += st[REGION_RETIRED]
+                            if st[REGION_JUMPED]:
+                                target = code_offset(region_pc, pc, fetch_delta, tlb, paged)
+                                if jumped_to(target, hot, st):
+                                    return hot_exit(st, region_pc, target, instret)
+                            pc = region_pc
+                            continue
                     op = dc[d + DC_RS3RM]  # it could not start: interpret the instruction
                 # The masks change nothing (rs1, rs2 < 32; rd < 33) but let the compiler
                 # see the indices are not negative, which drops a check from every x[] access.
@@ -401,13 +412,6 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
                             )
                             pc = take_trap(pc, status, tval, False, csr, st, tlb)
                             break
-                    elif op == Op.REGION:
-                        # Only the paged copy gets here, at code compiled while untranslated:
-                        # give the slot its instruction back, to be fetched again. (Not a
-                        # `continue`: a second way round the loop slows the whole loop.)
-                        dc[d + DC_OP] = dc[d + DC_RS3RM]
-                        next_pc = pc
-                        instret -= 1  # nothing retires
                     elif not execute_fp(op, rd, rs1, rs2, dc[d + DC_RS3RM], x, f, csr):
                         raw = dc[d + DC_RAW] >> 3
                         pc = take_trap(pc, CAUSE_ILLEGAL, raw, False, csr, st, tlb)
@@ -447,9 +451,10 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
                     else:
                         pc = take_trap(pc, status, fault_address(st, addr), False, csr, st, tlb)
                         break
-                if not paged and next_pc != pc + length:  # a taken jump
-                    if jumped_to(next_pc + fetch_delta, hot, st):
-                        return hot_exit(st, next_pc, instret + 1)
+                if next_pc != pc + length:  # a taken jump
+                    target = code_offset(next_pc, pc, fetch_delta, tlb, paged)
+                    if jumped_to(target, hot, st):
+                        return hot_exit(st, next_pc, target, instret + 1)
                 pc = next_pc
                 instret += 1
 
@@ -474,19 +479,33 @@ def translates(csr, st) -> bool:
 
 
 @njit(cache=True, inline="always")
+def code_offset(target: int, pc: int, fetch_delta: int, tlb, paged: bool) -> int:
+    """The RAM offset of a jump target, from the page being executed (pc's, whose offset
+    is pc + fetch_delta) or, translated, the fetch TLB; -1 if that does not know it."""
+    if not paged or (target ^ pc) >> 12 == 0:
+        return target + fetch_delta
+    vpn = target >> 12
+    t = tlb_slot(ACCESS_FETCH, vpn)
+    return tlb[t + DELTA] + target if tlb[t + TAG] == vpn else -1
+
+
+@njit(cache=True, inline="always")
 def jumped_to(off: int, hot, st) -> bool:
-    """Count a taken jump to RAM offset `off`; True when that makes the code there hot,
-    for the second tier to compile (counts share the decoded cache's slots)."""
+    """Count a taken jump to RAM offset `off` (if known); True when that makes the code
+    there hot, for the second tier to compile (counts share the decoded cache's slots)."""
+    if off < 0:
+        return False
     h = (off >> 1) & DC_MASK
     hot[h] += 1
     return hot[h] == st[HOT_THRESHOLD]
 
 
 @njit_generic
-def hot_exit(st, pc: int, instret: int) -> int:
+def hot_exit(st, pc: int, off: int, instret: int) -> int:
     st[PC] = pc
     st[INSTRET] = instret
     st[HOT_PC] = pc
+    st[HOT_OFF] = off
     return EXIT_HOT
 
 

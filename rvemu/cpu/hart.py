@@ -93,7 +93,8 @@ class Hart:
             run_core = run_paged if self._paged else run_bare
             why = int(run_core(*self._core_args(), end - self.instret))
             if why == S.EXIT_HOT:
-                self.tier2.enter(int(self.st[S.HOT_PC]))
+                pc, off = int(self.st[S.HOT_PC]), int(self.st[S.HOT_OFF])
+                self.tier2.enter(pc, off, paged=self._paged)
             elif why == S.EXIT_MODE:
                 self._paged = not self._paged  # the core's other compiled copy takes over
             else:
@@ -122,6 +123,7 @@ class Hart:
             self.page_flags,
             self.tier2.hot,
             self.tier2.entries,
+            self.tier2.entry_pc,
         )
 
     def flush_decoded(self) -> None:

@@ -38,6 +38,7 @@ HOT_THRESHOLD = 27  # taken jumps to a pc before it is compiled; 0: never compil
 HOT_PC = 28  # the pc that got hot (EXIT_HOT)
 REGION_RETIRED = 29  # instructions the last compiled region retired
 REGION_JUMPED = 30  # 1 if it left by a jump (its pc is a jump target), 0 if it stopped
+HOT_OFF = 31  # the RAM offset of st[HOT_PC]
 ST_SIZE = 32
 
 # --- why `run` returned

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import itertools
 import sys
 import time
 
@@ -16,9 +17,11 @@ from .emit import FP_ARITH, RM_DYN, RM_RNE, TRANSLATED, RegionEmitter
 from .region import Insn, find_region
 
 NEVER = -(1 << 62)  # a hot counter that can no longer reach the threshold
+UNTRANSLATED = -1  # entry_pc of a region compiled for untranslated code (no pc is odd)
 MAX_COMPILES_PER_PAGE = 16  # past this, code on the page is rewritten too often to pay
 
 _engine: tuple | None = None
+_names = itertools.count()
 
 
 def _llvm() -> tuple:
@@ -63,17 +66,20 @@ class Tier2:
         self.page_flags = page_flags
         self.hot = np.zeros(len(dc) // 8, dtype=np.int64)  # taken jumps to each slot's pc
         self.entries = np.zeros(len(dc) // 8, dtype=np.int64)  # region address per slot
-        # RAM offset of an entry -> (address, the page's bytes it was compiled from)
-        self.compiled: dict[int, tuple[int, bytes]] = {}
+        # The pc a slot's region must be entered at (translated code: the same physical
+        # code may run at several virtual addresses), or UNTRANSLATED.
+        self.entry_pc = np.full(len(dc) // 8, UNTRANSLATED, dtype=np.int64)
+        # (RAM offset, entry_pc) -> (address, the page's bytes it was compiled from)
+        self.compiled: dict[tuple[int, int], tuple[int, bytes]] = {}
         self.compiles_per_page: dict[int, int] = {}
         self.regions = 0
         self.failed = 0  # regions LLVM could not compile (they run interpreted)
         self.instructions = 0
         self.seconds = 0.0
 
-    def enter(self, pc: int) -> None:
-        """pc got hot: compile the region starting there (or reuse it) and mark its entry."""
-        off = pc - self.ram_base
+    def enter(self, pc: int, off: int, paged: bool) -> None:
+        """pc (at RAM offset off) got hot: compile the region starting there (or reuse
+        it) and mark its entry. `paged`: pc is a virtual address (translated code)."""
         slot = dc_slot(off)
         index = slot >> 3
         if not (0 <= off < len(self.ram)) or self.dc[slot + DC_TAG] != off:
@@ -81,7 +87,8 @@ class Tier2:
             return
         page = off >> 12
         code = self.ram[page << 12 : (page + 1) << 12].tobytes()
-        known = self.compiled.get(off)
+        entry_pc = pc if paged else UNTRANSLATED
+        known = self.compiled.get((off, entry_pc))
         if known is not None and known[1] == code:
             address = known[0]
         elif self.compiles_per_page.get(page, 0) >= MAX_COMPILES_PER_PAGE:
@@ -89,7 +96,7 @@ class Tier2:
         else:
             self.compiles_per_page[page] = self.compiles_per_page.get(page, 0) + 1
             try:
-                address = self._compile(off)
+                address = self._compile(off, pc, paged)
             except Exception as error:  # a bug here must not stop the guest: interpret
                 if not self.failed:
                     reason = (str(error).splitlines() or [type(error).__name__])[0]
@@ -97,12 +104,13 @@ class Tier2:
                 self.failed += 1
                 address = 0
             if address:
-                self.compiled[off] = (address, code)
+                self.compiled[off, entry_pc] = (address, code)
         if not address:
             self.hot[index] = NEVER
             return
-        self.hot[index] = 0
+        self.hot[index] = NEVER  # until the slot is decoded again (see core.run)
         self.entries[index] = address
+        self.entry_pc[index] = entry_pc
         self.page_flags[page] |= PAGE_REGION
         if self.dc[slot + DC_OP] != Op.REGION:
             self.dc[slot + DC_RS3RM] = self.dc[slot + DC_OP]
@@ -122,21 +130,22 @@ class Tier2:
             return None
         return Insn(off, int(op), int(rd), int(rs1), int(rs2), int(imm), int(length), rm)
 
-    def _compile(self, off: int) -> int:
+    def _compile(self, off: int, pc: int, paged: bool) -> int:
         """Address of the compiled region entered at RAM offset off, or 0 if there is none."""
         start = time.perf_counter()
         gc.disable()  # the IR is many small objects; collecting while building only costs
         try:
-            return self._compile_region(off, start)
+            return self._compile_region(off, pc, paged, start)
         finally:
             gc.enable()
 
-    def _compile_region(self, off: int, start: float) -> int:
+    def _compile_region(self, off: int, pc: int, paged: bool, start: float) -> int:
         region = find_region(off, self._insn_at)
         if off not in region.blocks:
             return 0
-        name = f"region_{self.ram_base + off:x}_{self.regions}"
-        module = RegionEmitter(region, name, self.ram_base, len(self.ram)).build()
+        name = f"region_{pc & (1 << 64) - 1:x}_{next(_names)}"  # unique in the engine
+        page_pc = pc & ~0xFFF
+        module = RegionEmitter(region, name, self.ram_base, len(self.ram), page_pc, paged).build()
         target_machine, engine = _llvm()
         module.triple = target_machine.triple
         module.data_layout = str(target_machine.target_data)

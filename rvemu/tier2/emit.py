@@ -1,10 +1,11 @@
 """A region as one LLVM function: the instructions' semantics, one line each where the
 spec's are.
 
-The function is `i64 region(i64* x, i64* f, i64* csr, i8* ram, i8* page_flags, i64 budget,
-i64* out)`: it runs at most `budget` instructions and returns the pc where the interpreter
-takes over, with out[0] the number of instructions it retired and out[1] 1 if that pc is
-the target of a jump it took (0 if it stopped before an instruction it does not do).
+The function is `i64 region(i64* x, i64* f, i64* csr, i8* ram, i8* page_flags, i64* tlb,
+i64 budget, i64* out)`: it runs at most `budget` instructions and returns the pc where
+the interpreter takes over, with out[0] the number of instructions it retired and out[1]
+1 if that pc is the target of a jump it took (0 if it stopped before an instruction it
+does not do).
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from llvmlite import ir
 from ..cpu.decode import X_SCRATCH
 from ..cpu.fpu_bits import MIN_NORMAL_D, NX
 from ..cpu.isa import Op
-from ..cpu.state import FCSR, MSTATUS, MSTATUS_FS
+from ..cpu.state import ACCESS_LOAD, ACCESS_STORE, FCSR, MSTATUS, MSTATUS_FS
+from ..mmu.tlb import DELTA, TAG, TLB_ENTRIES
 from .region import BRANCHES, Block, Insn, Region
 
 i8, i32, i64, i128 = ir.IntType(8), ir.IntType(32), ir.IntType(64), ir.IntType(128)
 f64 = ir.DoubleType()
 p64, p8 = i64.as_pointer(), i8.as_pointer()
-SIGNATURE = ir.FunctionType(i64, [p64, p64, p64, p8, p8, i64, p64])
+SIGNATURE = ir.FunctionType(i64, [p64, p64, p64, p8, p8, p64, i64, p64])
 INT64_MIN = -(1 << 63)
 
 
@@ -176,18 +178,26 @@ TRANSLATED = (
 
 class RegionEmitter:
     """Builds the LLVM function for one region. `ram_base` and `ram_size` are compiled in:
-    a region belongs to one machine."""
+    a region belongs to one machine. `page_pc` is the address its page runs at: the
+    physical one when nothing is translated, else the virtual one (`paged`), in which case
+    loads and stores go through the hart's TLB and leave the region when it misses."""
 
-    def __init__(self, region: Region, name: str, ram_base: int, ram_size: int) -> None:
+    def __init__(
+        self, region: Region, name: str, ram_base: int, ram_size: int, page_pc: int, paged: bool
+    ) -> None:
         self.region = region
         self.ram_base = ram_base
         self.ram_size = ram_size
+        self.page_pc = page_pc
+        self.paged = paged
         self.module = ir.Module(name=name)
         self.fn = ir.Function(self.module, SIGNATURE, name=name)
         for arg in self.fn.args:
             if isinstance(arg.type, ir.PointerType):
                 arg.add_attribute("noalias")
-        self.x, self.f, self.csr, self.ram, self.page_flags, self.budget, self.out = self.fn.args
+        (self.x, self.f, self.csr, self.ram, self.page_flags, self.tlb, self.budget, self.out) = (
+            self.fn.args
+        )
 
     def build(self) -> ir.Module:
         b = ir.IRBuilder(self.fn.append_basic_block("entry"))
@@ -224,7 +234,9 @@ class RegionEmitter:
             b.store(value, self.regs[r])
 
     def pc(self, off: int) -> int:
-        return self.ram_base + off
+        """The pc of RAM offset `off`: in the region's page, or (falling through its end, or
+        a branch target) beyond it, as laid out in the address space the pc is in."""
+        return self.page_pc + off - (self.region.entry & ~0xFFF)
 
     def leave(self, b: ir.IRBuilder, pc: ir.Value | int, retired: ir.Value, jumped: bool) -> None:
         """Hand back to the interpreter at pc with `retired` instructions done; `jumped`
@@ -395,14 +407,30 @@ class RegionEmitter:
         """The host pointer for an aligned access to RAM, leaving the region when it is not
         one (or, for a store, when its page holds code or the tohost word)."""
         addr = b.add(self.read(b, ins.rs1), c64(ins.imm))
+        aligned = b.icmp_unsigned("==", b.and_(addr, c64(size - 1)), c64(0))
+        if self.paged:
+            return self.tlb_pointer(b, ins, addr, aligned, size, retired, store)
         off = b.sub(addr, c64(self.ram_base))
         in_ram = b.icmp_unsigned("<", off, c64(self.ram_size))
-        aligned = b.icmp_unsigned("==", b.and_(addr, c64(size - 1)), c64(0))
         b = self.side_exit(b, b.and_(in_ram, aligned), ins.off, retired)
         if store:
             flags = b.load(b.gep(self.page_flags, [b.lshr(off, c64(12))]))
             b = self.side_exit(
                 b, b.icmp_unsigned("==", flags, ir.Constant(i8, 0)), ins.off, retired
             )
+        ptr = b.gep(self.ram, [off])
+        return b, b.bitcast(ptr, ir.IntType(8 * size).as_pointer())
+
+    def tlb_pointer(self, b, ins, addr, aligned, size: int, retired, store: bool):  # noqa: ANN001, ANN201
+        """ram_pointer through the TLB (mmu/tlb.py): a hit is the interpreter's fast path.
+        Pages holding code or the tohost word never enter the store TLB, so a store that
+        hits needs no page-flag check."""
+        kind = ACCESS_STORE if store else ACCESS_LOAD
+        vpn = b.ashr(addr, c64(12))
+        slot = b.shl(b.or_(c64(kind << 8), b.and_(vpn, c64(TLB_ENTRIES - 1))), c64(1))
+        tag = b.load(b.gep(self.tlb, [b.add(slot, c64(TAG))]))
+        hit = b.and_(b.icmp_signed("==", tag, vpn), aligned)
+        b = self.side_exit(b, hit, ins.off, retired)
+        off = b.add(b.load(b.gep(self.tlb, [b.add(slot, c64(DELTA))])), addr)
         ptr = b.gep(self.ram, [off])
         return b, b.bitcast(ptr, ir.IntType(8 * size).as_pointer())
