@@ -31,7 +31,7 @@ def find_images(folder: Path, only: str | None) -> list[Path]:
 def run_rvemu(elf: Path, runs: int) -> dict:
     from . import Machine
 
-    times, marks, count, output = [], [], 0, b""
+    times, marks, count, output, compiled = [], [], 0, b"", {}
     for _ in range(runs):
         machine = Machine(memory="128M")
         machine.load(str(elf))
@@ -41,11 +41,14 @@ def run_rvemu(elf: Path, runs: int) -> dict:
         times.append(result.seconds)
         marks.append(machine.marks)
         count, output = result.instructions, machine.console
+        tier2 = machine.hart.tier2  # (the same every run: the guest is deterministic)
+        compiled = {"regions": tier2.regions, "compile_seconds": tier2.seconds}
     return {
         "instructions": count,
         "seconds": statistics.median(times),
         "marks": marks,
         "output": output,
+        "tier2": compiled,
     }
 
 
@@ -149,6 +152,7 @@ def bench(
             "instructions": n,
             "rvemu_seconds": ours["seconds"],
             "rvemu_mips": mips,
+            "tier2": ours["tier2"],  # regions compiled, and seconds spent compiling them
         }
         qemu_text = ratio_text = "-"
         if have_qemu:

@@ -100,6 +100,11 @@ def print_stats(machine, result) -> None:
         f"host wall time        {result.seconds * 1e3:.3f} ms",
         f"speed                 {mips:.1f} MIPS",
     ]
+    tier2 = machine.hart.tier2
+    lines.append(
+        f"compiled code         {tier2.regions} regions, {tier2.instructions} instructions, "
+        f"{tier2.seconds * 1e3:.1f} ms compiling (RVEMU_HOT_THRESHOLD={machine.hart.hot_threshold})"
+    )
     for name in ("main", "first_output"):
         if name in machine.marks:
             insns, secs = machine.marks[name]
