@@ -165,6 +165,9 @@ FP_BITS = {  # sign injection, on the bits: (a, b) -> result
 }
 FP_OPS = FP_ARITH | set(FP_BITS) | {Op.FLD, Op.FSD, Op.FMV_X_D, Op.FMV_D_X}
 RM_RNE, RM_DYN = 0, 7
+
+# Instructions retired before the one being emitted: (count at its block's start, index).
+Retired = tuple[ir.Value, int]
 TRANSLATED = (
     frozenset(ALU)
     | frozenset(WITH_IMMEDIATE)
@@ -203,8 +206,12 @@ class RegionEmitter:
         b = ir.IRBuilder(self.fn.append_basic_block("entry"))
         # Guest registers stay in x[]: with x marked noalias LLVM forwards their loads and
         # stores itself, and a region's many exits need no write-back.
-        self.regs = {r: b.gep(self.x, [c64(r)]) for r in range(1, 32)}
-        self.fregs = {r: b.gep(self.f, [c64(r)]) for r in range(32)}
+        # (pointers only for the registers the region names: each GEP costs Python time)
+        insns = [i for block in self.region.blocks.values() for i in block.insns]
+        named = {r for i in insns for r in (i.rd, i.rs1, i.rs2)}
+        self.regs = {r: b.gep(self.x, [c64(r)]) for r in sorted(named - {0, X_SCRATCH})}
+        fp = {r for i in insns if i.op in FP_OPS for r in (i.rd, i.rs1, i.rs2)}
+        self.fregs = {r: b.gep(self.f, [c64(r)]) for r in sorted(fp)}
         self.mstatus = b.gep(self.csr, [c64(MSTATUS)])
         self.fcsr = b.gep(self.csr, [c64(FCSR)])
         # Where and how the region leaves: these become phis in the exit block.
@@ -253,23 +260,29 @@ class RegionEmitter:
         else:
             self.leave(b, self.pc(off), retired, jumped)
 
-    def side_exit(self, b: ir.IRBuilder, ok: ir.Value, off: int, retired: ir.Value) -> ir.IRBuilder:
+    def side_exit(self, b: ir.IRBuilder, ok: ir.Value, off: int, retired: Retired) -> ir.IRBuilder:
         """Continue where `ok` holds; otherwise leave, for the interpreter to carry on at
-        RAM offset `off`."""
+        RAM offset `off` with `retired` instructions done. (The exit is shared by every
+        check of one instruction: fewer blocks for LLVM to compile.)"""
+        out = self.exits.get(off)
+        if out is None:
+            out = self.exits[off] = self.fn.append_basic_block()
+            done, k = retired
+            leaving = ir.IRBuilder(out)
+            self.leave(leaving, self.pc(off), leaving.add(done, c64(k)), jumped=False)
         cont = self.fn.append_basic_block()
-        out = self.fn.append_basic_block()
         b.cbranch(ok, cont, out)
-        self.leave(ir.IRBuilder(out), self.pc(off), retired, jumped=False)
         return ir.IRBuilder(cont)
 
     def emit_block(self, b: ir.IRBuilder, block: Block) -> None:
+        self.exits: dict[int, ir.Block] = {}  # side exits by offset, for this block
         done = b.load(self.retired)
         n = len(block.insns)
         # A block runs whole or not at all: it must fit in what is left of the budget.
         fits = b.icmp_unsigned("<=", b.add(done, c64(n)), self.budget)
-        b = self.side_exit(b, fits, block.start, done)
+        b = self.side_exit(b, fits, block.start, (done, 0))
         for k, ins in enumerate(block.insns):
-            b = self.emit_insn(b, ins, b.add(done, c64(k)))
+            b = self.emit_insn(b, ins, (done, k))
         after = b.add(done, c64(n))
         last = block.insns[-1] if block.insns else None
         if last is None or last.op not in CONTROL:
@@ -292,7 +305,7 @@ class RegionEmitter:
             self.go_to(ir.IRBuilder(no), next_off, after, jumped=False)
 
     # --- one instruction
-    def emit_insn(self, b: ir.IRBuilder, ins: Insn, retired: ir.Value) -> ir.IRBuilder:
+    def emit_insn(self, b: ir.IRBuilder, ins: Insn, retired: Retired) -> ir.IRBuilder:
         op = ins.op
         if op in ALU:
             self.write(b, ins.rd, ALU[op](b, self.read(b, ins.rs1), self.read(b, ins.rs2)))
@@ -321,7 +334,7 @@ class RegionEmitter:
         return b
 
     # --- double-precision floating point
-    def emit_fp(self, b: ir.IRBuilder, ins: Insn, retired: ir.Value) -> ir.IRBuilder:
+    def emit_fp(self, b: ir.IRBuilder, ins: Insn, retired: Retired) -> ir.IRBuilder:
         op = ins.op
         # FP instructions are illegal while mstatus.FS is Off: the interpreter traps.
         status = b.load(self.mstatus)
@@ -347,7 +360,7 @@ class RegionEmitter:
         b.store(b.or_(b.load(self.mstatus), c64(MSTATUS_FS)), self.mstatus)
         return b
 
-    def fp_arith(self, b: ir.IRBuilder, ins: Insn, retired: ir.Value) -> ir.IRBuilder:
+    def fp_arith(self, b: ir.IRBuilder, ins: Insn, retired: Retired) -> ir.IRBuilder:
         """fpu.py's fast paths for FADD/FSUB/FMUL/FDIV/FSQRT.D, guard for guard."""
         if ins.rm == RM_DYN:  # the dynamic rounding mode must be RNE too
             frm = b.and_(b.lshr(b.load(self.fcsr), c64(5)), c64(7))
@@ -403,7 +416,7 @@ class RegionEmitter:
             return self.module.globals[full]
         return ir.Function(self.module, ir.FunctionType(f64, [f64] * arity), name=full)
 
-    def ram_pointer(self, b: ir.IRBuilder, ins: Insn, size: int, retired: ir.Value, store: bool):
+    def ram_pointer(self, b: ir.IRBuilder, ins: Insn, size: int, retired: Retired, store: bool):
         """The host pointer for an aligned access to RAM, leaving the region when it is not
         one (or, for a store, when its page holds code or the tohost word)."""
         addr = b.add(self.read(b, ins.rs1), c64(ins.imm))
