@@ -388,7 +388,8 @@ handler:
 def test_code_compiled_untranslated_still_runs_with_paging_on() -> None:
     """A loop compiled in M-mode runs again from S-mode under Sv39: the translated core
     meets the entry compiled for untranslated code (whose pcs are physical) and must run
-    the instruction under it instead."""
+    the instruction under it instead, until the loop is compiled again for its virtual
+    address."""
     source = f"""
         .text
         .globl _start
@@ -422,6 +423,7 @@ root:   .space  4096
     interpreted = run_source("tier2-paged", source, 0)
     assert compiled.hart.reg("s8") == S.CAUSE_ECALL_S  # S-mode ran and called back
     assert compiled.hart.reg("s6") != compiled.hart.reg("s7")  # (the pcs differ)
+    assert (compiled.hart.tier2.entry_pc != UNTRANSLATED).any()  # compiled for S-mode too
     assert compiled.hart.tier2.regions > 0
     assert_same_state(compiled, interpreted)
 

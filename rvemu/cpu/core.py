@@ -221,6 +221,11 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
                                     return hot_exit(st, region_pc, target, instret)
                             pc = region_pc
                             continue
+                    elif hot[d >> 3] < 0:
+                        # Compiled for the other mode or another virtual pc (code run before
+                        # and after paging is on): count jumps here again, to compile it
+                        # for this one too.
+                        hot[d >> 3] = 0
                     op = dc[d + DC_RS3RM]  # it could not start: interpret the instruction
                 # The masks change nothing (rs1, rs2 < 32; rd < 33) but let the compiler
                 # see the indices are not negative, which drops a check from every x[] access.
