@@ -218,7 +218,7 @@ def note_store(off: int, size: int, pagef, dc, st) -> None:
     if flags & PAGE_REGION:
         # A region may hold the stored-to instruction though its entry is elsewhere on
         # the page: forget every decoded instruction there, and with them the entries.
-        invalidate_page(dc, off >> 12 << 12)
+        invalidate_decoded(dc, off >> 12 << 12, 4096)
         pagef[off >> 12] &= ~PAGE_REGION
     if flags & PAGE_CODE:
         invalidate_decoded(dc, off, size)
@@ -237,14 +237,6 @@ def invalidate_decoded(dc, off: int, size: int) -> None:
         if dc[slot + DC_TAG] == a:
             dc[slot + DC_TAG] = -1
         a += 2
-
-
-@njit_generic
-def invalidate_page(dc, page_off: int) -> None:
-    for a in range(page_off, page_off + 4096, 2):
-        slot = dc_slot(a)
-        if dc[slot + DC_TAG] == a:
-            dc[slot + DC_TAG] = -1
 
 
 @njit_generic
