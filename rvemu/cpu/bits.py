@@ -2,12 +2,7 @@
 
 from numba import njit
 
-
-@njit(cache=True, inline="always")
-def sext(value: int, bits: int) -> int:
-    """Sign-extend the low `bits` bits of `value` to int64."""
-    sign = 1 << (bits - 1)
-    return ((value & ((1 << bits) - 1)) ^ sign) - sign
+from .ops import sext  # noqa: F401 (one definition, in the semantics vocabulary)
 
 
 @njit(cache=True, inline="always")

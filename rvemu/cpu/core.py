@@ -14,11 +14,11 @@ from ..mmu.sv import SATP_MODE_BARE, effective_priv
 from ..mmu.tlb import DELTA, INVALID, TAG, tlb_slot
 from ..tier2.call import call_region
 from ..tier2.compiler import UNTRANSLATED
-from .alu import div, divu, divuw, divw, ltu, mulh, mulhsu, mulhu, rem, remu, remuw, remw, srl
 from .bits import sext
 from .decode import decode
-from .fp_exec import execute_fp, fp_load_store
-from .isa import Op
+from .execute_gen import HANDOFF
+from .fp_exec import _generated, execute_fp
+from .isa import BY_OP, FP, LOAD, Op
 from .jit import njit_generic
 from .memory import (
     DC_IMM,
@@ -33,9 +33,8 @@ from .memory import (
     SLOW,
     dc_slot,
     fetch_page,
-    load,
-    store,
 )
+from .ops import fp_load_value
 from .state import (
     ACCESS_FETCH,
     ACCESS_LOAD,
@@ -77,26 +76,19 @@ from .trap import (
     take_trap,
 )
 
-# Integer loads: size in bytes and whether the value is sign-extended, by op (used to
-# complete a load that a device served; the executor has one case per load).
+execute = _generated.execute  # the generated dispatch (execute_gen.py)
+
+# By op: the size of a load (0: not a load), whether it sign-extends, whether it loads an
+# f register, and whether it is an F/D computational instruction.
 LOAD_SIZE = np.zeros(len(Op), dtype=np.int64)
 LOAD_SIGNED = np.zeros(len(Op), dtype=np.int64)
-for _op, _size, _signed in (
-    (Op.LB, 1, 1),
-    (Op.LH, 2, 1),
-    (Op.LW, 4, 1),
-    (Op.LD, 8, 0),
-    (Op.LBU, 1, 0),
-    (Op.LHU, 2, 0),
-    (Op.LWU, 4, 0),
-):
-    LOAD_SIZE[_op] = _size
-    LOAD_SIGNED[_op] = _signed
-# Ops whose device access is a read (integer and FP loads).
-IS_LOAD = (LOAD_SIZE != 0).astype(np.int64)
-IS_LOAD[Op.FLW] = IS_LOAD[Op.FLD] = 1
-
-FIRST_FP_OP = Op.FLW  # every op from here on belongs to F or D
+LOAD_FP = np.zeros(len(Op), dtype=np.int64)
+IS_FP = np.zeros(len(Op), dtype=np.int64)
+for _op, _r in BY_OP.items():
+    if _r.kind == LOAD:
+        LOAD_SIZE[_op], LOAD_SIGNED[_op], LOAD_FP[_op] = _r.size, _r.signed, _r.fp_data
+    IS_FP[_op] = _r.kind == FP
+IS_LOAD = (LOAD_SIZE != 0).astype(np.int64)  # a device access that is a read
 
 
 @njit_generic
@@ -110,13 +102,11 @@ def finish_mmio(x, f, csr, st, tlb, pc: int) -> int:
         return take_trap(pc, cause, st[MMIO_VADDR], False, csr, st, tlb)
     value = st[MMIO_VALUE]
     rd = st[MMIO_RD]
-    if LOAD_SIZE[op] != 0:
-        size = LOAD_SIZE[op]
+    size = LOAD_SIZE[op]
+    if LOAD_FP[op]:
+        f[rd] = fp_load_value(value, size)
+    elif size != 0:
         x[rd] = sext(value, 8 * size) if LOAD_SIGNED[op] and size < 8 else value
-    elif op == Op.FLW:
-        f[rd] = value | -(1 << 32)
-    elif op == Op.FLD:
-        f[rd] = value
     st[INSTRET] += 1
     return pc + st[MMIO_LEN]
 
@@ -238,223 +228,72 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
                 status = OK
                 addr = 0
 
-                # --- execute: one line per instruction where the spec's semantics are one line
-                if op == Op.ADDI:
-                    x[rd] = x[rs1] + imm
-                elif op == Op.ADD:
-                    x[rd] = x[rs1] + x[rs2]
-                elif op == Op.LUI:
-                    x[rd] = imm
-                elif op == Op.AUIPC:
-                    x[rd] = pc + imm
-                elif op == Op.JAL:
-                    x[rd] = next_pc
-                    next_pc = pc + imm
-                elif op == Op.JALR:
-                    target = (x[rs1] + imm) & ~1
-                    x[rd] = next_pc
-                    next_pc = target
-                elif op == Op.BEQ:
-                    if x[rs1] == x[rs2]:
-                        next_pc = pc + imm
-                elif op == Op.BNE:
-                    if x[rs1] != x[rs2]:
-                        next_pc = pc + imm
-                elif op == Op.BLT:
-                    if x[rs1] < x[rs2]:
-                        next_pc = pc + imm
-                elif op == Op.BGE:
-                    if x[rs1] >= x[rs2]:
-                        next_pc = pc + imm
-                elif op == Op.BLTU:
-                    if ltu(x[rs1], x[rs2]):
-                        next_pc = pc + imm
-                elif op == Op.BGEU:
-                    if not ltu(x[rs1], x[rs2]):
-                        next_pc = pc + imm
-                # loads and stores: x[rs1] status other than OK is dealt with after the chain
-                elif op == Op.LD:
-                    addr = x[rs1] + imm
-                    value, status = load(addr, 8, mem, tlb, csr, st, instret, paged)
-                    if status == OK:
-                        x[rd] = value
-                elif op == Op.LW:
-                    addr = x[rs1] + imm
-                    value, status = load(addr, 4, mem, tlb, csr, st, instret, paged)
-                    if status == OK:
-                        x[rd] = sext(value, 32)
-                elif op == Op.LWU:
-                    addr = x[rs1] + imm
-                    value, status = load(addr, 4, mem, tlb, csr, st, instret, paged)
-                    if status == OK:
-                        x[rd] = value
-                elif op == Op.LH:
-                    addr = x[rs1] + imm
-                    value, status = load(addr, 2, mem, tlb, csr, st, instret, paged)
-                    if status == OK:
-                        x[rd] = sext(value, 16)
-                elif op == Op.LHU:
-                    addr = x[rs1] + imm
-                    value, status = load(addr, 2, mem, tlb, csr, st, instret, paged)
-                    if status == OK:
-                        x[rd] = value
-                elif op == Op.LB:
-                    addr = x[rs1] + imm
-                    value, status = load(addr, 1, mem, tlb, csr, st, instret, paged)
-                    if status == OK:
-                        x[rd] = sext(value, 8)
-                elif op == Op.LBU:
-                    addr = x[rs1] + imm
-                    value, status = load(addr, 1, mem, tlb, csr, st, instret, paged)
-                    if status == OK:
-                        x[rd] = value
-                elif op == Op.SD:
-                    addr = x[rs1] + imm
-                    status = store(addr, 8, x[rs2], mem, tlb, pagef, dc, csr, st, instret, paged)
-                elif op == Op.SW:
-                    addr = x[rs1] + imm
-                    status = store(addr, 4, x[rs2], mem, tlb, pagef, dc, csr, st, instret, paged)
-                elif op == Op.SH:
-                    addr = x[rs1] + imm
-                    status = store(addr, 2, x[rs2], mem, tlb, pagef, dc, csr, st, instret, paged)
-                elif op == Op.SB:
-                    addr = x[rs1] + imm
-                    status = store(addr, 1, x[rs2], mem, tlb, pagef, dc, csr, st, instret, paged)
-                elif op == Op.SLTI:
-                    x[rd] = 1 if x[rs1] < imm else 0
-                elif op == Op.SLTIU:
-                    x[rd] = 1 if ltu(x[rs1], imm) else 0
-                elif op == Op.XORI:
-                    x[rd] = x[rs1] ^ imm
-                elif op == Op.ORI:
-                    x[rd] = x[rs1] | imm
-                elif op == Op.ANDI:
-                    x[rd] = x[rs1] & imm
-                elif op == Op.SLLI:
-                    x[rd] = x[rs1] << imm
-                elif op == Op.SRLI:
-                    x[rd] = srl(x[rs1], imm)
-                elif op == Op.SRAI:
-                    x[rd] = x[rs1] >> imm
-                elif op == Op.SUB:
-                    x[rd] = x[rs1] - x[rs2]
-                elif op == Op.SLL:
-                    x[rd] = x[rs1] << (x[rs2] & 63)
-                elif op == Op.SLT:
-                    x[rd] = 1 if x[rs1] < x[rs2] else 0
-                elif op == Op.SLTU:
-                    x[rd] = 1 if ltu(x[rs1], x[rs2]) else 0
-                elif op == Op.XOR:
-                    x[rd] = x[rs1] ^ x[rs2]
-                elif op == Op.SRL:
-                    x[rd] = srl(x[rs1], x[rs2] & 63)
-                elif op == Op.SRA:
-                    x[rd] = x[rs1] >> (x[rs2] & 63)
-                elif op == Op.OR:
-                    x[rd] = x[rs1] | x[rs2]
-                elif op == Op.AND:
-                    x[rd] = x[rs1] & x[rs2]
-                elif op == Op.ADDIW:
-                    x[rd] = sext(x[rs1] + imm, 32)
-                elif op == Op.SLLIW:
-                    x[rd] = sext(x[rs1] << imm, 32)
-                elif op == Op.SRLIW:
-                    x[rd] = sext(srl(x[rs1] & 0xFFFFFFFF, imm), 32)
-                elif op == Op.SRAIW:
-                    x[rd] = sext(x[rs1], 32) >> imm
-                elif op == Op.ADDW:
-                    x[rd] = sext(x[rs1] + x[rs2], 32)
-                elif op == Op.SUBW:
-                    x[rd] = sext(x[rs1] - x[rs2], 32)
-                elif op == Op.SLLW:
-                    x[rd] = sext(x[rs1] << (x[rs2] & 31), 32)
-                elif op == Op.SRLW:
-                    x[rd] = sext(srl(x[rs1] & 0xFFFFFFFF, x[rs2] & 31), 32)
-                elif op == Op.SRAW:
-                    x[rd] = sext(x[rs1], 32) >> (x[rs2] & 31)
-                elif op == Op.MUL:
-                    x[rd] = x[rs1] * x[rs2]
-                elif op == Op.MULH:
-                    x[rd] = mulh(x[rs1], x[rs2])
-                elif op == Op.MULHSU:
-                    x[rd] = mulhsu(x[rs1], x[rs2])
-                elif op == Op.MULHU:
-                    x[rd] = mulhu(x[rs1], x[rs2])
-                elif op == Op.DIV:
-                    x[rd] = div(x[rs1], x[rs2])
-                elif op == Op.DIVU:
-                    x[rd] = divu(x[rs1], x[rs2])
-                elif op == Op.REM:
-                    x[rd] = rem(x[rs1], x[rs2])
-                elif op == Op.REMU:
-                    x[rd] = remu(x[rs1], x[rs2])
-                elif op == Op.MULW:
-                    x[rd] = sext(x[rs1] * x[rs2], 32)
-                elif op == Op.DIVW:
-                    x[rd] = divw(x[rs1], x[rs2])
-                elif op == Op.DIVUW:
-                    x[rd] = divuw(x[rs1], x[rs2])
-                elif op == Op.REMW:
-                    x[rd] = remw(x[rs1], x[rs2])
-                elif op == Op.REMUW:
-                    x[rd] = remuw(x[rs1], x[rs2])
-                # --- FP, then everything rarer: past the jump table
-                elif op >= FIRST_FP_OP:
-                    if op <= Op.FSD:
-                        addr = x[rs1] + imm
-                        status = fp_load_store(
-                            op, rd, rs2, addr, f, mem, tlb, pagef, dc, csr, st, instret, paged
+                # --- execute: the dispatch generated from isa.py's records
+                next_pc, status, addr = execute(
+                    op,
+                    rd,
+                    rs1,
+                    rs2,
+                    imm,
+                    pc,
+                    next_pc,
+                    x,
+                    f,
+                    mem,
+                    tlb,
+                    pagef,
+                    dc,
+                    csr,
+                    st,
+                    instret,
+                    paged,
+                )
+                if status == HANDOFF:
+                    status = OK
+                    if IS_FP[op]:
+                        if not execute_fp(op, rd, rs1, rs2, dc[d + DC_RS3RM], x, f, csr):
+                            raw = dc[d + DC_RAW] >> 3
+                            pc = take_trap(pc, CAUSE_ILLEGAL, raw, False, csr, st, tlb)
+                            break
+                    else:  # atomics, CSRs, fences, privileged, the boot mark, illegal
+                        next_pc, action = execute_system(
+                            op,
+                            rd,
+                            rs1,
+                            rs2,
+                            imm,
+                            dc[d + DC_RAW] >> 3,
+                            pc,
+                            next_pc,
+                            x,
+                            csr,
+                            st,
+                            mem,
+                            tlb,
+                            pagef,
+                            dc,
+                            instret,
                         )
-                        if status == MMIO:
-                            return mmio_exit(st, pc, instret, op, rd, addr, length)
-                        if status == SLOW:
+                        if action != NEXT:
+                            if action == TRAPPED:
+                                pc = next_pc
+                                break
+                            if action != NEW_STRETCH:
+                                return action  # an exit: the hart's pc and instret are saved
                             limit = instret + 1
-                        elif status != OK:
-                            tval = (
-                                dc[d + DC_RAW] >> 3
-                                if status == CAUSE_ILLEGAL
-                                else fault_address(st, addr)
-                            )
-                            pc = take_trap(pc, status, tval, False, csr, st, tlb)
-                            break
-                    elif not execute_fp(op, rd, rs1, rs2, dc[d + DC_RS3RM], x, f, csr):
-                        raw = dc[d + DC_RAW] >> 3
-                        pc = take_trap(pc, CAUSE_ILLEGAL, raw, False, csr, st, tlb)
-                        break
-                else:  # atomics, CSRs, fences, privileged instructions, the boot mark, illegal
-                    next_pc, action = execute_system(
-                        op,
-                        rd,
-                        rs1,
-                        rs2,
-                        imm,
-                        dc[d + DC_RAW] >> 3,
-                        pc,
-                        next_pc,
-                        x,
-                        csr,
-                        st,
-                        mem,
-                        tlb,
-                        pagef,
-                        dc,
-                        instret,
-                    )
-                    if action != NEXT:
-                        if action == TRAPPED:
-                            pc = next_pc
-                            break
-                        if action != NEW_STRETCH:
-                            return action  # an exit: the hart's pc and instret are saved
-                        limit = instret + 1
 
                 if status != OK:  # a load or store that did not simply complete
                     if status == SLOW:
                         limit = instret + 1  # re-check interrupts and exits after this one
                     elif status == MMIO:
                         return mmio_exit(st, pc, instret, op, rd, addr, length)
-                    else:
-                        pc = take_trap(pc, status, fault_address(st, addr), False, csr, st, tlb)
+                    else:  # a trap (an FP load or store with FS off is illegal)
+                        tval = (
+                            dc[d + DC_RAW] >> 3
+                            if status == CAUSE_ILLEGAL
+                            else fault_address(st, addr)
+                        )
+                        pc = take_trap(pc, status, tval, False, csr, st, tlb)
                         break
                 if next_pc != pc + length:  # a taken jump
                     target = code_offset(next_pc, pc, fetch_delta, tlb, paged)

@@ -9,7 +9,6 @@ import numpy as np
 from .bits import field, sext
 from .compressed import expand
 from .isa import (
-    ENTRIES,
     FMT_B,
     FMT_CSR,
     FMT_I,
@@ -17,7 +16,7 @@ from .isa import (
     FMT_S,
     FMT_SHAMT,
     FMT_U,
-    FP_RD_OPS,
+    RECORDS,
     Op,
 )
 from .jit import njit_generic
@@ -26,19 +25,18 @@ from .jit import njit_generic
 def _build_tables() -> tuple[np.ndarray, ...]:
     # Group the table by major opcode (bits 6..2) so a lookup scans only its own group;
     # the sort is stable, so "first matching line wins" still holds within a group.
-    order = sorted(range(len(ENTRIES)), key=lambda i: (ENTRIES[i][2] >> 2) & 31)
-    masks = np.array([ENTRIES[i][1] for i in order], dtype=np.int64)
-    matches = np.array([ENTRIES[i][2] for i in order], dtype=np.int64)
-    ops = np.array([i + 1 for i in order], dtype=np.int64)  # op id = table line + 1
-    formats = np.array([ENTRIES[i][3] for i in order], dtype=np.int64)
+    order = sorted(RECORDS, key=lambda r: (r.match >> 2) & 31)
+    masks = np.array([r.mask for r in order], dtype=np.int64)
+    matches = np.array([r.match for r in order], dtype=np.int64)
+    ops = np.array([Op[r.name.upper()] for r in order], dtype=np.int64)
+    formats = np.array([r.fmt for r in order], dtype=np.int64)
     starts = np.zeros(33, dtype=np.int64)
-    for k in order:
-        starts[((ENTRIES[k][2] >> 2) & 31) + 1] += 1
+    for r in order:
+        starts[((r.match >> 2) & 31) + 1] += 1
     starts = np.cumsum(starts)
     rd_is_fp = np.zeros(len(Op), dtype=np.int64)
-    for name, *_ in ENTRIES:
-        if name in FP_RD_OPS:
-            rd_is_fp[Op[name.upper()]] = 1
+    for r in RECORDS:
+        rd_is_fp[Op[r.name.upper()]] = int(r.fp_rd)
     return masks, matches, ops, formats, starts, rd_is_fp
 
 

@@ -9,6 +9,7 @@ from numba import types
 from numba.extending import intrinsic
 
 from .jit import njit_generic
+from .ops import f64_bits, f64_from_bits, fma  # noqa: F401 (defined once, with the semantics' words)
 
 NX = 1
 UF = 2
@@ -29,28 +30,6 @@ INF = float("inf")
 
 
 @intrinsic
-def f64_from_bits(typingctx, x):
-    """Reinterpret an int64 bit pattern as a float64."""
-    sig = types.float64(types.int64)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.DoubleType())
-
-    return sig, codegen
-
-
-@intrinsic
-def f64_bits(typingctx, x):
-    """Reinterpret a float64 as its int64 bit pattern."""
-    sig = types.int64(types.float64)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(64))
-
-    return sig, codegen
-
-
-@intrinsic
 def _f32_from_i32(typingctx, x):
     sig = types.float32(types.int32)
 
@@ -66,22 +45,6 @@ def _f32_to_i32(typingctx, x):
 
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], ir.IntType(32))
-
-    return sig, codegen
-
-
-@intrinsic
-def fma(typingctx, a, b, c):
-    """a*b + c with a single rounding (llvm.fma: the host FMA instruction or libm's fma)."""
-    sig = types.float64(types.float64, types.float64, types.float64)
-
-    def codegen(context, builder, signature, args):
-        dbl = ir.DoubleType()
-        fnty = ir.FunctionType(dbl, [dbl, dbl, dbl])
-        fn = builder.module.globals.get("llvm.fma.f64")
-        if fn is None:
-            fn = ir.Function(builder.module, fnty, name="llvm.fma.f64")
-        return builder.call(fn, args)
 
     return sig, codegen
 

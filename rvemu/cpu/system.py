@@ -6,11 +6,13 @@ the hot loop: that keeps the loop small enough for the compiler to hold its work
 registers, and it compiles separately.
 """
 
+import numpy as np
+
 from ..mmu.tlb import tlb_flush
 from .alu import ltu
 from .bits import sext
 from .csr import accessible, csr_read, csr_write
-from .isa import Op
+from .isa import BY_OP, Op, ops_where
 from .jit import njit_generic
 from .memory import amo_offset, flush_decoded, load, read_ram, write_ram
 from .state import (
@@ -24,6 +26,7 @@ from .state import (
     EXIT_WFI,
     INSTRET,
     MARK_MAIN,
+    MENVCFG,
     MIE,
     MMIO,
     MSTATUS,
@@ -38,8 +41,27 @@ from .state import (
     PRIV_U,
     RESERVATION,
     RESERVED_VALUE,
+    SENVCFG,
 )
 from .trap import mret, pending_interrupts, sret, take_trap
+
+ATOMICS = ops_where(lambda r: r.ext == "a")
+CSR_OPS = ops_where(lambda r: r.ext == "zicsr")
+# By op: the access size of an atomic (0: not an atomic), and whether a CSR instruction's
+# source is its rs1 field itself (the immediate forms) rather than x[rs1].
+ATOMIC_SIZE = np.zeros(len(Op), dtype=np.int64)
+IS_CSR = np.zeros(len(Op), dtype=np.int64)
+CSR_SOURCE_IMMEDIATE = np.zeros(len(Op), dtype=np.int64)
+for _op in ATOMICS:
+    ATOMIC_SIZE[_op] = 4 if BY_OP[_op].name.endswith("_w") else 8
+for _op in CSR_OPS:
+    IS_CSR[_op] = 1
+    CSR_SOURCE_IMMEDIATE[_op] = BY_OP[_op].name.endswith("i")
+
+# Zicbom/Zicboz: the cache-block size QEMU's virt harts report (cbom/cboz_blocksize), and
+# the menvcfg/senvcfg fields that let lower privileges use the instructions.
+CACHE_BLOCK = 64
+ENVCFG_CBIE, ENVCFG_CBCFE, ENVCFG_CBZE = 0x30, 0x40, 0x80
 
 # What the hot loop does after execute_system (an exit code EXIT_* is returned as is).
 NEXT = -1  # go on at the returned pc
@@ -72,8 +94,8 @@ def amo(op: int, old: int, src: int) -> int:
 @njit_generic
 def execute_atomic(op, rd, rs1, rs2, pc, next_pc, x, csr, st, mem, tlb, pagef, dc, instret):
     """LR, SC and the AMOs: (pc, NEXT) or (handler, TRAPPED)."""
-    word = op <= Op.AMOMAXU_W
-    size = 4 if word else 8
+    size = ATOMIC_SIZE[op]
+    word = size == 4
     addr = x[rs1]
     is_lr = op == Op.LR_W or op == Op.LR_D
     if addr & (size - 1):
@@ -114,19 +136,54 @@ def execute_atomic(op, rd, rs1, rs2, pc, next_pc, x, csr, st, mem, tlb, pagef, d
 
 
 @njit_generic
+def cbo_allowed(field: int, csr, st) -> bool:
+    """Whether this privilege may run a cache-block operation (envcfg fields, as QEMU)."""
+    priv = st[PRIV]
+    if priv != PRIV_M and (csr[MENVCFG] & field) == 0:
+        return False
+    return priv != PRIV_U or (csr[SENVCFG] & field) != 0
+
+
+@njit_generic
+def execute_cbo(op, rs1, raw, pc, next_pc, x, csr, st, mem, tlb, pagef, dc, instret):
+    """CBO.ZERO zeroes a cache block; CBO.CLEAN/FLUSH/INVAL have no cache to act on
+    here, so they only check that the address may be read or written, as QEMU does."""
+    field = ENVCFG_CBIE if op == Op.CBO_INVAL else ENVCFG_CBCFE
+    if op == Op.CBO_ZERO:
+        field = ENVCFG_CBZE
+    if not cbo_allowed(field, csr, st):
+        return take_trap(pc, CAUSE_ILLEGAL, raw, False, csr, st, tlb), TRAPPED
+    addr = x[rs1]
+    if op == Op.CBO_ZERO:
+        addr &= ~(CACHE_BLOCK - 1)
+        off, status = amo_offset(addr, CACHE_BLOCK, mem, tlb, pagef, dc, csr, st)
+        if status != OK:
+            return take_trap(pc, status, addr, False, csr, st, tlb), TRAPPED
+        for k in range(0, CACHE_BLOCK, 8):
+            write_ram(mem, off + k, 8, 0)
+        return next_pc, NEXT
+    _, status = load(addr, 1, mem, tlb, csr, st, instret, True)
+    if status != OK and status != MMIO:
+        _, status = amo_offset(addr, 1, mem, tlb, pagef, dc, csr, st)
+        if status != OK:
+            return take_trap(pc, status, addr, False, csr, st, tlb), TRAPPED
+    return next_pc, NEXT
+
+
+@njit_generic
 def execute_system(
     op, rd, rs1, rs2, imm, raw, pc, next_pc, x, csr, st, mem, tlb, pagef, dc, instret
 ):
     """Execute one handed-off instruction: (pc to go on at, NEXT / NEW_STRETCH / TRAPPED),
     or (pc, EXIT_*) when the hart must return to Python (st's PC and INSTRET are set)."""
     illegal = CAUSE_ILLEGAL
-    if Op.LR_W <= op <= Op.AMOMAXU_D:
+    if ATOMIC_SIZE[op] != 0:
         return execute_atomic(
             op, rd, rs1, rs2, pc, next_pc, x, csr, st, mem, tlb, pagef, dc, instret
         )
     priv = st[PRIV]
-    if Op.CSRRW <= op <= Op.CSRRCI:
-        source = rs1 if op >= Op.CSRRWI else x[rs1]
+    if IS_CSR[op]:
+        source = rs1 if CSR_SOURCE_IMMEDIATE[op] else x[rs1]
         writes = op == Op.CSRRW or op == Op.CSRRWI or rs1 != 0
         if not accessible(imm, csr, st, writes):
             return take_trap(pc, illegal, raw, False, csr, st, tlb), TRAPPED
@@ -145,6 +202,8 @@ def execute_system(
         return next_pc, NEW_STRETCH  # the write may enable an interrupt or change paging
     if op == Op.FENCE:
         return next_pc, NEXT
+    if op == Op.CBO_ZERO or op == Op.CBO_CLEAN or op == Op.CBO_FLUSH or op == Op.CBO_INVAL:
+        return execute_cbo(op, rs1, raw, pc, next_pc, x, csr, st, mem, tlb, pagef, dc, instret)
     if op == Op.FENCE_I:
         flush_decoded(dc)
         return next_pc, NEXT

@@ -13,7 +13,7 @@ import numpy as np
 from ..cpu.decode import decode
 from ..cpu.isa import Op
 from ..cpu.memory import DC_OP, DC_RS3RM, DC_TAG, PAGE_REGION, dc_slot
-from .emit import FP_ARITH, RM_DYN, RM_RNE, TRANSLATED, RegionEmitter
+from .emit import RegionEmitter, compiles
 from .region import Insn, find_region
 
 NEVER = -(1 << 62)  # a hot counter that can no longer reach the threshold
@@ -131,10 +131,10 @@ class Tier2:
                 return None
             raw |= int(self.ram16[(off >> 1) + 1]) << 16
         op, rd, rs1, rs2, rs3_rm, imm, length = decode(raw)
-        rm = int(rs3_rm) & 7
-        if op not in TRANSLATED or (op in FP_ARITH and rm not in (RM_RNE, RM_DYN)):
+        if not compiles(int(op)):
             return None
-        return Insn(off, int(op), int(rd), int(rs1), int(rs2), int(imm), int(length), rm)
+        rs3, rm = int(rs3_rm) >> 3, int(rs3_rm) & 7
+        return Insn(off, int(op), int(rd), int(rs1), int(rs2), int(imm), int(length), rm, rs3)
 
     def _compile(self, off: int, pc: int, paged: bool) -> int:
         """Address of the compiled region entered at RAM offset off, or 0 if there is none."""

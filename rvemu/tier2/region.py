@@ -9,11 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..cpu.isa import Op
+from ..cpu.isa import BRANCH, BY_OP, JUMP, LOAD, STORE, Record
 
 PAGE = 4096
-
-BRANCHES = frozenset({Op.BEQ, Op.BNE, Op.BLT, Op.BGE, Op.BLTU, Op.BGEU})
 
 
 @dataclass(frozen=True)
@@ -26,6 +24,25 @@ class Insn:
     imm: int
     length: int
     rm: int = 0  # rounding mode field (FP arithmetic)
+    rs3: int = 0
+
+    def fp_regs(self) -> set[int]:
+        """The f registers the instruction names, as its record says."""
+        record = BY_OP[self.op]
+        regs = {self.rd} if record.fp_rd else set()
+        fields = {"FS1": self.rs1, "FS2": self.rs2, "FS3": self.rs3}
+        regs |= {r for name, r in fields.items() if name in record.names}
+        if record.kind in (LOAD, STORE) and record.fp_data:
+            regs.add(self.rd if record.kind == LOAD else self.rs2)
+        return regs
+
+
+def static_target(record: Record, ins: Insn) -> int | None:
+    """The RAM offset a jump goes to, if its target does not depend on a register: its
+    semantics evaluated with PC at the jump's offset (targets are PC plus a constant)."""
+    if "RS1" in record.names:
+        return None
+    return eval(record.semantics, {"PC": ins.off, "IMM": ins.imm})  # noqa: S307 (our table)
 
 
 @dataclass
@@ -63,12 +80,12 @@ def find_region(entry: int, insn_at: Callable[[int], Insn | None], max_insns: in
     while work:
         off = work.pop()
         while (ins := at(off)) is not None:
-            if ins.op in BRANCHES:
+            kind = BY_OP[ins.op].kind
+            if kind == BRANCH:
                 targets = (off + ins.imm, off + ins.length)
-            elif ins.op == Op.JAL:
-                targets = (off + ins.imm,)
-            elif ins.op == Op.JALR:
-                targets = ()
+            elif kind == JUMP:
+                target = static_target(BY_OP[ins.op], ins)
+                targets = () if target is None else (target,)
             else:
                 off += ins.length
                 if off in starts:
@@ -86,7 +103,7 @@ def find_region(entry: int, insn_at: Callable[[int], Insn | None], max_insns: in
         while (ins := at(off)) is not None:
             insns.append(ins)
             off += ins.length
-            if ins.op in BRANCHES or ins.op in (Op.JAL, Op.JALR) or off in starts:
+            if BY_OP[ins.op].kind in (BRANCH, JUMP) or off in starts:
                 break
         if insns:  # (a jump to where the region cannot go leaves the region instead)
             region.blocks[start] = Block(start, insns, off)

@@ -1,0 +1,385 @@
+"""Instruction semantics (isa.py's Python text, and the helpers it calls) to LLVM IR.
+
+The interpreter runs the same text through Numba; this is the second reading of it, for
+compiled regions. It understands the subset semantics are written in: int64 and float64
+values, Python's operators and comparisons, `x if c else y` (evaluated lazily, so a guarded
+division is never done), and calls. A call is to
+- a primitive of ops.py: its llvmlite emitter builds it;
+- a function Numba inlines (`inline="always"`: ops.py's helpers, fpu.py's fast paths):
+  its source is translated in place (assignments, `if`, `return`);
+- any other compiled function, in `return f(...)` position: that is a slow path, and the
+  region leaves before the instruction, for the interpreter to do it whole (`leave`).
+Anything else raises NotTranslatable, and the instruction stays with the interpreter.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import math
+import textwrap
+from collections.abc import Callable
+
+import numpy as np
+from llvmlite import ir
+
+from ..cpu import ops
+
+I1, I64, F64 = ir.IntType(1), ir.IntType(64), ir.DoubleType()
+
+
+class NotTranslatable(Exception):
+    """The semantics use something this translator does not know."""
+
+
+def _const(value: object) -> ir.Constant:
+    if isinstance(value, bool):
+        return ir.Constant(I1, int(value))
+    if isinstance(value, int):
+        if not -(1 << 63) <= value < (1 << 63):
+            raise NotTranslatable(f"constant {value} is no int64")
+        return ir.Constant(I64, value)
+    if isinstance(value, float):
+        return ir.Constant(F64, value)
+    raise NotTranslatable(f"constant {value!r}")
+
+
+def _source_tree(fn: Callable) -> ast.FunctionDef:
+    py = getattr(fn, "py_func", fn)
+    tree = ast.parse(textwrap.dedent(inspect.getsource(py)))
+    return tree.body[0]
+
+
+def _inlined(fn: object) -> bool:
+    return (
+        getattr(fn, "targetoptions", {}).get("inline") == "always"
+        or getattr(fn, "_inline", None) == "always"
+    )
+
+
+_CMP = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
+_INT_OPS = {
+    ast.Add: "add",
+    ast.Sub: "sub",
+    ast.Mult: "mul",
+    ast.BitAnd: "and_",
+    ast.BitOr: "or_",
+    ast.BitXor: "xor",
+    ast.LShift: "shl",
+    ast.RShift: "ashr",
+}
+_FLOAT_OPS = {ast.Add: "fadd", ast.Sub: "fsub", ast.Mult: "fmul", ast.Div: "fdiv"}
+
+
+class Translator:
+    """Emits semantics with builder `b`. `names` binds the operand names (RS1, IMM, ...)
+    to values; `leave()` returns the block that hands the instruction to the interpreter."""
+
+    def __init__(
+        self,
+        b: ir.IRBuilder,
+        names: dict[str, ir.Value],
+        leave: Callable[[], ir.Block],
+        namespace: dict[str, object],
+    ) -> None:
+        self.b = b
+        self.names = names
+        self.leave = leave
+        self.namespace = namespace
+        self.fn = b.function
+
+    # --- values
+    def as_int(self, v: ir.Value) -> ir.Value:
+        if v.type == I1:
+            return self.b.zext(v, I64)
+        if v.type != I64:
+            raise NotTranslatable(f"{v.type} where an integer is needed")
+        return v
+
+    def as_bool(self, v: ir.Value) -> ir.Value:
+        if v.type == I1:
+            return v
+        if v.type == I64:
+            return self.b.icmp_signed("!=", v, ir.Constant(I64, 0))
+        return self.b.fcmp_unordered("!=", v, ir.Constant(F64, 0.0))
+
+    def expression(self, text: str) -> ir.Value:
+        return self.expr(ast.parse(text, mode="eval").body, self.names)
+
+    def call_expression(self, text: str) -> list[ir.Value]:
+        """A call that returns several values (an F/D operation's result and flags)."""
+        node = ast.parse(text, mode="eval").body
+        if not isinstance(node, ast.Call):
+            raise NotTranslatable(f"{text!r} is no call")
+        return self.call(node, self.names)
+
+    def expr(self, node: ast.AST, env: dict[str, object]) -> ir.Value:  # noqa: C901
+        b = self.b
+        if isinstance(node, ast.Constant):
+            return _const(node.value)
+        if isinstance(node, ast.Name):
+            if node.id in env:
+                value = env[node.id]
+                return value if isinstance(value, ir.Value) else _const(value)
+            return self.global_value(node.id, env)
+        if isinstance(node, ast.Attribute):
+            return _const(self.resolve(node, env))
+        if isinstance(node, ast.BinOp):
+            x, y = self.expr(node.left, env), self.expr(node.right, env)
+            if F64 in (x.type, y.type):
+                if x.type != F64 or y.type != F64 or type(node.op) not in _FLOAT_OPS:
+                    raise NotTranslatable("mixed or unsupported float operation")
+                return getattr(b, _FLOAT_OPS[type(node.op)])(x, y)
+            if type(node.op) not in _INT_OPS:
+                raise NotTranslatable(f"operator {type(node.op).__name__}")
+            return getattr(b, _INT_OPS[type(node.op)])(self.as_int(x), self.as_int(y))
+        if isinstance(node, ast.UnaryOp):
+            v = self.expr(node.operand, env)
+            if isinstance(node.op, ast.Not):
+                return b.not_(self.as_bool(v))
+            if isinstance(node.op, ast.Invert):
+                return b.not_(self.as_int(v))
+            if isinstance(node.op, ast.USub):
+                return b.fneg(v) if v.type == F64 else b.neg(self.as_int(v))
+            raise NotTranslatable("unary operator")
+        if isinstance(node, ast.Compare):
+            result, left = None, self.expr(node.left, env)
+            for op, right_node in zip(node.ops, node.comparators, strict=True):
+                right = self.expr(right_node, env)
+                test = self.compare(_CMP[type(op)], left, right)
+                result = test if result is None else b.and_(result, test)
+                left = right
+            return result
+        if isinstance(node, ast.BoolOp):  # both sides are pure: no short circuit needed
+            values = [self.as_bool(self.expr(v, env)) for v in node.values]
+            combine = b.and_ if isinstance(node.op, ast.And) else b.or_
+            result = values[0]
+            for v in values[1:]:
+                result = combine(result, v)
+            return result
+        if isinstance(node, ast.IfExp):
+            return self.if_expression(node, env)
+        if isinstance(node, ast.Call):
+            values = self.call(node, env)
+            if len(values) != 1:
+                raise NotTranslatable("a tuple where one value is needed")
+            return values[0]
+        raise NotTranslatable(f"{type(node).__name__} in semantics")
+
+    def compare(self, pred: str, x: ir.Value, y: ir.Value) -> ir.Value:
+        if F64 in (x.type, y.type):
+            if x.type != F64 or y.type != F64:
+                raise NotTranslatable("comparing a float with an integer")
+            # Python: every comparison with a NaN is false, except !=
+            if pred == "!=":
+                return self.b.fcmp_unordered(pred, x, y)
+            return self.b.fcmp_ordered(pred, x, y)
+        if x.type == I1 and y.type == I1:
+            return self.b.icmp_unsigned(pred, x, y)
+        return self.b.icmp_signed(pred, self.as_int(x), self.as_int(y))
+
+    def if_expression(self, node: ast.IfExp, env: dict[str, object]) -> ir.Value:
+        """`x if c else y`, with only the chosen arm evaluated (as Python and Numba do)."""
+        b = self.b
+        cond = self.as_bool(self.expr(node.test, env))
+        yes, no, done = (self.fn.append_basic_block() for _ in range(3))
+        b.cbranch(cond, yes, no)
+        arms = []
+        for block, arm in ((yes, node.body), (no, node.orelse)):
+            b.position_at_end(block)
+            arms.append((self.expr(arm, env), b.block))
+        widen = {arm[0].type for arm in arms} == {I1, I64}  # a comparison meets an integer
+        incoming = []
+        for value, end in arms:
+            b.position_at_end(end)
+            if widen:
+                value = self.as_int(value)
+            b.branch(done)
+            incoming.append((value, end))
+        if incoming[0][0].type != incoming[1][0].type:
+            raise NotTranslatable("arms of different types")
+        b.position_at_end(done)
+        phi = b.phi(incoming[0][0].type)
+        for value, end in incoming:
+            phi.add_incoming(value, end)
+        return phi
+
+    def global_value(self, name: str, env: dict[str, object]) -> ir.Value:
+        return _const(self.lookup(name, env))
+
+    def lookup(self, name: str, env: dict[str, object]) -> object:
+        scope = env.get("__globals__", self.namespace)
+        if name in scope:
+            return scope[name]
+        if name in self.namespace:
+            return self.namespace[name]
+        raise NotTranslatable(f"unknown name {name}")
+
+    def resolve(self, node: ast.AST, env: dict[str, object]) -> object:
+        """A dotted name (np.int64, math.sqrt) as the object it names."""
+        if isinstance(node, ast.Name):
+            return self.lookup(node.id, env)
+        if isinstance(node, ast.Attribute):
+            return getattr(self.resolve(node.value, env), node.attr)
+        raise NotTranslatable("a call through an expression")
+
+    # --- calls
+    def call(self, node: ast.Call, env: dict[str, object]) -> list[ir.Value]:
+        b = self.b
+        fn = self.resolve(node.func, env)
+        name = getattr(fn, "__name__", "")
+        if node.keywords:
+            raise NotTranslatable("keyword arguments")
+        if fn is np.int64:
+            return [self.as_int(self.expr(node.args[0], env))]
+        if fn is abs:
+            v = self.expr(node.args[0], env)
+            if v.type != F64:
+                raise NotTranslatable("abs of an integer")
+            return [self.float_intrinsic("fabs", v)]
+        if fn is math.sqrt:
+            return [self.float_intrinsic("sqrt", self.expr(node.args[0], env))]
+        if fn in ops.PRIMITIVES:
+            args = [self.expr(a, env) for a in node.args]
+            emit = ops.PRIMITIVES[fn]
+            return [emit(b, *(a if a.type == F64 else self.as_int(a) for a in args))]
+        if _inlined(fn):
+            args = [self.expr(a, env) for a in node.args]
+            return self.inline(fn, args)
+        raise NotTranslatable(f"call to {name or fn!r}")
+
+    def float_intrinsic(self, name: str, *args: ir.Value) -> ir.Value:
+        full = f"llvm.{name}.f64"
+        module = self.b.module
+        fn = module.globals.get(full)
+        if fn is None:
+            fn = ir.Function(module, ir.FunctionType(F64, [F64] * len(args)), full)
+        return self.b.call(fn, list(args))
+
+    def inline(self, fn: Callable, args: list[ir.Value]) -> list[ir.Value]:
+        """Translate fn's body in place with its parameters bound to args."""
+        tree = _source_tree(fn)
+        params = [a.arg for a in tree.args.args]
+        if len(params) != len(args):
+            raise NotTranslatable(f"{tree.name}: argument count")
+        py = getattr(fn, "py_func", fn)
+        env: dict[str, object] = dict(zip(params, args, strict=True))
+        env["__globals__"] = py.__globals__
+        return Body(self, env).run(tree.body)
+
+
+class Body:
+    """One inlined function body: locals live in allocas (SROA makes them registers), and
+    every `return` stores the results and jumps to one block after the body."""
+
+    def __init__(self, t: Translator, env: dict[str, object]) -> None:
+        self.t = t
+        self.env = env
+        self.slots: dict[str, ir.AllocaInstr] = {}
+        self.results: list[ir.AllocaInstr] | None = None
+        self.done = t.fn.append_basic_block()
+        self.fast_returns = 0
+
+    def alloca(self, ty: ir.Type) -> ir.AllocaInstr:
+        entry = ir.IRBuilder(self.t.fn.entry_basic_block)
+        entry.position_at_start(self.t.fn.entry_basic_block)
+        return entry.alloca(ty)
+
+    def run(self, statements: list[ast.stmt]) -> list[ir.Value]:
+        b = self.t.b
+        self.block(statements)
+        if not b.block.is_terminated:
+            raise NotTranslatable("a body that does not end in return")
+        if self.fast_returns == 0:
+            raise NotTranslatable("no fast path: every way through leaves the region")
+        b.position_at_end(self.done)
+        return [b.load(slot) for slot in self.results]
+
+    def value(self, node: ast.AST) -> ir.Value:
+        env = dict(self.env)
+        for name, slot in self.slots.items():
+            env[name] = self.t.b.load(slot)
+        return self.t.expr(node, env)
+
+    def block(self, statements: list[ast.stmt]) -> None:
+        b = self.t.b
+        for stmt in statements:
+            if b.block.is_terminated:
+                return
+            if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
+                continue  # a docstring
+            if isinstance(stmt, ast.Assign):
+                self.assign(stmt)
+            elif isinstance(stmt, ast.Return):
+                self.ret(stmt)
+            elif isinstance(stmt, ast.If):
+                self.branch(stmt)
+            else:
+                raise NotTranslatable(f"{type(stmt).__name__} statement")
+
+    def assign(self, stmt: ast.Assign) -> None:
+        if len(stmt.targets) != 1:
+            raise NotTranslatable("chained assignment")
+        target = stmt.targets[0]
+        if isinstance(target, ast.Name):
+            pairs = [(target.id, self.value(stmt.value))]
+        elif isinstance(target, ast.Tuple) and isinstance(stmt.value, ast.Tuple):
+            values = [self.value(v) for v in stmt.value.elts]
+            pairs = [(t.id, v) for t, v in zip(target.elts, values, strict=True)]
+        else:
+            raise NotTranslatable("assignment form")
+        for name, value in pairs:
+            slot = self.slots.get(name)
+            if slot is None:
+                slot = self.slots[name] = self.alloca(value.type)
+            if slot.type.pointee != value.type:
+                raise NotTranslatable(f"{name} changes type")
+            self.t.b.store(value, slot)
+
+    def ret(self, stmt: ast.Return) -> None:
+        b = self.t.b
+        node = stmt.value
+        if isinstance(node, ast.Call) and self.slow(node):
+            b.branch(self.t.leave())  # a slow path: the interpreter does the instruction
+            return
+        elements = node.elts if isinstance(node, ast.Tuple) else [node]
+        values = [self.value(v) for v in elements]
+        if len(values) == 1 and isinstance(node, ast.Call):
+            values = self.call_values(node)
+        values = [v if v.type == F64 else self.t.as_int(v) for v in values]
+        if self.results is None:
+            self.results = [self.alloca(v.type) for v in values]
+        if [r.type.pointee for r in self.results] != [v.type for v in values]:
+            raise NotTranslatable("returns of different types")
+        for slot, v in zip(self.results, values, strict=True):
+            b.store(v, slot)
+        b.branch(self.done)
+        self.fast_returns += 1
+
+    def slow(self, node: ast.Call) -> bool:
+        """A call to a compiled function Numba does not inline: a slow path."""
+        fn = self.t.resolve(node.func, self.env)
+        known = fn is np.int64 or fn is abs or fn is math.sqrt or fn in ops.PRIMITIVES
+        return not known and not _inlined(fn)
+
+    def call_values(self, node: ast.Call) -> list[ir.Value]:
+        env = dict(self.env)
+        for name, slot in self.slots.items():
+            env[name] = self.t.b.load(slot)
+        return self.t.call(node, env)
+
+    def branch(self, stmt: ast.If) -> None:
+        b = self.t.b
+        cond = self.t.as_bool(self.value(stmt.test))
+        yes, no, after = (self.t.fn.append_basic_block() for _ in range(3))
+        b.cbranch(cond, yes, no)
+        falls_through = False
+        for block, body in ((yes, stmt.body), (no, stmt.orelse)):
+            b.position_at_end(block)
+            self.block(body)
+            if not b.block.is_terminated:
+                b.branch(after)
+                falls_through = True
+        b.position_at_end(after)
+        if not falls_through:  # both ways returned: nothing follows
+            b.unreachable()
