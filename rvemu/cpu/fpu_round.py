@@ -59,7 +59,7 @@ def _round_shift(sig: int, drop: int, neg: bool, rm: int) -> tuple[int, bool]:
 def round_pack(neg: bool, exp: int, sig: int, rm: int, fmt: int) -> tuple[int, int]:
     """Round (-1)**neg * sig * 2**exp (0 < sig < 2**62) to a register value of format fmt
     and fflags."""
-    mb, eb, box = layout(fmt)
+    mb, eb, _ = layout(fmt)
     emax = (np.int64(1) << (eb - 1)) - 1
     emin = 1 - emax
     n = 64 - clz64(sig)  # bit length
@@ -91,9 +91,7 @@ def round_pack(neg: bool, exp: int, sig: int, rm: int, fmt: int) -> tuple[int, i
                 tiny = unb >> (mb + 1) == 0
             if tiny:
                 flags |= UF
-    if neg:
-        bits |= np.int64(1) << (mb + eb)
-    return bits | box, flags
+    return bits | zero_bits(neg, fmt), flags  # the sign and the NaN-box
 
 
 @njit_generic
