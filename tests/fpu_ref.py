@@ -1,9 +1,10 @@
-"""A slow, obviously-correct reference for the F and D operations, in exact rational arithmetic.
+"""A slow, obviously-correct reference for the F, D and Zfh operations, in exact rational
+arithmetic.
 
 Written from the RISC-V spec and IEEE 754-2008 independently of rvemu.cpu.fpu: operands are
 decoded to Fractions, the exact result is computed, then rounded by `round_exact`.
-Every function mirrors the signature of its rvemu.cpu.fpu counterpart (operands are int64
-register values) and returns (register value, fflags).
+Every function takes int64 register values (formats narrower than 64 bits NaN-boxed), the
+rounding mode and the format, and returns (register value, fflags).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class Fmt:
         return finish_bits(((1 << self.eb) - 1) << self.mb | 1 << (self.mb - 1), self)
 
 
+H = Fmt(10, 5)
 S = Fmt(23, 8)
 D = Fmt(52, 11)
 
@@ -49,10 +51,8 @@ def to_i64(u: int) -> int:
 
 
 def finish_bits(raw: int, fmt: Fmt) -> int:
-    """Register value of a raw encoding (NaN-boxed for singles)."""
-    if fmt is S:
-        raw |= 0xFFFFFFFF_00000000
-    return to_i64(raw)
+    """Register value of a raw encoding (NaN-boxed below 64 bits)."""
+    return to_i64(raw | (MASK64 >> fmt.width << fmt.width))
 
 
 @dataclass(frozen=True)
@@ -69,10 +69,9 @@ class Val:
 
 def decode(reg: int, fmt: Fmt) -> Val:
     reg &= MASK64
-    if fmt is S:
-        if reg >> 32 != 0xFFFFFFFF:
-            return Val("nan")  # not NaN-boxed: the canonical NaN
-        reg &= 0xFFFFFFFF
+    if reg >> fmt.width != MASK64 >> fmt.width:
+        return Val("nan")  # not NaN-boxed: the canonical NaN
+    reg &= (1 << fmt.width) - 1
     neg = bool(reg >> (fmt.width - 1))
     e = (reg >> fmt.mb) & ((1 << fmt.eb) - 1)
     frac = reg & ((1 << fmt.mb) - 1)

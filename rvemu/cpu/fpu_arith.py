@@ -1,7 +1,8 @@
-"""The exact (slow) paths of the FPU arithmetic, shared by single and double precision.
+"""The exact (slow) paths of the FPU arithmetic, shared by half, single and double precision.
 
-Operands arrive as float64 values (a single converts to float64 exactly) plus a flag telling
-whether any operand was a signalling NaN. After the IEEE special cases, each operation scales
+Operands arrive as float64 values (halves and singles convert to float64 exactly) plus a flag
+telling whether any operand was a signalling NaN, and the target format fmt (fpu_bits' HALF,
+SINGLE, DOUBLE). After the IEEE special cases, each operation scales
 its operands by powers of two into a range where host arithmetic cannot overflow or underflow,
 computes the round-to-nearest result q there together with its exact error (TwoSum, an FMA
 residual, or Boldo-Muller's ErrFma), and hands both to `finish`, which rounds the exact value
@@ -14,9 +15,9 @@ import math
 import numpy as np
 
 from rvemu.cpu.fpu_bits import (
-    CANON_D,
-    CANON_S_BOXED,
+    DOUBLE,
     DZ,
+    HALF,
     MAX_D,
     MIN_NORMAL_D,
     NV,
@@ -25,9 +26,10 @@ from rvemu.cpu.fpu_bits import (
     exponent_of,
     f64_bits,
     fma,
+    layout,
     ldexp,
 )
-from rvemu.cpu.fpu_round import RDN, RMM, RNE, RUP, finish, zero_bits
+from rvemu.cpu.fpu_round import RDN, RMM, RNE, RUP, finish, inf_bits, round_pack, zero_bits
 
 from .jit import njit_generic
 
@@ -38,16 +40,26 @@ _FMA_HI = 2.0**1000
 
 
 @njit_generic
-def canon(dbl: bool) -> int:
-    return np.int64(CANON_D) if dbl else np.int64(CANON_S_BOXED)
+def canon(fmt: int) -> int:
+    """The canonical NaN register value: exponent all ones, only the quiet bit set."""
+    return inf_bits(False, fmt) | (np.int64(1) << (layout(fmt)[0] - 1))
 
 
 @njit_generic
-def value_bits(v: float, dbl: bool) -> int:
+def value_bits(v: float, fmt: int) -> int:
     """Register value of v, which must be representable in the target format."""
-    if dbl:
+    if fmt == DOUBLE:
         return f64_bits(v)
-    return box_f32(np.float32(v))
+    if fmt != HALF:
+        return box_f32(np.float32(v))
+    if v == 0.0:
+        return zero_bits(signbit(v), fmt)
+    if math.isinf(v):
+        return inf_bits(signbit(v), fmt)
+    # v is a normal double: its 53-bit significand rounds exactly
+    k = exponent_of(v)
+    m = (f64_bits(v) & 0xFFFFFFFFFFFFF) | (np.int64(1) << 52)
+    return round_pack(signbit(v), k - 52, m, RNE, fmt)[0]
 
 
 @njit_generic
@@ -80,9 +92,9 @@ def err_fma(a: float, b: float, c: float) -> tuple[float, float, float]:
 
 
 @njit_generic
-def directed(dbl: bool, rm: int) -> bool:
+def directed(fmt: int, rm: int) -> bool:
     """Whether the directed-rounding fast path applies: RTZ, RDN or RUP in double precision."""
-    return dbl and rm != RNE and rm != RMM
+    return fmt == DOUBLE and rm != RNE and rm != RMM
 
 
 @njit_generic
@@ -110,25 +122,25 @@ def directed_d(q: float, err: float, rm: int) -> tuple[int, int]:
 
 
 @njit_generic
-def add_slow(x: float, y: float, snan: bool, rm: int, dbl: bool) -> tuple[int, int]:
-    if directed(dbl, rm):
+def add_slow(x: float, y: float, snan: bool, rm: int, fmt: int) -> tuple[int, int]:
+    if directed(fmt, rm):
         q = x + y
         if MIN_NORMAL_D < abs(q) < MAX_D:
             e = two_sum(x, y)[1]
             if abs(e) < math.inf:  # NaN when an intermediate overflowed (operands near MAX_D)
                 return directed_d(q, e, rm)
     if math.isnan(x) or math.isnan(y):
-        return canon(dbl), np.int64(NV if snan else 0)
+        return canon(fmt), np.int64(NV if snan else 0)
     if math.isinf(x) or math.isinf(y):
         if math.isinf(x) and math.isinf(y) and signbit(x) != signbit(y):
-            return canon(dbl), np.int64(NV)
-        return value_bits(x if math.isinf(x) else y, dbl), np.int64(0)
+            return canon(fmt), np.int64(NV)
+        return value_bits(x if math.isinf(x) else y, fmt), np.int64(0)
     if x == 0.0 or y == 0.0:
         if x == 0.0 and y == 0.0:
             if signbit(x) == signbit(y):
-                return zero_bits(signbit(x), dbl), np.int64(0)
-            return zero_bits(rm == RDN, dbl), np.int64(0)
-        return value_bits(y if x == 0.0 else x, dbl), np.int64(0)
+                return zero_bits(signbit(x), fmt), np.int64(0)
+            return zero_bits(rm == RDN, fmt), np.int64(0)
+        return value_bits(y if x == 0.0 else x, fmt), np.int64(0)
     kx = exponent_of(x)
     ky = exponent_of(y)
     if kx < ky:
@@ -141,60 +153,60 @@ def add_slow(x: float, y: float, snan: bool, rm: int, dbl: bool) -> tuple[int, i
         ys = ldexp(y, -kx)
     q, e = two_sum(xs, ys)
     if q == 0.0:
-        return zero_bits(rm == RDN, dbl), np.int64(0)
-    return finish(q, e, 0.0, kx, rm, dbl)
+        return zero_bits(rm == RDN, fmt), np.int64(0)
+    return finish(q, e, 0.0, kx, rm, fmt)
 
 
 @njit_generic
-def _mul_finite(x: float, y: float, rm: int, dbl: bool) -> tuple[int, int]:
+def _mul_finite(x: float, y: float, rm: int, fmt: int) -> tuple[int, int]:
     """Round x*y for finite nonzero x, y."""
     kx = exponent_of(x)
     ky = exponent_of(y)
     xs = ldexp(x, -kx)
     ys = ldexp(y, -ky)
     q = xs * ys
-    return finish(q, fma(xs, ys, -q), 0.0, kx + ky, rm, dbl)
+    return finish(q, fma(xs, ys, -q), 0.0, kx + ky, rm, fmt)
 
 
 @njit_generic
-def mul_slow(x: float, y: float, snan: bool, rm: int, dbl: bool) -> tuple[int, int]:
-    if directed(dbl, rm):
+def mul_slow(x: float, y: float, snan: bool, rm: int, fmt: int) -> tuple[int, int]:
+    if directed(fmt, rm):
         q = x * y
         if _SAFE_LO < abs(q) < MAX_D:
             return directed_d(q, fma(x, y, -q), rm)
     inf_times_zero = (math.isinf(x) and y == 0.0) or (math.isinf(y) and x == 0.0)
     if math.isnan(x) or math.isnan(y) or inf_times_zero:
-        return canon(dbl), np.int64(NV if snan or inf_times_zero else 0)
+        return canon(fmt), np.int64(NV if snan or inf_times_zero else 0)
     neg = signbit(x) != signbit(y)
     if math.isinf(x) or math.isinf(y):
-        return value_bits(-math.inf if neg else math.inf, dbl), np.int64(0)
+        return value_bits(-math.inf if neg else math.inf, fmt), np.int64(0)
     if x == 0.0 or y == 0.0:
-        return zero_bits(neg, dbl), np.int64(0)
-    return _mul_finite(x, y, rm, dbl)
+        return zero_bits(neg, fmt), np.int64(0)
+    return _mul_finite(x, y, rm, fmt)
 
 
 @njit_generic
-def div_slow(x: float, y: float, snan: bool, rm: int, dbl: bool) -> tuple[int, int]:
-    if directed(dbl, rm) and y != 0.0:  # (x / 0.0 raises under Numba's Python error model)
+def div_slow(x: float, y: float, snan: bool, rm: int, fmt: int) -> tuple[int, int]:
+    if directed(fmt, rm) and y != 0.0:  # (x / 0.0 raises under Numba's Python error model)
         q = x / y
         if MIN_NORMAL_D < abs(q) < MAX_D and abs(x) > _SAFE_LO:
             r = fma(-q, y, x)  # x - q*y exactly: y * (exact - q)
             return directed_d(q, -r if y < 0.0 else r, rm)
     if math.isnan(x) or math.isnan(y):
-        return canon(dbl), np.int64(NV if snan else 0)
+        return canon(fmt), np.int64(NV if snan else 0)
     neg = signbit(x) != signbit(y)
     if math.isinf(x):
         if math.isinf(y):
-            return canon(dbl), np.int64(NV)
-        return value_bits(-math.inf if neg else math.inf, dbl), np.int64(0)
+            return canon(fmt), np.int64(NV)
+        return value_bits(-math.inf if neg else math.inf, fmt), np.int64(0)
     if math.isinf(y):
-        return zero_bits(neg, dbl), np.int64(0)
+        return zero_bits(neg, fmt), np.int64(0)
     if y == 0.0:
         if x == 0.0:
-            return canon(dbl), np.int64(NV)
-        return value_bits(-math.inf if neg else math.inf, dbl), np.int64(DZ)
+            return canon(fmt), np.int64(NV)
+        return value_bits(-math.inf if neg else math.inf, fmt), np.int64(DZ)
     if x == 0.0:
-        return zero_bits(neg, dbl), np.int64(0)
+        return zero_bits(neg, fmt), np.int64(0)
     kx = exponent_of(x)
     ky = exponent_of(y)
     xs = ldexp(abs(x), -kx)
@@ -206,56 +218,56 @@ def div_slow(x: float, y: float, snan: bool, rm: int, dbl: bool) -> tuple[int, i
     if neg:
         q = -q
         r = -r
-    return finish(q, r, 0.0, kx - ky, rm, dbl)
+    return finish(q, r, 0.0, kx - ky, rm, fmt)
 
 
 @njit_generic
-def sqrt_slow(x: float, snan: bool, rm: int, dbl: bool) -> tuple[int, int]:
-    if directed(dbl, rm) and _SAFE_LO < x < math.inf:
+def sqrt_slow(x: float, snan: bool, rm: int, fmt: int) -> tuple[int, int]:
+    if directed(fmt, rm) and _SAFE_LO < x < math.inf:
         q = math.sqrt(x)  # far inside (MIN_NORMAL_D, MAX_D)
         return directed_d(q, fma(-q, q, x), rm)  # x - q*q: the sign of exact - q
     if math.isnan(x):
-        return canon(dbl), np.int64(NV if snan else 0)
+        return canon(fmt), np.int64(NV if snan else 0)
     if x == 0.0:
-        return value_bits(x, dbl), np.int64(0)
+        return value_bits(x, fmt), np.int64(0)
     if x < 0.0:
-        return canon(dbl), np.int64(NV)
+        return canon(fmt), np.int64(NV)
     if math.isinf(x):
-        return value_bits(x, dbl), np.int64(0)
+        return value_bits(x, fmt), np.int64(0)
     k = exponent_of(x)
     k -= k & 1
     xs = ldexp(x, -k)  # in [1, 4)
     q = math.sqrt(xs)
     # Like a quotient, a square root is never a tie: the residual's sign is enough.
-    return finish(q, fma(-q, q, xs) * 0.00390625, 0.0, k >> 1, rm, dbl)
+    return finish(q, fma(-q, q, xs) * 0.00390625, 0.0, k >> 1, rm, fmt)
 
 
 @njit_generic
-def fma_slow(x: float, y: float, z: float, snan: bool, rm: int, dbl: bool) -> tuple[int, int]:
+def fma_slow(x: float, y: float, z: float, snan: bool, rm: int, fmt: int) -> tuple[int, int]:
     """x*y + z with one rounding (the sign manipulations of fmsub etc. are the caller's)."""
-    if directed(dbl, rm) and _FMA_LO < abs(x * y) < _FMA_HI and abs(z) < _FMA_HI:
+    if directed(fmt, rm) and _FMA_LO < abs(x * y) < _FMA_HI and abs(z) < _FMA_HI:
         r1, r2, r3 = err_fma(x, y, z)
         if MIN_NORMAL_D < abs(r1) < MAX_D:
             # exact - r1 = r2 + r3 with |r3| <= ulp(r2)/2: fl(r2 + r3) has its sign
             return directed_d(r1, r2 + r3, rm)
     inf_times_zero = (math.isinf(x) and y == 0.0) or (math.isinf(y) and x == 0.0)
     if math.isnan(x) or math.isnan(y) or math.isnan(z) or inf_times_zero:
-        return canon(dbl), np.int64(NV if snan or inf_times_zero else 0)
+        return canon(fmt), np.int64(NV if snan or inf_times_zero else 0)
     pneg = signbit(x) != signbit(y)
     if math.isinf(x) or math.isinf(y):
         if math.isinf(z) and signbit(z) != pneg:
-            return canon(dbl), np.int64(NV)
-        return value_bits(-math.inf if pneg else math.inf, dbl), np.int64(0)
+            return canon(fmt), np.int64(NV)
+        return value_bits(-math.inf if pneg else math.inf, fmt), np.int64(0)
     if math.isinf(z):
-        return value_bits(z, dbl), np.int64(0)
+        return value_bits(z, fmt), np.int64(0)
     if x == 0.0 or y == 0.0:
         if z != 0.0:
-            return value_bits(z, dbl), np.int64(0)
+            return value_bits(z, fmt), np.int64(0)
         if signbit(z) == pneg:
-            return zero_bits(pneg, dbl), np.int64(0)
-        return zero_bits(rm == RDN, dbl), np.int64(0)
+            return zero_bits(pneg, fmt), np.int64(0)
+        return zero_bits(rm == RDN, fmt), np.int64(0)
     if z == 0.0:
-        return _mul_finite(x, y, rm, dbl)
+        return _mul_finite(x, y, rm, fmt)
     kx = exponent_of(x)
     ky = exponent_of(y)
     kp = kx + ky
@@ -276,5 +288,5 @@ def fma_slow(x: float, y: float, z: float, snan: bool, rm: int, dbl: bool) -> tu
         zs = ldexp(z, -kp)
     q, e_hi, e_lo = err_fma(xs, ys, zs)
     if q == 0.0:
-        return zero_bits(rm == RDN, dbl), np.int64(0)
-    return finish(q, e_hi, e_lo, k, rm, dbl)
+        return zero_bits(rm == RDN, fmt), np.int64(0)
+    return finish(q, e_hi, e_lo, k, rm, fmt)

@@ -1,7 +1,10 @@
-"""Bit-level helpers for the FPU: host bit casts, a fused multiply-add, NaN-boxing, constants.
+"""Bit-level helpers for the FPU: host bit casts, a fused multiply-add, NaN-boxing, constants,
+and the layout of the three formats (half, single, double).
 
 Everything here is Numba-compiled and works on raw register bit patterns held in int64.
 """
+
+import math
 
 import numpy as np
 from llvmlite import ir
@@ -17,8 +20,16 @@ OF = 4
 DZ = 8
 NV = 16
 
-# Upper 32 bits of a NaN-boxed single, as an int64.
+# Formats, as passed to the exact paths. SINGLE and DOUBLE equal False and True, the `dbl`
+# flag those paths took before half precision existed.
+SINGLE = 0
+DOUBLE = 1
+HALF = 2
+
+# Upper 32 (48) bits of a NaN-boxed single (half), as an int64.
 BOX = -4294967296  # 0xFFFFFFFF_00000000
+BOX_H = -65536  # 0xFFFFFFFF_FFFF0000
+CANON_H = 0x7E00
 CANON_S = 0x7FC00000
 CANON_D = 0x7FF8000000000000
 CANON_S_BOXED = BOX | CANON_S
@@ -61,6 +72,16 @@ def clz64(typingctx, x):
 
 
 @njit_generic
+def layout(fmt: int) -> tuple[int, int, int]:
+    """(stored fraction bits, exponent bits, NaN-box bits) of a format."""
+    if fmt == DOUBLE:
+        return 52, 11, np.int64(0)
+    if fmt == SINGLE:
+        return 23, 8, np.int64(BOX)
+    return 10, 5, np.int64(BOX_H)
+
+
+@njit_generic
 def unbox_s(a: int) -> int:
     """The 32-bit single pattern held in register value `a` (canonical NaN unless NaN-boxed)."""
     if (a >> 32) != -1:
@@ -78,6 +99,33 @@ def s_to_f64(bits32: int) -> float:
 def box_f32(r: float) -> int:
     """The NaN-boxed register value of a float32."""
     return BOX | (np.int64(_f32_to_i32(r)) & 0xFFFFFFFF)
+
+
+@njit_generic
+def unbox_h(a: int) -> int:
+    """The 16-bit half pattern held in register value `a` (canonical NaN unless NaN-boxed)."""
+    if (a >> 16) != -1:
+        return CANON_H
+    return a & 0xFFFF
+
+
+@njit_generic
+def h_to_f64(bits16: int) -> float:
+    """The float64 value of a 16-bit half pattern (exact; NaNs come out quiet)."""
+    e = (bits16 >> 10) & 0x1F
+    frac = bits16 & 0x3FF
+    if e == 0x1F:
+        v = math.inf if frac == 0 else math.nan
+    elif e == 0:
+        v = ldexp(np.float64(frac), -24)
+    else:
+        v = ldexp(np.float64(frac | 0x400), e - 25)
+    return -v if (bits16 & 0x8000) != 0 else v
+
+
+@njit_generic
+def is_snan_h(bits16: int) -> bool:
+    return (bits16 & 0x7E00) == 0x7C00 and (bits16 & 0x1FF) != 0
 
 
 @njit_generic

@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from rvemu.cpu.fpu_arith import canon
-from rvemu.cpu.fpu_bits import BOX, NV
+from rvemu.cpu.fpu_bits import NV, layout
 
 from .jit import njit_generic
 
@@ -32,9 +32,9 @@ def compare(x: float, y: float, any_snan: bool, op: int) -> tuple[int, int]:
 
 @njit_generic
 def min_max(
-    a: int, b: int, x: float, y: float, sa: bool, sb: bool, is_max: bool, dbl: bool
+    a: int, b: int, x: float, y: float, sa: bool, sb: bool, is_max: bool, fmt: int
 ) -> tuple[int, int]:
-    """fmin/fmax of operands with raw bits a, b (unboxed for singles) and values x, y.
+    """fmin/fmax of operands with raw bits a, b (unboxed below double) and values x, y.
 
     A NaN operand yields the other one; -0.0 orders below +0.0 (spec 2.2 semantics).
     """
@@ -42,7 +42,7 @@ def min_max(
     na = math.isnan(x)
     nb = math.isnan(y)
     if na and nb:
-        return canon(dbl), flags
+        return canon(fmt), flags
     if na:
         r = b
     elif nb:
@@ -53,9 +53,7 @@ def min_max(
         r = a
     else:
         r = b
-    if not dbl:
-        r |= BOX
-    return r, flags
+    return r | layout(fmt)[2], flags
 
 
 @njit_generic

@@ -1,4 +1,4 @@
-"""FPU conversions: float to integer, integer to float, single to double and back."""
+"""FPU conversions: float to integer, integer to float, between the float formats."""
 
 import math
 
@@ -6,14 +6,16 @@ import numpy as np
 
 from rvemu.cpu.fpu_arith import canon, value_bits
 from rvemu.cpu.fpu_bits import (
+    DOUBLE,
     INF,
     MIN_NORMAL_S,
     NV,
     NX,
     SIGN_D,
+    SINGLE,
     box_f32,
     exponent_of,
-    f64_bits,
+    layout,
     ldexp,
 )
 from rvemu.cpu.fpu_round import RDN, RMM, RNE, RUP, finish, round_pack
@@ -87,42 +89,66 @@ def to_int(x: float, is_nan: bool, rm: int, kind: int) -> tuple[int, int]:
 
 
 @njit_generic
-def from_int(mag: int, neg: bool, rm: int, dbl: bool) -> tuple[int, int]:
-    """fcvt.{s,d}.*: round the integer (-1)**neg * mag to a register value and fflags.
+def from_int(mag: int, neg: bool, rm: int, fmt: int) -> tuple[int, int]:
+    """fcvt.{h,s,d}.*: round the integer (-1)**neg * mag to a register value and fflags.
 
     mag holds an unsigned 64-bit magnitude in an int64 (so 2**63 and above are negative).
     """
     if mag == 0:
-        return value_bits(0.0, dbl), np.int64(0)
-    limit = 9007199254740992 if dbl else 16777216
-    if 0 < mag <= limit:  # exactly representable
+        return value_bits(0.0, fmt), np.int64(0)
+    if 0 < mag <= np.int64(2) << layout(fmt)[0]:  # exactly representable
         v = np.float64(mag)
-        return value_bits(-v if neg else v, dbl), np.int64(0)
+        return value_bits(-v if neg else v, fmt), np.int64(0)
     if mag < 0 or mag >= 4611686018427387904:  # at least 2**62: jam two bits away
         sig = ((mag >> 2) & 0x3FFFFFFFFFFFFFFF) | (1 if (mag & 3) != 0 else 0)
-        return round_pack(neg, 2, sig, rm, dbl)
-    return round_pack(neg, 0, mag, rm, dbl)
+        return round_pack(neg, 2, sig, rm, fmt)
+    return round_pack(neg, 0, mag, rm, fmt)
+
+
+@njit_generic
+def from_x(x: int, kind: int, rm: int, fmt: int) -> tuple[int, int]:
+    """fcvt.{h,s,d}.{w,wu,l,lu}: the x-register value x read as integer kind, rounded."""
+    if kind == W:
+        v = ((x & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000
+    elif kind == WU:
+        v = x & 0xFFFFFFFF
+    else:
+        v = x
+    neg = kind != LU and kind != WU and v < 0
+    return from_int(-v if neg else v, neg, rm, fmt)  # -(-2**63) wraps to 2**63 unsigned
 
 
 @njit_generic
 def d_to_s(a: int, x: float, snan: bool, rm: int) -> tuple[int, int]:
     """fcvt.s.d of the double x (register value a)."""
-    if math.isnan(x):
-        return canon(False), np.int64(NV if snan else 0)
     if rm == RNE:
         r = np.float32(x)
         rd = np.float64(r)
         if MIN_NORMAL_S < abs(rd) < INF:
             return box_f32(r), np.int64(NX if rd != x else 0)
+    return narrow(x, snan, rm, SINGLE)
+
+
+@njit_generic
+def narrow(x: float, snan: bool, rm: int, fmt: int) -> tuple[int, int]:
+    """The value x (a double, or a narrower value held in one) rounded to format fmt."""
+    if math.isnan(x):
+        return canon(fmt), np.int64(NV if snan else 0)
     if x == 0.0 or math.isinf(x):
-        return value_bits(x, False), np.int64(0)
+        return value_bits(x, fmt), np.int64(0)
     k = exponent_of(x)
-    return finish(ldexp(x, -k), 0.0, 0.0, k, rm, False)
+    return finish(ldexp(x, -k), 0.0, 0.0, k, rm, fmt)
+
+
+@njit_generic
+def widen(x: float, snan: bool, fmt: int) -> tuple[int, int]:
+    """The value x converted to format fmt, which holds it exactly."""
+    if math.isnan(x):
+        return canon(fmt), np.int64(NV if snan else 0)
+    return value_bits(x, fmt), np.int64(0)
 
 
 @njit_generic
 def s_to_d(x: float, snan: bool) -> tuple[int, int]:
     """fcvt.d.s of the single value x (exact)."""
-    if math.isnan(x):
-        return canon(True), np.int64(NV if snan else 0)
-    return f64_bits(x), np.int64(0)
+    return widen(x, snan, DOUBLE)

@@ -1,4 +1,5 @@
-"""Exact rounding of a binary value to single or double, in any RISC-V rounding mode, with flags.
+"""Exact rounding of a binary value to half, single or double, in any RISC-V rounding mode,
+with flags.
 
 `round_pack` is the single place where results meet the format: rounding mode, subnormals,
 tininess after rounding, overflow. Callers describe the exact value as sign * sig * 2**exp,
@@ -11,7 +12,7 @@ import math
 
 import numpy as np
 
-from rvemu.cpu.fpu_bits import BOX, NX, OF, SIGN_D, UF, clz64, f64_bits, ldexp
+from rvemu.cpu.fpu_bits import NX, OF, UF, clz64, f64_bits, layout, ldexp
 
 from .jit import njit_generic
 
@@ -55,20 +56,12 @@ def _round_shift(sig: int, drop: int, neg: bool, rm: int) -> tuple[int, bool]:
 
 
 @njit_generic
-def round_pack(neg: bool, exp: int, sig: int, rm: int, dbl: bool) -> tuple[int, int]:
-    """Round (-1)**neg * sig * 2**exp (0 < sig < 2**62) to a register value and fflags."""
-    if dbl:
-        mb = 52
-        emin = -1022
-        emax = 1023
-        sign_bit = SIGN_D
-        inf_bits = np.int64(0x7FF0000000000000)
-    else:
-        mb = 23
-        emin = -126
-        emax = 127
-        sign_bit = np.int64(0x80000000)
-        inf_bits = np.int64(0x7F800000)
+def round_pack(neg: bool, exp: int, sig: int, rm: int, fmt: int) -> tuple[int, int]:
+    """Round (-1)**neg * sig * 2**exp (0 < sig < 2**62) to a register value of format fmt
+    and fflags."""
+    mb, eb, _ = layout(fmt)
+    emax = (np.int64(1) << (eb - 1)) - 1
+    emin = 1 - emax
     n = 64 - clz64(sig)  # bit length
     e = exp + n - 1  # value lies in [2**e, 2**(e+1))
     flags = np.int64(0)
@@ -78,16 +71,13 @@ def round_pack(neg: bool, exp: int, sig: int, rm: int, dbl: bool) -> tuple[int, 
             kept >>= 1
             e += 1
         if e > emax:
-            flags = np.int64(OF | NX)
-            if rm == RTZ or (rm == RDN and not neg) or (rm == RUP and neg):
-                bits = inf_bits - 1  # largest finite
-            else:
-                bits = inf_bits
-        else:
-            # kept holds the implicit bit 2**mb, which carries into the exponent field
-            bits = (np.int64(e + emax - 1) << mb) + kept
-            if inexact:
-                flags = np.int64(NX)
+            to_max = rm == RTZ or (rm == RDN and not neg) or (rm == RUP and neg)
+            # the largest finite value is the encoding just below infinity's
+            return inf_bits(neg, fmt) - np.int64(to_max), np.int64(OF | NX)
+        # kept holds the implicit bit 2**mb, which carries into the exponent field
+        bits = (np.int64(e + emax - 1) << mb) + kept
+        if inexact:
+            flags = np.int64(NX)
     else:
         kept, inexact = _round_shift(sig, (emin - mb) - exp, neg, rm)
         bits = kept  # a carry into bit mb is exactly the smallest normal
@@ -101,19 +91,21 @@ def round_pack(neg: bool, exp: int, sig: int, rm: int, dbl: bool) -> tuple[int, 
                 tiny = unb >> (mb + 1) == 0
             if tiny:
                 flags |= UF
-    if neg:
-        bits |= sign_bit
-    if not dbl:
-        bits |= BOX
-    return bits, flags
+    return bits | zero_bits(neg, fmt), flags  # the sign and the NaN-box
 
 
 @njit_generic
-def zero_bits(neg: bool, dbl: bool) -> int:
+def zero_bits(neg: bool, fmt: int) -> int:
     """A signed zero register value."""
-    if dbl:
-        return SIGN_D if neg else np.int64(0)
-    return BOX | (np.int64(0x80000000) if neg else np.int64(0))
+    mb, eb, box = layout(fmt)
+    return box | (np.int64(neg) << (mb + eb))
+
+
+@njit_generic
+def inf_bits(neg: bool, fmt: int) -> int:
+    """A signed infinity register value."""
+    mb, eb, _ = layout(fmt)
+    return zero_bits(neg, fmt) | (((np.int64(1) << eb) - 1) << mb)
 
 
 @njit_generic
@@ -127,7 +119,7 @@ def _units(err: float, eq: int) -> float:
 
 
 @njit_generic
-def finish(q: float, e_hi: float, e_lo: float, k: int, rm: int, dbl: bool) -> tuple[int, int]:
+def finish(q: float, e_hi: float, e_lo: float, k: int, rm: int, fmt: int) -> tuple[int, int]:
     """Round the exact value (q + e_hi + e_lo) * 2**k to a register value and fflags.
 
     q is a nonzero normal double within about 2**+-600 (a scaled intermediate), e_hi + e_lo its
@@ -153,4 +145,4 @@ def finish(q: float, e_hi: float, e_lo: float, k: int, rm: int, dbl: bool) -> tu
         r = np.int64(t - 1.0) | 1
     else:
         r = np.int64(t)
-    return round_pack(neg, eq - 55 + k, m * 8 + r, rm, dbl)
+    return round_pack(neg, eq - 55 + k, m * 8 + r, rm, fmt)
