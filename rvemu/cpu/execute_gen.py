@@ -24,7 +24,7 @@ from .isa import ALU, BRANCH, FP, JUMP, LOAD, RECORDS, STORE, Record
 
 # The modules whose public names the semantics may use, later ones winning (the generated
 # code star-imports them in this order; the second tier looks names up the same way).
-SEMANTICS_MODULES = ("rvemu.cpu.fpu", "rvemu.cpu.ops")
+SEMANTICS_MODULES = ("rvemu.cpu.fpu", "rvemu.cpu.fpu_half", "rvemu.cpu.ops")
 
 HANDOFF = -4  # `execute` does not do this op: the loop hands it to execute_fp / execute_system
 

@@ -19,11 +19,13 @@ from numba import njit
 from rvemu.cpu.fpu_arith import add_slow, div_slow, err_fma, fma_slow, mul_slow, sqrt_slow
 from rvemu.cpu.fpu_bits import (
     BOX,
+    DOUBLE,
     INF,
     MIN_NORMAL_D,
     MIN_NORMAL_S,
     NX,
     SIGN_D,
+    SINGLE,
     box_f32,
     f64_bits,
     f64_from_bits,
@@ -56,7 +58,7 @@ def _add_d(a: int, b: int, y: float, rm: int) -> tuple[int, int]:
         bb = q - x
         e = (x - (q - bb)) + (y - bb)
         return f64_bits(q), np.int64(NX if e != 0.0 else 0)
-    return add_slow(x, y, is_snan_d(a) or is_snan_d(b), rm, True)
+    return add_slow(x, y, is_snan_d(a) or is_snan_d(b), rm, DOUBLE)
 
 
 @njit(cache=True, inline="always")
@@ -76,7 +78,7 @@ def fmul_d(a: int, b: int, rm: int) -> tuple[int, int]:
     q = x * y
     if rm == RNE and _SAFE_LO < abs(q) < INF:
         return f64_bits(q), np.int64(NX if fma(x, y, -q) != 0.0 else 0)
-    return mul_slow(x, y, is_snan_d(a) or is_snan_d(b), rm, True)
+    return mul_slow(x, y, is_snan_d(a) or is_snan_d(b), rm, DOUBLE)
 
 
 @njit(cache=True, inline="always")
@@ -88,7 +90,7 @@ def fdiv_d(a: int, b: int, rm: int) -> tuple[int, int]:
         q = x / y
         if MIN_NORMAL_D < abs(q) < INF and abs(x) > _SAFE_LO:
             return f64_bits(q), np.int64(NX if fma(-q, y, x) != 0.0 else 0)
-    return div_slow(x, y, is_snan_d(a) or is_snan_d(b), rm, True)
+    return div_slow(x, y, is_snan_d(a) or is_snan_d(b), rm, DOUBLE)
 
 
 @njit(cache=True, inline="always")
@@ -97,7 +99,7 @@ def fsqrt_d(a: int, rm: int) -> tuple[int, int]:
     if rm == RNE and _SAFE_LO < x < INF:
         q = math.sqrt(x)
         return f64_bits(q), np.int64(NX if fma(-q, q, x) != 0.0 else 0)
-    return sqrt_slow(x, is_snan_d(a), rm, True)
+    return sqrt_slow(x, is_snan_d(a), rm, DOUBLE)
 
 
 @njit(cache=True, inline="always")
@@ -106,7 +108,7 @@ def _fma_d(x: float, y: float, z: float, snan: bool, rm: int) -> tuple[int, int]
         r1, r2, _ = err_fma(x, y, z)
         if abs(r1) > MIN_NORMAL_D:
             return f64_bits(r1), np.int64(NX if r2 != 0.0 else 0)
-    return fma_slow(x, y, z, snan, rm, True)
+    return fma_slow(x, y, z, snan, rm, DOUBLE)
 
 
 @njit_generic
@@ -141,13 +143,13 @@ def fnmadd_d(a: int, b: int, c: int, rm: int) -> tuple[int, int]:
 @njit(cache=True, inline="always")
 def fmin_d(a: int, b: int) -> tuple[int, int]:
     x, y = f64_from_bits(a), f64_from_bits(b)
-    return min_max(a, b, x, y, is_snan_d(a), is_snan_d(b), False, True)
+    return min_max(a, b, x, y, is_snan_d(a), is_snan_d(b), False, DOUBLE)
 
 
 @njit(cache=True, inline="always")
 def fmax_d(a: int, b: int) -> tuple[int, int]:
     x, y = f64_from_bits(a), f64_from_bits(b)
-    return min_max(a, b, x, y, is_snan_d(a), is_snan_d(b), True, True)
+    return min_max(a, b, x, y, is_snan_d(a), is_snan_d(b), True, DOUBLE)
 
 
 @njit(cache=True, inline="always")
@@ -213,22 +215,22 @@ def fcvt_lu_d(a: int, rm: int) -> tuple[int, int]:
 @njit(cache=True, inline="always")
 def fcvt_d_w(x: int, rm: int) -> tuple[int, int]:
     v = ((x & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000
-    return from_int(-v if v < 0 else v, v < 0, rm, True)
+    return from_int(-v if v < 0 else v, v < 0, rm, DOUBLE)
 
 
 @njit(cache=True, inline="always")
 def fcvt_d_wu(x: int, rm: int) -> tuple[int, int]:
-    return from_int(x & 0xFFFFFFFF, False, rm, True)
+    return from_int(x & 0xFFFFFFFF, False, rm, DOUBLE)
 
 
 @njit(cache=True, inline="always")
 def fcvt_d_l(x: int, rm: int) -> tuple[int, int]:
-    return from_int(-x if x < 0 else x, x < 0, rm, True)  # -(-2**63) wraps to 2**63 unsigned
+    return from_int(-x if x < 0 else x, x < 0, rm, DOUBLE)  # -(-2**63) wraps to 2**63 unsigned
 
 
 @njit(cache=True, inline="always")
 def fcvt_d_lu(x: int, rm: int) -> tuple[int, int]:
-    return from_int(x, False, rm, True)
+    return from_int(x, False, rm, DOUBLE)
 
 
 @njit(cache=True, inline="always")
@@ -274,7 +276,7 @@ def _add_s(x: float, y: float, snan: bool, rm: int) -> tuple[int, int]:
             bb = q - x
             e = (x - (q - bb)) + (y - bb)
             return box_f32(r), np.int64(NX if e != 0.0 or rd != q else 0)
-    return add_slow(x, y, snan, rm, False)
+    return add_slow(x, y, snan, rm, SINGLE)
 
 
 @njit(cache=True, inline="always")
@@ -298,7 +300,7 @@ def fmul_s(a: int, b: int, rm: int) -> tuple[int, int]:
         rd = np.float64(r)
         if MIN_NORMAL_S < abs(rd) < INF:
             return box_f32(r), np.int64(NX if rd != q else 0)
-    return mul_slow(x, y, snan, rm, False)
+    return mul_slow(x, y, snan, rm, SINGLE)
 
 
 @njit(cache=True, inline="always")
@@ -309,7 +311,7 @@ def fdiv_s(a: int, b: int, rm: int) -> tuple[int, int]:
         rd = np.float64(r)
         if MIN_NORMAL_S < abs(rd) < INF:
             return box_f32(r), np.int64(NX if rd * y != x else 0)
-    return div_slow(x, y, snan, rm, False)
+    return div_slow(x, y, snan, rm, SINGLE)
 
 
 @njit(cache=True, inline="always")
@@ -321,7 +323,7 @@ def fsqrt_s(a: int, rm: int) -> tuple[int, int]:
         rd = np.float64(r)
         if rd < INF:
             return box_f32(r), np.int64(NX if rd * rd != x else 0)
-    return sqrt_slow(x, is_snan_s(u), rm, False)
+    return sqrt_slow(x, is_snan_s(u), rm, SINGLE)
 
 
 @njit_generic
@@ -349,7 +351,7 @@ def _fma_s(a: int, b: int, c: int, negp: bool, negc: bool, rm: int) -> tuple[int
             if MIN_NORMAL_S < abs(rd) < INF:
                 return box_f32(r), np.int64(NX if e != 0.0 or rd != q else 0)
     snan = is_snan_s(ua) or is_snan_s(ub) or is_snan_s(uc)
-    return fma_slow(x, y, z, snan, rm, False)
+    return fma_slow(x, y, z, snan, rm, SINGLE)
 
 
 @njit(cache=True, inline="always")
@@ -378,7 +380,7 @@ def _min_max_s(a: int, b: int, is_max: bool) -> tuple[int, int]:
     ub = unbox_s(b)
     x = s_to_f64(ua)
     y = s_to_f64(ub)
-    return min_max(ua, ub, x, y, is_snan_s(ua), is_snan_s(ub), is_max, False)
+    return min_max(ua, ub, x, y, is_snan_s(ua), is_snan_s(ub), is_max, SINGLE)
 
 
 @njit(cache=True, inline="always")
@@ -463,22 +465,22 @@ def fcvt_lu_s(a: int, rm: int) -> tuple[int, int]:
 @njit(cache=True, inline="always")
 def fcvt_s_w(x: int, rm: int) -> tuple[int, int]:
     v = ((x & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000
-    return from_int(-v if v < 0 else v, v < 0, rm, False)
+    return from_int(-v if v < 0 else v, v < 0, rm, SINGLE)
 
 
 @njit(cache=True, inline="always")
 def fcvt_s_wu(x: int, rm: int) -> tuple[int, int]:
-    return from_int(x & 0xFFFFFFFF, False, rm, False)
+    return from_int(x & 0xFFFFFFFF, False, rm, SINGLE)
 
 
 @njit(cache=True, inline="always")
 def fcvt_s_l(x: int, rm: int) -> tuple[int, int]:
-    return from_int(-x if x < 0 else x, x < 0, rm, False)
+    return from_int(-x if x < 0 else x, x < 0, rm, SINGLE)
 
 
 @njit(cache=True, inline="always")
 def fcvt_s_lu(x: int, rm: int) -> tuple[int, int]:
-    return from_int(x, False, rm, False)
+    return from_int(x, False, rm, SINGLE)
 
 
 @njit(cache=True, inline="always")

@@ -304,6 +304,42 @@ cbo_clean   000000000001 ..... 010 00000 0001111    N   zicbom   system
 cbo_flush   000000000010 ..... 010 00000 0001111    N   zicbom   system
 cbo_zero    000000000100 ..... 010 00000 0001111    N   zicboz   system
 
+
+# --- Zfh (half precision) and Zfhmin (its loads, stores, moves and conversions)
+flh         ............ ..... 001 ..... 0000111    I   zfhmin   fload 2
+fsh         ....... ..... ..... 001 ..... 0100111   S   zfhmin   fstore 2
+fcvt_s_h    0100000 00010 ..... ... ..... 1010011   R   zfhmin   FD = fcvt_s_h(FS1, RM)
+fcvt_h_s    0100010 00000 ..... ... ..... 1010011   R   zfhmin   FD = fcvt_h_s(FS1, RM)
+fcvt_d_h    0100001 00010 ..... ... ..... 1010011   R   zfhmin   FD = fcvt_d_h(FS1, RM)
+fcvt_h_d    0100010 00001 ..... ... ..... 1010011   R   zfhmin   FD = fcvt_h_d(FS1, RM)
+fmv_x_h     1110010 00000 ..... 000 ..... 1010011   R   zfhmin   RD = fmv_x_h(FS1)
+fmv_h_x     1111010 00000 ..... 000 ..... 1010011   R   zfhmin   FD = fmv_h_x(RS1)
+fmadd_h     ..... 10 ..... ..... ... ..... 1000011  R4  zfh      FD = fmadd_h(FS1, FS2, FS3, RM)
+fmsub_h     ..... 10 ..... ..... ... ..... 1000111  R4  zfh      FD = fmsub_h(FS1, FS2, FS3, RM)
+fnmsub_h    ..... 10 ..... ..... ... ..... 1001011  R4  zfh      FD = fnmsub_h(FS1, FS2, FS3, RM)
+fnmadd_h    ..... 10 ..... ..... ... ..... 1001111  R4  zfh      FD = fnmadd_h(FS1, FS2, FS3, RM)
+fadd_h      0000010 ..... ..... ... ..... 1010011   R   zfh      FD = fadd_h(FS1, FS2, RM)
+fsub_h      0000110 ..... ..... ... ..... 1010011   R   zfh      FD = fsub_h(FS1, FS2, RM)
+fmul_h      0001010 ..... ..... ... ..... 1010011   R   zfh      FD = fmul_h(FS1, FS2, RM)
+fdiv_h      0001110 ..... ..... ... ..... 1010011   R   zfh      FD = fdiv_h(FS1, FS2, RM)
+fsqrt_h     0101110 00000 ..... ... ..... 1010011   R   zfh      FD = fsqrt_h(FS1, RM)
+fsgnj_h     0010010 ..... ..... 000 ..... 1010011   R   zfh      FD = fsgnj_h(FS1, FS2)
+fsgnjn_h    0010010 ..... ..... 001 ..... 1010011   R   zfh      FD = fsgnjn_h(FS1, FS2)
+fsgnjx_h    0010010 ..... ..... 010 ..... 1010011   R   zfh      FD = fsgnjx_h(FS1, FS2)
+fmin_h      0010110 ..... ..... 000 ..... 1010011   R   zfh      FD = fmin_h(FS1, FS2)
+fmax_h      0010110 ..... ..... 001 ..... 1010011   R   zfh      FD = fmax_h(FS1, FS2)
+feq_h       1010010 ..... ..... 010 ..... 1010011   R   zfh      RD = feq_h(FS1, FS2)
+flt_h       1010010 ..... ..... 001 ..... 1010011   R   zfh      RD = flt_h(FS1, FS2)
+fle_h       1010010 ..... ..... 000 ..... 1010011   R   zfh      RD = fle_h(FS1, FS2)
+fclass_h    1110010 00000 ..... 001 ..... 1010011   R   zfh      RD = fclass_h(FS1)
+fcvt_w_h    1100010 00000 ..... ... ..... 1010011   R   zfh      RD = fcvt_w_h(FS1, RM)
+fcvt_wu_h   1100010 00001 ..... ... ..... 1010011   R   zfh      RD = fcvt_wu_h(FS1, RM)
+fcvt_l_h    1100010 00010 ..... ... ..... 1010011   R   zfh      RD = fcvt_l_h(FS1, RM)
+fcvt_lu_h   1100010 00011 ..... ... ..... 1010011   R   zfh      RD = fcvt_lu_h(FS1, RM)
+fcvt_h_w    1101010 00000 ..... ... ..... 1010011   R   zfh      FD = fcvt_h_w(RS1, RM)
+fcvt_h_wu   1101010 00001 ..... ... ..... 1010011   R   zfh      FD = fcvt_h_wu(RS1, RM)
+fcvt_h_l    1101010 00010 ..... ... ..... 1010011   R   zfh      FD = fcvt_h_l(RS1, RM)
+fcvt_h_lu   1101010 00011 ..... ... ..... 1010011   R   zfh      FD = fcvt_h_lu(RS1, RM)
 """
 
 

@@ -308,5 +308,5 @@ def rorw(a: int, shamt: int) -> int:
 
 @helper
 def fp_load_value(value: int, size: int) -> int:
-    """An f register's value after a load of `size` bytes: a single is NaN-boxed."""
-    return value | -(1 << 32) if size == 4 else value
+    """An f register's value after a load of `size` bytes: narrower formats NaN-boxed."""
+    return value | -(1 << (8 * size)) if size < 8 else value
