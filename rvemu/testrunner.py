@@ -63,8 +63,7 @@ def run_one(path: str, limit: int = DEFAULT_LIMIT, hot_threshold: int | None = N
         return {"path": path, "passed": False, "detail": str(e), "instructions": 0}
     if result.reason == "tohost":
         passed = result.exit_code == 0
-        tohost = (result.exit_code << 1) | 1
-        detail = "" if passed else f"test {result.exit_code} failed (tohost {tohost:#x})"
+        detail = "" if passed else failure(result.exit_code)
     elif result.reason == "limit":
         passed = False
         detail = f"instruction limit: no tohost result after {limit} instructions"
@@ -78,6 +77,17 @@ def run_one(path: str, limit: int = DEFAULT_LIMIT, hot_threshold: int | None = N
         "instructions": result.instructions,
         "seconds": result.seconds,
     }
+
+
+def failure(code: int) -> str:
+    """Why a test failed, from the code it wrote to tohost (value >> 1)."""
+    tohost = (code << 1) | 1
+    detail = f"test {code} failed (tohost {tohost:#x}"
+    # riscv-test-env's codes for a trap no test expected: env/p writes the test number
+    # or'ed with 1337, env/v's wtf() writes 841 (an exception that reached M-mode).
+    if tohost & 1337 == 1337 or tohost == 841:
+        detail += ": riscv-test-env's code for an unexpected trap"
+    return detail + ")"
 
 
 def run_tests(paths: list[str], jobs: int = 1, limit: int = DEFAULT_LIMIT) -> Iterator[dict]:
