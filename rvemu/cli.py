@@ -8,7 +8,19 @@ import os
 import sys
 import time
 
+from .testrunner import DEFAULT_LIMIT
+
 EXIT_LIMIT = 124  # like timeout(1): the run hit --max-instructions
+
+
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return value
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -125,11 +137,12 @@ def cmd_test(args: argparse.Namespace) -> int:
         print("rvemu: no test ELFs found (ELF files with a tohost symbol)", file=sys.stderr)
         return 2
     start = time.perf_counter()
-    results = run_tests(paths, jobs=args.jobs, max_instructions=args.max_instructions)
-    passed = sum(r["passed"] for r in results)
-    for r in results:
+    results = []
+    for r in run_tests(paths, jobs=args.jobs, limit=args.limit):
+        results.append(r)
         status = "PASS" if r["passed"] else f"FAIL  {r['detail']}"
-        print(f"{os.path.basename(r['path']):<32} {status}")
+        print(f"{os.path.basename(r['path']):<32} {status}", flush=True)
+    passed = sum(r["passed"] for r in results)
     failed = len(results) - passed
     print(f"{passed} passed, {failed} failed")
     if args.json:
@@ -177,9 +190,17 @@ def build_parser() -> argparse.ArgumentParser:
     test = sub.add_parser("test", help="run riscv-tests style ELFs (HTIF tohost)")
     test.add_argument("paths", nargs="+", metavar="PATH", help="ELF files or folders")
     test.add_argument("--filter", default=None, metavar="GLOB", help="only names matching")
-    test.add_argument("-j", "--jobs", type=int, default=1, metavar="N")
+    test.add_argument("-j", "--jobs", type=positive, default=1, metavar="N")
     test.add_argument("--json", metavar="FILE", help="write results as JSON")
-    test.add_argument("--max-instructions", type=int, default=50_000_000, metavar="N")
+    test.add_argument(
+        "--limit",
+        "--max-instructions",
+        dest="limit",
+        type=positive,
+        default=DEFAULT_LIMIT,
+        metavar="N",
+        help=f"instructions a test may run before it fails (default {DEFAULT_LIMIT:,})",
+    )
     test.set_defaults(func=cmd_test)
 
     dtb = sub.add_parser("dtb", help="write the machine's device tree blob (for dtc)")

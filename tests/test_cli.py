@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -170,6 +171,51 @@ def test_rvemu_test_reports_each_test_and_a_closing_line(tmp_path: Path) -> None
     only_pass = rvemu("test", suite, "--filter", "pass*", "--json", tmp_path / "r.json")
     assert only_pass.returncode == 0 and only_pass.stdout.splitlines()[-1] == "1 passed, 0 failed"
     assert (tmp_path / "r.json").exists()
+
+
+# riscv-tests style, but it never writes tohost: it spins in a loop that retires forever.
+NO_TOHOST = """
+.globl _start
+_start:
+1:addi t0, t0, 1
+  j 1b
+.section .tohost, "aw"
+.globl tohost
+tohost: .dword 0
+"""
+
+
+def tohost_suite(tmp_path: Path, **tests: str) -> Path:
+    """A folder holding only the given riscv-tests style ELFs (name=source)."""
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    for name, source in tests.items():
+        build(suite, name, source)
+        (suite / f"{name}.S").unlink()
+    (suite / "link.ld").unlink()
+    return suite
+
+
+def test_rvemu_test_ends_a_test_that_never_writes_tohost(tmp_path: Path) -> None:
+    suite = tohost_suite(tmp_path, forever=NO_TOHOST, pass1=TOHOST.format(value=1))
+    r = rvemu("test", suite, "-j", "2")
+    assert r.returncode == 1
+    lines = r.stdout.splitlines()
+    assert lines[-1] == "1 passed, 1 failed"
+    forever = next(line for line in lines if line.startswith("forever"))
+    assert "FAIL" in forever and "instruction limit" in forever and "1000000" in forever
+
+
+def test_rvemu_test_limit(tmp_path: Path) -> None:
+    suite = tohost_suite(tmp_path, forever=NO_TOHOST)
+    for option in ("--limit", "--max-instructions"):
+        r = rvemu("test", suite, option, "5000", "--json", tmp_path / "r.json")
+        assert r.returncode == 1 and "after 5000 instructions" in r.stdout, r.stdout
+        (result,) = json.loads((tmp_path / "r.json").read_text())["results"]
+        assert (result["passed"], result["instructions"]) == (False, 5000)
+    for bad in ("0", "-3", "many"):
+        r = rvemu("test", suite, "--limit", bad)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--limit" in r.stderr
 
 
 def test_dtb_writes_the_machine_device_tree(tmp_path: Path) -> None:
