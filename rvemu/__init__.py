@@ -16,7 +16,8 @@ def _set_numba_cache_dir() -> None:
     digest = hashlib.sha1()
     for path in sorted(here.rglob("*.py")):
         text = path.read_bytes()
-        if b"njit" in text or path.name == "isa.py":  # isa.py: the generated dispatch
+        # (isa.py has no njit, but the dispatch and the tables compiled in come from it)
+        if b"njit" in text or path.name == "isa.py":
             digest.update(text)
     base = os.environ.get("RVEMU_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "rvemu"

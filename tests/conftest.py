@@ -345,10 +345,13 @@ class Sv39:
 
 # ----------------------------------------------------------------- riscv-opcodes tables
 
-# The extensions rvemu implements (RV64GC + privileged), as riscv-opcodes names them.
+# The extensions rvemu implements (RV64GC, privileged, and the rest of the official
+# suite's), as riscv-opcodes names its files.
 IMPLEMENTED = (
     "rv_i rv64_i rv_m rv64_m rv_a rv64_a rv_f rv64_f rv_d rv64_d "
-    "rv_c rv64_c rv_c_d rv_zicsr rv_zifencei rv_system rv_s"
+    "rv_c rv64_c rv_c_d rv_zicsr rv_zifencei rv_system rv_s "
+    "rv_zba rv64_zba rv_zbb rv64_zbb rv_zbc rv_zbs rv64_zbs rv_zbkb rv64_zbkb rv_zbkx "
+    "rv_zicond rv_zicbo rv_zfh rv64_zfh rv_zfhmin rv_d_zfhmin"
 ).split()
 
 

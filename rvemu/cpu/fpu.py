@@ -16,7 +16,17 @@ import math
 import numpy as np
 from numba import njit
 
-from rvemu.cpu.fpu_arith import add_slow, div_slow, err_fma, fma_slow, mul_slow, sqrt_slow
+from rvemu.cpu.fpu_arith import (
+    _FMA_HI,
+    _FMA_LO,
+    _SAFE_LO,
+    add_slow,
+    div_slow,
+    err_fma,
+    fma_slow,
+    mul_slow,
+    sqrt_slow,
+)
 from rvemu.cpu.fpu_bits import (
     BOX,
     DOUBLE,
@@ -40,12 +50,6 @@ from rvemu.cpu.fpu_convert import LU, WU, L, W, d_to_s, from_int, s_to_d, to_int
 from rvemu.cpu.fpu_round import RNE
 
 from .jit import njit_generic
-
-# Below these magnitudes a product's or dividend's error term could underflow.
-_SAFE_LO = 2.0**-960
-_FMA_LO = 2.0**-900
-_FMA_HI = 2.0**1000
-
 
 # ---- double precision ----------------------------------------------------------------
 

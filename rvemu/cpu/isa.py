@@ -244,10 +244,10 @@ sh2add_uw   0010000 ..... ..... 100 ..... 0111011   R   zba      RD = ((RS1 & M3
 sh3add_uw   0010000 ..... ..... 110 ..... 0111011   R   zba      RD = ((RS1 & M32) << 3) + RS2
 slli_uw     000010 ...... ..... 001 ..... 0011011   SH  zba      RD = (RS1 & M32) << IMM
 
-# --- Zbb (basic bit manipulation); Zbkb shares andn orn xnor rol ror rori rolw rorw roriw rev8
-andn        0100000 ..... ..... 111 ..... 0110011   R   zbb      RD = RS1 & ~RS2
-orn         0100000 ..... ..... 110 ..... 0110011   R   zbb      RD = RS1 | ~RS2
-xnor        0100000 ..... ..... 100 ..... 0110011   R   zbb      RD = ~(RS1 ^ RS2)
+# --- Zbb (basic bit manipulation), some shared with Zbkb
+andn        0100000 ..... ..... 111 ..... 0110011   R   zbb,zbkb RD = RS1 & ~RS2
+orn         0100000 ..... ..... 110 ..... 0110011   R   zbb,zbkb RD = RS1 | ~RS2
+xnor        0100000 ..... ..... 100 ..... 0110011   R   zbb,zbkb RD = ~(RS1 ^ RS2)
 clz         011000000000 ..... 001 ..... 0010011    N   zbb      RD = clz(RS1)
 ctz         011000000001 ..... 001 ..... 0010011    N   zbb      RD = ctz(RS1)
 cpop        011000000010 ..... 001 ..... 0010011    N   zbb      RD = cpop(RS1)
@@ -260,14 +260,14 @@ min         0000101 ..... ..... 100 ..... 0110011   R   zbb      RD = RS1 if RS1
 minu        0000101 ..... ..... 101 ..... 0110011   R   zbb      RD = RS1 if ltu(RS1, RS2) else RS2
 sext_b      011000000100 ..... 001 ..... 0010011    N   zbb      RD = sext(RS1, 8)
 sext_h      011000000101 ..... 001 ..... 0010011    N   zbb      RD = sext(RS1, 16)
-rol         0110000 ..... ..... 001 ..... 0110011   R   zbb      RD = rol(RS1, RS2 & 63)
-ror         0110000 ..... ..... 101 ..... 0110011   R   zbb      RD = ror(RS1, RS2 & 63)
-rori        011000 ...... ..... 101 ..... 0010011   SH  zbb      RD = ror(RS1, IMM)
-rolw        0110000 ..... ..... 001 ..... 0111011   R   zbb      RD = rolw(RS1, RS2 & 31)
-rorw        0110000 ..... ..... 101 ..... 0111011   R   zbb      RD = rorw(RS1, RS2 & 31)
-roriw       0110000 ..... ..... 101 ..... 0011011   SH  zbb      RD = rorw(RS1, IMM)
+rol         0110000 ..... ..... 001 ..... 0110011   R   zbb,zbkb RD = rol(RS1, RS2 & 63)
+ror         0110000 ..... ..... 101 ..... 0110011   R   zbb,zbkb RD = ror(RS1, RS2 & 63)
+rori        011000 ...... ..... 101 ..... 0010011   SH  zbb,zbkb RD = ror(RS1, IMM)
+rolw        0110000 ..... ..... 001 ..... 0111011   R   zbb,zbkb RD = rolw(RS1, RS2 & 31)
+rorw        0110000 ..... ..... 101 ..... 0111011   R   zbb,zbkb RD = rorw(RS1, RS2 & 31)
+roriw       0110000 ..... ..... 101 ..... 0011011   SH  zbb,zbkb RD = rorw(RS1, IMM)
 orc_b       001010000111 ..... 101 ..... 0010011    N   zbb      RD = orc_b(RS1)
-rev8        011010111000 ..... 101 ..... 0010011    N   zbb      RD = rev8(RS1)
+rev8        011010111000 ..... 101 ..... 0010011    N   zbb,zbkb RD = rev8(RS1)
 
 # --- Zbc (carry-less multiplication)
 clmul       0000101 ..... ..... 001 ..... 0110011   R   zbc      RD = clmul(RS1, RS2)
@@ -369,6 +369,11 @@ class Record:
         return frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id.isupper())
 
     @property
+    def extensions(self) -> tuple[str, ...]:
+        """The extensions that have this instruction (it is there if any of them is)."""
+        return tuple(self.ext.split(","))
+
+    @property
     def uses_rm(self) -> bool:
         """Its funct3 is a rounding mode (an invalid one makes the instruction illegal)."""
         return "RM" in self.names
@@ -435,6 +440,66 @@ RECORDS = parse_table()
 # instruction's own op in its rs3/rm field; see rvemu.tier2).
 Op = IntEnum("Op", ["ILLEGAL"] + [r.name.upper() for r in RECORDS] + ["REGION"], start=0)
 BY_OP: dict[int, Record] = {Op[r.name.upper()]: r for r in RECORDS}
+
+
+# The extensions beyond RV64GC, in an ISA string's canonical order (Z by category, then
+# alphabetically; then S), each a bit of the hart's st[EXTENSIONS]. `--cpu` turns them off.
+ALWAYS = ("zicsr", "zifencei")  # part of RV64GC here, named in the ISA string
+OPTIONAL_EXTENSIONS = (
+    "zicbom", "zicbop", "zicboz", "ziccid", "zicond", "zihintpause", "zfh", "zfhmin",
+    "zba", "zbb", "zbc", "zbkb", "zbkx", "zbs", "sstc", "svnapot",
+)  # fmt: skip
+IMPLIES = {"zfh": ("zfhmin",)}  # as QEMU: Zfh turns Zfhmin on
+ALL_EXTENSIONS = (1 << len(OPTIONAL_EXTENSIONS)) - 1
+
+
+def extension_bit(name: str) -> int:
+    return 1 << OPTIONAL_EXTENSIONS.index(name)
+
+
+def extension_mask(record: Record) -> int:
+    """The bits of the optional extensions that have the record (0: always there)."""
+    names = [e for e in record.extensions if e in OPTIONAL_EXTENSIONS]
+    return sum(extension_bit(e) for e in names)
+
+
+def parse_cpu(spec: str) -> int:
+    """The enabled optional extensions for a QEMU-style `-cpu` string, e.g.
+    "rv64,zba=false,sstc=off". Raises ValueError with a one-line reason."""
+    model, *options = [p.strip() for p in spec.split(",")]
+    if model != "rv64":
+        raise ValueError(f"cpu model {model!r}: only rv64 is emulated")
+    enabled = ALL_EXTENSIONS
+    for option in options:
+        name, _, value = option.partition("=")
+        if name not in OPTIONAL_EXTENSIONS:
+            raise ValueError(f"unknown cpu property {name!r} (known: {', '.join(OPTIONAL_EXTENSIONS)})")
+        if value in ("true", "on"):
+            enabled |= extension_bit(name)
+        elif value in ("false", "off"):
+            enabled &= ~extension_bit(name)
+        else:
+            raise ValueError(f"cpu property {name}: {value!r} is not true/false/on/off")
+    for name, implied in IMPLIES.items():
+        if enabled & extension_bit(name):
+            for other in implied:
+                enabled |= extension_bit(other)
+    return enabled
+
+
+def isa_extensions(enabled: int) -> list[str]:
+    """The device tree's riscv,isa-extensions: single letters, then the named ones."""
+    names = [*ALWAYS, *(e for e in OPTIONAL_EXTENSIONS if enabled & extension_bit(e))]
+    order = {e: k for k, e in enumerate(("zicbom", "zicbop", "zicboz", "ziccid", "zicond", "zicsr"))}
+    zi = sorted((e for e in names if e.startswith("zi")), key=lambda e: (order.get(e, 99), e))
+    return list("imafdc") + zi + [e for e in names if not e.startswith("zi")]
+
+
+def isa_string(enabled: int) -> str:
+    """The device tree's riscv,isa, e.g. rv64imafdc_zicsr_zifencei_zba_sstc."""
+    return "rv64" + "".join(isa_extensions(enabled)[:6]) + "".join(
+        "_" + e for e in isa_extensions(enabled)[6:]
+    )
 
 
 def ops_where(test) -> frozenset[int]:  # noqa: ANN001 (a predicate on Record)
