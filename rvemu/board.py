@@ -12,6 +12,7 @@ import time
 
 from . import fdt
 from .cpu import state as S
+from .cpu.isa import CACHE_BLOCK, extension_bit, isa_extensions, isa_string
 from .devices.bus import Bus
 from .devices.clint import TIMEBASE_FREQ
 from .devices.console import StdinConsole
@@ -41,7 +42,6 @@ VIRTIO_IRQ = 1  # slot n uses VIRTIO_IRQ + n
 UART_CLOCK = 0x384000  # hw/riscv/virt.c: 3686400 Hz
 
 CTX_M, CTX_S = 0, 1  # hart 0's PLIC contexts
-ISA = "rv64imafdc_zicsr_zifencei"
 
 HOST_CLOCK_BUDGET = 100_000  # instructions between looks at the host clock (--clock host)
 HOST_CLOCK_SLACK = 20_000  # ticks (2 ms) guest time may run ahead of the host's
@@ -324,7 +324,13 @@ class VirtBoard:
         cpus.set("timebase-frequency", TIMEBASE_FREQ)
         cpu = cpus.child("cpu@0")
         cpu.set("phandle", PHANDLE_CPU).set("device_type", "cpu").set("reg", 0)
-        cpu.set("status", "okay").set("compatible", "riscv").set("riscv,isa", ISA)
+        cpu.set("status", "okay").set("compatible", "riscv")
+        extensions = self.hart.extensions
+        cpu.set("riscv,isa", isa_string(extensions)).set("riscv,isa-base", "rv64i")
+        cpu.set("riscv,isa-extensions", isa_extensions(extensions))
+        for name in ("zicbom", "zicbop", "zicboz"):  # QEMU names each one's block size
+            if extensions & extension_bit(name):
+                cpu.set(f"riscv,cb{name[-1]}-block-size", CACHE_BLOCK)
         cpu.set("mmu-type", "riscv,sv48")
         intc = cpu.child("interrupt-controller")
         intc.set("#interrupt-cells", 1).set("interrupt-controller")

@@ -39,6 +39,12 @@ def add_machine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--initrd", help="initial ramdisk file")
     p.add_argument("--rng", action="store_true", help="add a virtio-rng device (host entropy)")
     p.add_argument(
+        "--cpu",
+        default="rv64",
+        help="rv64[,EXT=on|off...] as QEMU's -cpu: turn extensions beyond RV64GC off "
+        "(e.g. rv64,zba=false,sstc=off); all are on by default",
+    )
+    p.add_argument(
         "--clock",
         choices=("instructions", "host"),
         default="instructions",
@@ -59,6 +65,7 @@ def machine_from(args: argparse.Namespace, echo: bool):
         initrd=args.initrd,
         clock=args.clock,
         rng=args.rng,
+        cpu=args.cpu,
     )
 
 

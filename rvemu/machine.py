@@ -14,6 +14,7 @@ from .board import VIRT_DRAM, VIRT_UART0, VirtBoard
 from .cpu import state as S
 from .cpu.core import IS_LOAD
 from .cpu.hart import Hart
+from .cpu.isa import parse_cpu
 from .loader import LoadError
 
 CHUNK = 1 << 22  # instructions per entry into the core when nothing else limits it
@@ -60,18 +61,21 @@ class Machine:
         initrd: str | None = None,
         clock: str = "instructions",
         rng: bool = False,
+        cpu: str = "rv64",
     ) -> None:
         """`echo` copies console output to stdout as it happens. `disk` is
         "FILE[,ro]", `net` "tap:NAME" or "udp:LOCALPORT:HOST:PORT", `bios` firmware loaded
         at the start of RAM, `append` the kernel command line, `initrd` a file for the
         device tree's initrd, `clock` "instructions" (deterministic) or "host", `rng` adds a
-        virtio-rng device."""
+        virtio-rng device, `cpu` turns extensions off as QEMU's -cpu does
+        ("rv64,zba=false")."""
         size = parse_size(memory)
         if size < 4096 or size % 4096:
             raise ValueError(f"memory must be a positive multiple of 4 KiB, not {memory!r}")
         self.ram_base = VIRT_DRAM
         self.ram = np.zeros(size, dtype=np.uint8)
         self.hart = Hart(self.ram, self.ram_base)
+        self.hart.extensions = parse_cpu(cpu)
         self.options = dict(
             disk=disk, net=net, bios=bios, append=append, initrd=initrd, clock=clock, rng=rng
         )

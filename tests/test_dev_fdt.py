@@ -20,8 +20,10 @@ from rvemu import Machine  # noqa: E402
 
 # QEMU nodes for hardware rvemu does not have (PCI, flash, fw-cfg, PMU, platform bus)
 NOT_IN_RVEMU = ("pci@", "flash@", "fw-cfg@", "pmu", "platform-bus@")
-# properties that describe the hart's features or are random per boot
-HART_OR_RANDOM = {"riscv,isa", "rng-seed"}
+# properties that describe the hart's features (QEMU 7.2's harts have fewer extensions,
+# and name them only in riscv,isa) or are random per boot
+HART_OR_RANDOM = {"riscv,isa", "rng-seed", "riscv,isa-base", "riscv,isa-extensions"}
+HART_OR_RANDOM |= {f"riscv,{block}-block-size" for block in ("cbom", "cbop", "cboz")}
 
 
 def read_fdt(blob: bytes) -> dict[str, dict[str, bytes]]:

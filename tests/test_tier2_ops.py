@@ -75,22 +75,24 @@ RM_CASES = [(0, 0), (1, 0), (7, 0), (7, 1), (7, 5)]  # (rm field, fcsr.frm)
 def encode(record: Record, imm: int = 0, rm: int = 0) -> int:
     """The record's instruction with rd, rs1, rs2, rs3 and rm fields as named above and the
     immediate in its format's layout (only in bits the record leaves to operands)."""
-    fields = (RD << 7) | (RS1 << 15) | (RS2 << 20) | (RS3 << 27) | (rm << 12)
     u = imm & 0xFFFFFFFF
+    rd, rs1, rs2, rs3 = RD << 7, RS1 << 15, RS2 << 20, RS3 << 27
     if record.fmt == FMT_I:
-        fields |= (u & 0xFFF) << 20
+        fields = rd | rs1 | (rm << 12) | (u & 0xFFF) << 20
     elif record.fmt == FMT_S:
-        fields |= ((u >> 5) & 0x7F) << 25 | (u & 0x1F) << 7
+        fields = rs1 | rs2 | ((u >> 5) & 0x7F) << 25 | (u & 0x1F) << 7
     elif record.fmt == FMT_B:
-        fields |= ((u >> 12) & 1) << 31 | ((u >> 5) & 0x3F) << 25
+        fields = rs1 | rs2 | ((u >> 12) & 1) << 31 | ((u >> 5) & 0x3F) << 25
         fields |= ((u >> 1) & 0xF) << 8 | ((u >> 11) & 1) << 7
     elif record.fmt == FMT_U:
-        fields |= u & 0xFFFFF000
+        fields = rd | u & 0xFFFFF000
     elif record.fmt == FMT_J:
-        fields |= ((u >> 20) & 1) << 31 | ((u >> 1) & 0x3FF) << 21
+        fields = rd | ((u >> 20) & 1) << 31 | ((u >> 1) & 0x3FF) << 21
         fields |= ((u >> 11) & 1) << 20 | ((u >> 12) & 0xFF) << 12
     elif record.fmt == FMT_SHAMT:
-        fields = (fields & ~(0x3F << 20)) | (imm & 0x3F) << 20
+        fields = rd | rs1 | (imm & 0x3F) << 20
+    else:  # R, R4 and the formats without an immediate
+        fields = rd | rs1 | rs2 | rs3 | (rm << 12)
     return record.match | (fields & ~record.mask)
 
 
@@ -166,8 +168,10 @@ class Pair:
         if not (c_regs[0] == i_regs[0]).all():
             diffs.append(f"x {list(c_regs[0][RD : RD + 1])} vs {list(i_regs[0][RD : RD + 1])}")
         if not (c_regs[1] == i_regs[1]).all():
-            diffs.append(f"f {[hex(v & (1 << 64) - 1) for v in c_regs[1][RD : RD + 1]]} vs "
-                         f"{[hex(v & (1 << 64) - 1) for v in i_regs[1][RD : RD + 1]]}")
+            diffs.append(
+                f"f {[hex(v & (1 << 64) - 1) for v in c_regs[1][RD : RD + 1]]} vs "
+                f"{[hex(v & (1 << 64) - 1) for v in i_regs[1][RD : RD + 1]]}"
+            )
         if c_regs[2] != i_regs[2]:
             diffs.append(f"fcsr {c_regs[2]:#x} vs {i_regs[2]:#x}")
         if c_status != i_status:
@@ -226,3 +230,22 @@ def test_one_instruction_region_matches_the_interpreter(rig: Rig, record: Record
                 failures.append(f"imm {imm} rm {rm} frm {frm} a {a:#x} b {b:#x}: {diff}")
     assert not failures, f"{record.name}: {len(failures)} differences, e.g. {failures[:3]}"
     assert ran_in_region, f"{record.name}: the region never retired the instruction"
+
+
+def test_an_fp_instruction_under_a_region_mark_keeps_its_rounding_mode() -> None:
+    """A region whose first instruction hands back at once (fsqrt.d with rtz) leaves the
+    interpreter to run it from a slot marked as a region entry: it must still round
+    toward zero (it once took the slot's op id, under the mark, for its rm field)."""
+    results = []
+    for threshold in (1, 0):
+        rig = Rig("1M")
+        rig.hart.hot_threshold = threshold
+        fsqrt_rtz, addi, bnez = 0x5A051153, 0xFFF28293, 0xFE029CE3  # t0 -= 1; loop
+        rig.place([fsqrt_rtz, addi, bnez, EBREAK])
+        rig.hart.x[5] = 4
+        rig.hart.f[10] = 0x3FF47C8046AE683A  # sqrt rounds differently toward zero
+        rig.hart.run(12)
+        results.append((int(rig.hart.f[2]), int(rig.hart.instret), rig.hart.tier2.regions))
+    (compiled, n1, regions), (interpreted, n2, _) = results
+    assert regions > 0 and n1 == n2
+    assert compiled == interpreted == 0x3FF21ACFB5D1588D

@@ -15,7 +15,7 @@ from ..mmu.tlb import DELTA, INVALID, TAG, tlb_slot
 from ..tier2.call import call_region
 from ..tier2.compiler import UNTRANSLATED
 from .bits import sext
-from .decode import decode
+from .decode import available, decode, rs3_rm_field
 from .execute_gen import HANDOFF
 from .fp_exec import _generated, execute_fp
 from .isa import BY_OP, FP, LOAD, Op
@@ -46,6 +46,7 @@ from .state import (
     EXIT_MMIO,
     EXIT_MODE,
     EXIT_TOHOST,
+    EXTENSIONS,
     HOT_OFF,
     HOT_PC,
     HOT_THRESHOLD,
@@ -195,6 +196,7 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
                         break
                     hot[d >> 3] = 0  # new code in the slot: count jumps to it afresh
                 op = dc[d + DC_OP]
+                rs3_rm = dc[d + DC_RS3RM]
                 if op == Op.REGION:  # compiled code starts here (rvemu.tier2)
                     # (compiled for this mode: translated code at this very virtual pc)
                     if entry_pc[d >> 3] == (pc if paged else UNTRANSLATED):
@@ -216,7 +218,10 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
                         # and after paging is on): count jumps here again, to compile it
                         # for this one too.
                         hot[d >> 3] = 0
-                    op = dc[d + DC_RS3RM]  # it could not start: interpret the instruction
+                    # It could not start: interpret the instruction. (The slot's rs3/rm field
+                    # holds the op under the mark; F/D operations read theirs from the bits.)
+                    op = rs3_rm
+                    rs3_rm = rs3_rm_field(dc[d + DC_RAW] >> 3)
                 # The masks change nothing (rs1, rs2 < 32; rd < 33) but let the compiler
                 # see the indices are not negative, which drops a check from every x[] access.
                 rd = dc[d + DC_RD] & 63
@@ -251,7 +256,7 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
                 if status == HANDOFF:
                     status = OK
                     if IS_FP[op]:
-                        if not execute_fp(op, rd, rs1, rs2, dc[d + DC_RS3RM], x, f, csr):
+                        if not execute_fp(op, rd, rs1, rs2, rs3_rm, x, f, csr):
                             raw = dc[d + DC_RAW] >> 3
                             pc = take_trap(pc, CAUSE_ILLEGAL, raw, False, csr, st, tlb)
                             break
@@ -393,6 +398,8 @@ def fill_decoded(pc: int, off: int, d: int, mem, tlb, pagef, dc, csr, st) -> int
         else:
             raw |= np.int64(mem[1][(off >> 1) + 1]) << 16
     op, rd, rs1, rs2, rs3_rm, imm, length = decode(raw)
+    if not available(op, st[EXTENSIONS]):  # an extension turned off (--cpu)
+        op = Op.ILLEGAL
     dc[d + DC_TAG] = tag
     dc[d + DC_OP] = op
     dc[d + DC_RD] = rd

@@ -5,6 +5,7 @@ cache, so this favours being plainly the table over being clever.
 """
 
 import numpy as np
+from numba import njit
 
 from .bits import field, sext
 from .compressed import expand
@@ -18,6 +19,7 @@ from .isa import (
     FMT_U,
     RECORDS,
     Op,
+    extension_mask,
 )
 from .jit import njit_generic
 
@@ -35,15 +37,29 @@ def _build_tables() -> tuple[np.ndarray, ...]:
         starts[((r.match >> 2) & 31) + 1] += 1
     starts = np.cumsum(starts)
     rd_is_fp = np.zeros(len(Op), dtype=np.int64)
+    extension_masks = np.zeros(len(Op), dtype=np.int64)
     for r in RECORDS:
         rd_is_fp[Op[r.name.upper()]] = int(r.fp_rd)
-    return masks, matches, ops, formats, starts, rd_is_fp
+        extension_masks[Op[r.name.upper()]] = extension_mask(r)
+    return masks, matches, ops, formats, starts, rd_is_fp, extension_masks
 
 
-MASKS, MATCHES, OPS, FORMATS, GROUP_START, RD_IS_FP = _build_tables()
+MASKS, MATCHES, OPS, FORMATS, GROUP_START, RD_IS_FP, EXTENSION_MASK = _build_tables()
 
 # Where an x-register rd of 0 is redirected: x[32] is written and never read.
 X_SCRATCH = 32
+
+
+@njit(cache=True)
+def available(op: int, extensions: int) -> bool:
+    """Whether the hart has op, given its optional extensions (st[EXTENSIONS], --cpu)."""
+    return EXTENSION_MASK[op] == 0 or (EXTENSION_MASK[op] & extensions) != 0
+
+
+@njit(cache=True, inline="always")
+def rs3_rm_field(insn: int) -> int:
+    """rs3 << 3 | rm: the R4 format's third source and the rounding-mode field."""
+    return (field(insn, 31, 27) << 3) | field(insn, 14, 12)
 
 
 @njit_generic
@@ -106,5 +122,5 @@ def decode(raw: int) -> tuple[int, int, int, int, int, int, int]:
     rd = field(insn, 11, 7)
     if rd == 0 and RD_IS_FP[op] == 0:
         rd = X_SCRATCH
-    rs3_rm = (field(insn, 31, 27) << 3) | field(insn, 14, 12)
+    rs3_rm = rs3_rm_field(insn)
     return op, rd, field(insn, 19, 15), field(insn, 24, 20), rs3_rm, immediate(fmt, insn), length

@@ -13,6 +13,7 @@ from ..mmu.tlb import new_tlb, tlb_flush
 from ..tier2.compiler import Tier2
 from . import state as S
 from .core import run_bare, run_paged
+from .isa import ALL_EXTENSIONS
 from .memory import PAGE_CODE, PAGE_REGION, PAGE_WATCH, flush_decoded, new_decoded_cache
 
 # Taken jumps to a pc before the second tier compiles the code there (0: never).
@@ -58,8 +59,9 @@ class Hart:
         self.st[S.RAM_BASE] = ram_base
         self.st[S.RAM_SIZE] = len(ram)
         self.hart_id = hart_id
-        self.tier2 = Tier2(ram, ram_base, self.dc, self.page_flags)
+        self.tier2 = Tier2(ram, ram_base, self.dc, self.page_flags, self.st)
         self._hot_threshold = HOT_THRESHOLD
+        self._extensions = ALL_EXTENSIONS
         self._paged = False  # which compiled copy of the core runs (see core.compile_run)
         self.reset()
 
@@ -79,6 +81,7 @@ class Hart:
         self.st[S.MARK_MAIN] = -1
         self.st[S.SECOND_PAGE_FAULT] = -1
         self.st[S.HOT_THRESHOLD] = self._hot_threshold
+        self.st[S.EXTENSIONS] = self._extensions
         self.csr[S.MISA] = S.MISA_VALUE
         self.csr[S.MSTATUS] = S.MSTATUS_UXL | S.MSTATUS_SXL
         self.csr[S.MHARTID] = self.hart_id
@@ -149,6 +152,17 @@ class Hart:
     def hot_threshold(self, value: int) -> None:
         self._hot_threshold = value
         self.st[S.HOT_THRESHOLD] = value
+
+    @property
+    def extensions(self) -> int:
+        """The optional extensions this hart has, as bits (isa.OPTIONAL_EXTENSIONS)."""
+        return self._extensions
+
+    @extensions.setter
+    def extensions(self, value: int) -> None:
+        self._extensions = value
+        self.st[S.EXTENSIONS] = value
+        self.flush_decoded()  # decoded instructions may be legal no longer
 
     # --- convenient views
     @property

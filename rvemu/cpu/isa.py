@@ -449,7 +449,8 @@ OPTIONAL_EXTENSIONS = (
     "zicbom", "zicbop", "zicboz", "ziccid", "zicond", "zihintpause", "zfh", "zfhmin",
     "zba", "zbb", "zbc", "zbkb", "zbkx", "zbs", "sstc", "svnapot",
 )  # fmt: skip
-IMPLIES = {"zfh": ("zfhmin",)}  # as QEMU: Zfh turns Zfhmin on
+IMPLIES = {"zfh": ("zfhmin",)}
+CACHE_BLOCK = 64  # Zicbom/Zicbop/Zicboz block size in bytes (QEMU's virt harts: 64)  # as QEMU: Zfh turns Zfhmin on
 ALL_EXTENSIONS = (1 << len(OPTIONAL_EXTENSIONS)) - 1
 
 
@@ -473,7 +474,9 @@ def parse_cpu(spec: str) -> int:
     for option in options:
         name, _, value = option.partition("=")
         if name not in OPTIONAL_EXTENSIONS:
-            raise ValueError(f"unknown cpu property {name!r} (known: {', '.join(OPTIONAL_EXTENSIONS)})")
+            raise ValueError(
+                f"unknown cpu property {name!r} (known: {', '.join(OPTIONAL_EXTENSIONS)})"
+            )
         if value in ("true", "on"):
             enabled |= extension_bit(name)
         elif value in ("false", "off"):
@@ -490,15 +493,19 @@ def parse_cpu(spec: str) -> int:
 def isa_extensions(enabled: int) -> list[str]:
     """The device tree's riscv,isa-extensions: single letters, then the named ones."""
     names = [*ALWAYS, *(e for e in OPTIONAL_EXTENSIONS if enabled & extension_bit(e))]
-    order = {e: k for k, e in enumerate(("zicbom", "zicbop", "zicboz", "ziccid", "zicond", "zicsr"))}
+    order = {
+        e: k for k, e in enumerate(("zicbom", "zicbop", "zicboz", "ziccid", "zicond", "zicsr"))
+    }
     zi = sorted((e for e in names if e.startswith("zi")), key=lambda e: (order.get(e, 99), e))
     return list("imafdc") + zi + [e for e in names if not e.startswith("zi")]
 
 
 def isa_string(enabled: int) -> str:
     """The device tree's riscv,isa, e.g. rv64imafdc_zicsr_zifencei_zba_sstc."""
-    return "rv64" + "".join(isa_extensions(enabled)[:6]) + "".join(
-        "_" + e for e in isa_extensions(enabled)[6:]
+    return (
+        "rv64"
+        + "".join(isa_extensions(enabled)[:6])
+        + "".join("_" + e for e in isa_extensions(enabled)[6:])
     )
 
 

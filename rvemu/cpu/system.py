@@ -12,7 +12,7 @@ from ..mmu.tlb import tlb_flush
 from .alu import ltu
 from .bits import sext
 from .csr import accessible, csr_read, csr_write
-from .isa import BY_OP, Op, ops_where
+from .isa import BY_OP, CACHE_BLOCK, Op, ops_where
 from .jit import njit_generic
 from .memory import amo_offset, flush_decoded, load, read_ram, write_ram
 from .state import (
@@ -58,9 +58,7 @@ for _op in CSR_OPS:
     IS_CSR[_op] = 1
     CSR_SOURCE_IMMEDIATE[_op] = BY_OP[_op].name.endswith("i")
 
-# Zicbom/Zicboz: the cache-block size QEMU's virt harts report (cbom/cboz_blocksize), and
-# the menvcfg/senvcfg fields that let lower privileges use the instructions.
-CACHE_BLOCK = 64
+# Zicbom/Zicboz: the menvcfg/senvcfg fields that let lower privileges use the instructions.
 ENVCFG_CBIE, ENVCFG_CBCFE, ENVCFG_CBZE = 0x30, 0x40, 0x80
 
 # What the hot loop does after execute_system (an exit code EXIT_* is returned as is).

@@ -10,9 +10,10 @@ import time
 import llvmlite.binding as llvm
 import numpy as np
 
-from ..cpu.decode import decode
+from ..cpu.decode import available, decode
 from ..cpu.isa import Op
 from ..cpu.memory import DC_OP, DC_RS3RM, DC_TAG, PAGE_REGION, dc_slot
+from ..cpu.state import EXTENSIONS
 from .emit import RegionEmitter, compiles
 from .region import Insn, find_region
 
@@ -63,13 +64,14 @@ class Tier2:
     """The second tier for one hart: hot counters, compiled regions, and their entries."""
 
     def __init__(
-        self, ram: np.ndarray, ram_base: int, dc: np.ndarray, page_flags: np.ndarray
+        self, ram: np.ndarray, ram_base: int, dc: np.ndarray, page_flags: np.ndarray, st: np.ndarray
     ) -> None:
         self.ram = ram
         self.ram16 = ram.view(np.uint16)
         self.ram_base = ram_base
         self.dc = dc
         self.page_flags = page_flags
+        self.st = st  # the hart's state: which optional extensions it has
         self.hot = np.zeros(len(dc) // 8, dtype=np.int64)  # taken jumps to each slot's pc
         self.entries = np.zeros(len(dc) // 8, dtype=np.int64)  # region address per slot
         # The pc a slot's region must be entered at (translated code: the same physical
@@ -131,7 +133,7 @@ class Tier2:
                 return None
             raw |= int(self.ram16[(off >> 1) + 1]) << 16
         op, rd, rs1, rs2, rs3_rm, imm, length = decode(raw)
-        if not compiles(int(op)):
+        if not compiles(int(op)) or not available(op, int(self.st[EXTENSIONS])):
             return None
         rs3, rm = int(rs3_rm) >> 3, int(rs3_rm) & 7
         return Insn(off, int(op), int(rd), int(rs1), int(rs2), int(imm), int(length), rm, rs3)

@@ -152,7 +152,7 @@ class RegionEmitter:
         else:
             self.leave(b, self.pc(off), retired, jumped)
 
-    def exit_block(self, off: int, retired: Retired) -> ir.Block:
+    def exit_before(self, off: int, retired: Retired) -> ir.Block:
         """The block that leaves for the interpreter to carry on at RAM offset `off` with
         `retired` instructions done (one per instruction: fewer blocks for LLVM)."""
         out = self.exits.get(off)
@@ -166,7 +166,7 @@ class RegionEmitter:
     def side_exit(self, b: ir.IRBuilder, ok: ir.Value, off: int, retired: Retired) -> ir.IRBuilder:
         """Continue where `ok` holds; otherwise leave before the instruction at `off`."""
         cont = self.fn.append_basic_block()
-        b.cbranch(ok, cont, self.exit_block(off, retired))
+        b.cbranch(ok, cont, self.exit_before(off, retired))
         return ir.IRBuilder(cont)
 
     def translator(self, b: ir.IRBuilder, ins: Insn, retired: Retired) -> Translator:
@@ -181,7 +181,7 @@ class RegionEmitter:
         for name, r in (("FS1", ins.rs1), ("FS2", ins.rs2), ("FS3", ins.rs3)):
             if name in used:
                 names[name] = b.load(self.fregs[r])
-        return Translator(b, names, lambda: self.exit_block(ins.off, retired), _namespace())
+        return Translator(b, names, lambda: self.exit_before(ins.off, retired), _namespace())
 
     def emit_block(self, b: ir.IRBuilder, block: Block) -> None:
         self.exits: dict[int, ir.Block] = {}  # exits by offset, for this block
@@ -247,7 +247,7 @@ class RegionEmitter:
     def emit_fp(self, b: ir.IRBuilder, ins: Insn, record: Record, retired: Retired):
         t = self.translator(b, ins, retired)
         mstatus = b.load(self.mstatus)
-        b = self.side_exit(b, t.inline(fp_enabled, [mstatus])[0], ins.off, retired)
+        b = self.side_exit(b, t.as_bool(t.inline(fp_enabled, [mstatus])[0]), ins.off, retired)
         t.b = b
         if record.kind == STORE:
             b, ptr = self.ram_pointer(b, ins, record.size, retired, store=True)

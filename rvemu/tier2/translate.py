@@ -15,6 +15,7 @@ Anything else raises NotTranslatable, and the instruction stays with the interpr
 from __future__ import annotations
 
 import ast
+import builtins
 import inspect
 import math
 import textwrap
@@ -213,6 +214,8 @@ class Translator:
             return scope[name]
         if name in self.namespace:
             return self.namespace[name]
+        if name in vars(builtins):  # abs
+            return vars(builtins)[name]
         raise NotTranslatable(f"unknown name {name}")
 
     def resolve(self, node: ast.AST, env: dict[str, object]) -> object:
@@ -342,10 +345,11 @@ class Body:
         if isinstance(node, ast.Call) and self.slow(node):
             b.branch(self.t.leave())  # a slow path: the interpreter does the instruction
             return
-        elements = node.elts if isinstance(node, ast.Tuple) else [node]
-        values = [self.value(v) for v in elements]
-        if len(values) == 1 and isinstance(node, ast.Call):
+        if isinstance(node, ast.Call):  # an inlined function's results are ours
             values = self.call_values(node)
+        else:
+            elements = node.elts if isinstance(node, ast.Tuple) else [node]
+            values = [self.value(v) for v in elements]
         values = [v if v.type == F64 else self.t.as_int(v) for v in values]
         if self.results is None:
             self.results = [self.alloca(v.type) for v in values]
