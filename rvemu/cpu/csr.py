@@ -8,6 +8,7 @@ is illegal (the hart then raises an illegal-instruction exception).
 from numba import njit
 
 from ..devices.clint import mtime
+from ..mmu.pmp import PMP_ENTRIES, pmpaddr_write, pmpcfg_write
 from ..mmu.tlb import tlb_flush
 from .jit import njit_generic
 from .state import (
@@ -95,7 +96,7 @@ def is_implemented(num: int) -> bool:
         return True
     if PMPCFG0 <= num < PMPCFG0 + 4 and num % 2 == 0:  # RV64: pmpcfg0 and pmpcfg2 only
         return True
-    if PMPADDR0 <= num < PMPADDR0 + 16:  # 16 PMP entries, as QEMU's virt harts have
+    if PMPADDR0 <= num < PMPADDR0 + PMP_ENTRIES:
         return True
     return TSELECT <= num <= TDATA3 or num == TINFO
 
@@ -213,11 +214,10 @@ def csr_write(num: int, value: int, csr, st, tlb, instret: int) -> None:
     elif num == MINSTRET:
         # The write takes effect after this instruction retires, which adds one.
         st[INSTRET_DELTA] = value - instret - 1
-    elif PMPCFG0 <= num < PMPCFG0 + 16:
-        if num & 1 == 0:  # RV64 has only the even pmpcfg registers
-            csr[num] = value & ~0x6060606060606060  # bits 5..6 of each entry are zero
-    elif PMPADDR0 <= num < PMPADDR0 + 64:
-        csr[num] = value & ((1 << 54) - 1)
+    elif PMPCFG0 <= num < PMPCFG0 + 4:
+        pmpcfg_write(num, value, csr, st, tlb)
+    elif PMPADDR0 <= num < PMPADDR0 + PMP_ENTRIES:
+        pmpaddr_write(num, value, csr, st, tlb)
     elif num == TSELECT or num == TDATA1 or num == TDATA3:
         pass  # no debug triggers: tselect and tdata1 read as zero
     elif num in (MENVCFG, SENVCFG, MCOUNTINHIBIT):

@@ -39,7 +39,8 @@ HOT_PC = 28  # the pc that got hot (EXIT_HOT)
 REGION_RETIRED = 29  # instructions the last compiled region retired
 REGION_JUMPED = 30  # 1 if it left by a jump (its pc is a jump target), 0 if it stopped
 HOT_OFF = 31  # the RAM offset of st[HOT_PC]
-ST_SIZE = 32
+PMP_DENIES = 32  # bit p: PMP denies some access to RAM at privilege p (mmu/pmp.py)
+ST_SIZE = 33
 
 # --- why `run` returned
 EXIT_BUDGET = 0  # ran the instructions it was given

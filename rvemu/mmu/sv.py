@@ -26,6 +26,7 @@ from ..cpu.state import (
     MSTATUS_MXR,
     MSTATUS_SUM,
     OK,
+    PMP_DENIES,
     PRIV,
     PRIV_M,
     PRIV_S,
@@ -34,6 +35,7 @@ from ..cpu.state import (
     RAM_SIZE,
     SATP,
 )
+from .pmp import WALK_PRIV, pmp_check, pmp_denies
 
 PTE_V, PTE_R, PTE_W, PTE_X, PTE_U, PTE_G, PTE_A, PTE_D = 1, 2, 4, 8, 16, 32, 64, 128
 PTE_N = -(1 << 63)  # Svnapot: a leaf that is one 4 KiB piece of a naturally aligned range
@@ -72,6 +74,16 @@ def effective_priv(kind: int, csr, st) -> int:
     return priv
 
 
+@njit(cache=True, inline="always")
+def pmp_may_deny(csr, st) -> bool:
+    """Whether PMP may deny the hart a RAM access now: a fetch at its privilege, or a load
+    or store at the one MPRV gives it. Then RAM must be reached through the TLB, whose
+    entries are made only for pages PMP allows (mmu/pmp.py)."""
+    if st[PMP_DENIES] == 0:
+        return False
+    return pmp_denies(st, st[PRIV]) or pmp_denies(st, effective_priv(ACCESS_LOAD, csr, st))
+
+
 @njit_generic
 def translate(vaddr: int, kind: int, csr, st, ram64) -> tuple[int, int]:
     """(physical address, OK) or (0, exception cause) for an access of `kind` at vaddr."""
@@ -96,6 +108,8 @@ def translate(vaddr: int, kind: int, csr, st, ram64) -> tuple[int, int]:
         vpn_i = (vaddr >> (12 + 9 * level)) & 0x1FF
         pte_addr = table + vpn_i * 8
         if pte_addr < ram_base or pte_addr + 8 > ram_base + ram_size:
+            return 0, access_fault(kind)
+        if not pmp_check(pte_addr, 8, ACCESS_LOAD, WALK_PRIV, csr, st):
             return 0, access_fault(kind)
         pte = ram64[(pte_addr - ram_base) >> 3]
         if (pte & PTE_V) == 0 or ((pte & PTE_R) == 0 and (pte & PTE_W) != 0):
