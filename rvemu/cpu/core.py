@@ -168,7 +168,7 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
                 st[PC] = pc
                 st[INSTRET] = instret
                 return EXIT_MODE
-            limit = min(end, max(instret + 1, instret_when_timer_fires(st, instret)))
+            limit = min(end, max(instret + 1, instret_when_timer_fires(csr, st, instret)))
             # The page being executed, kept out of memory for the stretch. Anything that can
             # change translations (traps, CSR writes, xRET, sfence.vma) ends the stretch.
             fetch_vpn = INVALID

@@ -12,6 +12,7 @@ from ..mmu.pmp import PMP_ENTRIES, pmpaddr_write, pmpcfg_write
 from ..mmu.tlb import tlb_flush
 from .jit import njit_generic
 from .state import (
+    COUNTEREN_TM,
     CYCLE,
     CYCLE_DELTA,
     FCSR,
@@ -28,6 +29,7 @@ from .state import (
     MEDELEG,
     MEDELEG_WRITABLE,
     MENVCFG,
+    MENVCFG_STCE,
     MEPC,
     MHARTID,
     MIDELEG,
@@ -35,6 +37,7 @@ from .state import (
     MIMPID,
     MINSTRET,
     MIP,
+    MIP_STIP,
     MIP_WRITABLE,
     MISA,
     MSCRATCH,
@@ -65,6 +68,7 @@ from .state import (
     SSCRATCH,
     SSTATUS,
     SSTATUS_VISIBLE,
+    STIMECMP,
     STVAL,
     STVEC,
     TDATA1,
@@ -87,6 +91,8 @@ def is_implemented(num: int) -> bool:
     if 0xC03 <= num <= 0xC12 or 0xB03 <= num <= 0xB12 or 0x323 <= num <= 0x33F:
         return True
     if num in (SSTATUS, SIE, STVEC, SCOUNTEREN, SENVCFG, SSCRATCH, SEPC, SCAUSE, STVAL, SIP):
+        return True
+    if num == STIMECMP:
         return True
     if num in (SATP, MSTATUS, MISA, MEDELEG, MIDELEG, MIE, MTVEC, MCOUNTEREN, MENVCFG):
         return True
@@ -127,6 +133,8 @@ def accessible(num: int, csr, st, write: bool) -> bool:
         return False
     if num == SATP and priv == PRIV_S and (csr[MSTATUS] & MSTATUS_TVM):
         return False
+    if num == STIMECMP and priv < PRIV_M:  # as QEMU: both enables, else illegal
+        return (csr[MCOUNTEREN] & COUNTEREN_TM) != 0 and (csr[MENVCFG] & MENVCFG_STCE) != 0
     return True
 
 
@@ -193,7 +201,10 @@ def csr_write(num: int, value: int, csr, st, tlb, instret: int) -> None:
         mask = csr[MIDELEG]
         csr[MIE] = (csr[MIE] & ~mask) | (value & mask)
     elif num == MIP:
-        csr[MIP] = (csr[MIP] & ~MIP_WRITABLE) | (value & MIP_WRITABLE)
+        mask = MIP_WRITABLE
+        if csr[MENVCFG] & MENVCFG_STCE:
+            mask &= ~MIP_STIP  # stimecmp drives STIP (trap.pending_interrupts)
+        csr[MIP] = (csr[MIP] & ~mask) | (value & mask)
     elif num == SIP:
         mask = csr[MIDELEG] & MIP_SSIP  # only SSIP is writable through sip
         csr[MIP] = (csr[MIP] & ~mask) | (value & mask)
@@ -220,9 +231,11 @@ def csr_write(num: int, value: int, csr, st, tlb, instret: int) -> None:
         pmpaddr_write(num, value, csr, st, tlb)
     elif num == TSELECT or num == TDATA1 or num == TDATA3:
         pass  # no debug triggers: tselect and tdata1 read as zero
-    elif num in (MENVCFG, SENVCFG, MCOUNTINHIBIT):
+    elif num == MENVCFG:
+        csr[MENVCFG] = value & MENVCFG_STCE  # the one feature there is to enable
+    elif num in (SENVCFG, MCOUNTINHIBIT):
         pass  # no optional features to enable
-    elif num in (MSCRATCH, SSCRATCH, MCAUSE, SCAUSE, MTVAL, STVAL):
+    elif num in (MSCRATCH, SSCRATCH, MCAUSE, SCAUSE, MTVAL, STVAL, STIMECMP):
         csr[num] = value
     # hpmcounters, hpmevents and read-only registers ignore writes
 
