@@ -505,7 +505,7 @@ RVC_EXPANSION = {
 
 QEMU = "qemu-system-riscv64"
 # QEMU 7.2's default hart has extensions rvemu does not: turn them off for comparisons.
-QEMU_CPU = "rv64,h=false,zba=false,zbb=false,zbc=false,zbs=false,sstc=false"
+QEMU_CPU = "rv64,h=false,zba=false,zbb=false,zbc=false,zbs=false"
 
 
 def console_on_rvemu_and_qemu(elf, max_instructions: int) -> tuple[list[str], list[str], str]:

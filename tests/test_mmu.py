@@ -190,10 +190,59 @@ def test_write_without_read_is_reserved(kind):
 
 def test_reserved_pte_bits_fault():
     sp = Space()
-    for i, bit in enumerate((54, 60, 61, 63)):  # reserved, PBMT and N without Svpbmt/Svnapot
+    for i, bit in enumerate((54, 60, 61, 62)):  # reserved, and PBMT without Svpbmt
         va = 0x4000_0000 + i * KIB4
         sp.map(va, DATA, V | RWX_AD | 1 << bit)
         assert sp.fault(va, LOAD) == LOAD_PAGE, bit
+
+
+# ---------------------------------------------------------------- Svnapot
+
+N = 1 << 63
+KIB64 = 16 * KIB4
+
+
+def test_napot_64k_leaf_maps_each_4k_piece_of_the_range():
+    """Svnapot: a level-0 leaf with N = 1 and ppn[3:0] = 1000 stands for the naturally
+    aligned 64 KiB range; vpn[3:0] picks the 4 KiB piece (the PTE's ppn[3:0] does not)."""
+    sp = Space()
+    va, pa = 0x4001_0000, DATA + KIB64  # both 64 KiB aligned
+    for piece in range(16):  # software fills all 16 PTEs of the range alike
+        sp.map(va + piece * KIB4, pa | 0x8000, V | RWX_AD | N)
+    for piece in (0, 1, 7, 8, 15):
+        for kind in KINDS:
+            assert sp.translate(va + piece * KIB4 + 0x123, kind) == (
+                pa + piece * KIB4 + 0x123,
+                OK,
+            ), (piece, kind)
+
+
+def test_napot_pte_is_used_for_the_address_that_walked_to_it():
+    sp = Space()
+    va, pa = 0x4001_0000, DATA + KIB64
+    sp.map(va + 5 * KIB4, pa | 0x8000, V | R | A | N)  # only piece 5's PTE is filled
+    assert sp.translate(va + 5 * KIB4 + 8, LOAD) == (pa + 5 * KIB4 + 8, OK)
+    assert sp.fault(va + 4 * KIB4, LOAD) == LOAD_PAGE  # its neighbour has no PTE
+
+
+@pytest.mark.parametrize("ppn_low", [0b0000, 0b0100, 0b1100, 0b0001, 0b1001])
+def test_napot_reserved_sizes_fault(ppn_low):
+    sp = Space()
+    sp.map(0x4001_0000, DATA + KIB64 + ppn_low * KIB4, V | RWX_AD | N)
+    for kind in KINDS:
+        assert sp.fault(0x4001_0000, kind) == PAGE_FAULT[kind]
+
+
+def test_napot_superpages_and_pointers_fault():
+    sp = Space()
+    # a 2 MiB leaf with N (ppn[3:0] = 1000 would be a 64 KiB pattern): reserved
+    sp.map(0x4020_0000, 0x8040_0000 | 0x8000, V | RWX_AD | N, level=1)
+    assert sp.fault(0x4020_0000, LOAD) == LOAD_PAGE
+    # N in a pointer entry is reserved
+    sp.map(0x4000_1000, DATA, V | RWX_AD)
+    addr = sp.pte_addr(0x4000_1000, 1)
+    sp.write(addr, sp.read(addr) | N)
+    assert sp.fault(0x4000_1000, LOAD) == LOAD_PAGE
 
 
 def test_pointer_entries_with_leaf_only_bits_fault():

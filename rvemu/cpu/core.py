@@ -10,7 +10,7 @@ that change interrupt state (CSR writes, xRET, stores through the slow path).
 import numpy as np
 from numba import njit
 
-from ..mmu.sv import SATP_MODE_BARE, effective_priv
+from ..mmu.sv import SATP_MODE_BARE, effective_priv, pmp_may_deny
 from ..mmu.tlb import DELTA, INVALID, TAG, tlb_slot
 from ..tier2.call import call_region
 from ..tier2.compiler import UNTRANSLATED
@@ -159,7 +159,7 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
                 st[PC] = pc
                 st[INSTRET] = instret
                 return EXIT_MODE
-            limit = min(end, max(instret + 1, instret_when_timer_fires(st, instret)))
+            limit = min(end, max(instret + 1, instret_when_timer_fires(csr, st, instret)))
             # The page being executed, kept out of memory for the stretch. Anything that can
             # change translations (traps, CSR writes, xRET, sfence.vma) ends the stretch.
             fetch_vpn = INVALID
@@ -322,6 +322,8 @@ run_paged = compile_run(paged=True)
 def translates(csr, st) -> bool:
     """Whether fetches or loads and stores go through Sv39/Sv48: satp is not Bare, and the
     hart is not in M-mode or is in M-mode with MPRV pointing loads and stores lower."""
+    if pmp_may_deny(csr, st):
+        return True  # the TLB's copy checks PMP (identity-mapped when nothing translates)
     if (csr[SATP] >> 60) & 0xF == SATP_MODE_BARE:
         return False
     return st[PRIV] != PRIV_M or effective_priv(ACCESS_LOAD, csr, st) != PRIV_M

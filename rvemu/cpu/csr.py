@@ -8,9 +8,11 @@ is illegal (the hart then raises an illegal-instruction exception).
 from numba import njit
 
 from ..devices.clint import mtime
+from ..mmu.pmp import PMP_ENTRIES, pmpaddr_write, pmpcfg_write
 from ..mmu.tlb import tlb_flush
 from .jit import njit_generic
 from .state import (
+    COUNTEREN_TM,
     CYCLE,
     CYCLE_DELTA,
     FCSR,
@@ -27,6 +29,7 @@ from .state import (
     MEDELEG,
     MEDELEG_WRITABLE,
     MENVCFG,
+    MENVCFG_STCE,
     MEPC,
     MHARTID,
     MIDELEG,
@@ -34,6 +37,7 @@ from .state import (
     MIMPID,
     MINSTRET,
     MIP,
+    MIP_STIP,
     MIP_WRITABLE,
     MISA,
     MSCRATCH,
@@ -64,6 +68,7 @@ from .state import (
     SSCRATCH,
     SSTATUS,
     SSTATUS_VISIBLE,
+    STIMECMP,
     STVAL,
     STVEC,
     TDATA1,
@@ -87,6 +92,8 @@ def is_implemented(num: int) -> bool:
         return True
     if num in (SSTATUS, SIE, STVEC, SCOUNTEREN, SENVCFG, SSCRATCH, SEPC, SCAUSE, STVAL, SIP):
         return True
+    if num == STIMECMP:
+        return True
     if num in (SATP, MSTATUS, MISA, MEDELEG, MIDELEG, MIE, MTVEC, MCOUNTEREN, MENVCFG):
         return True
     if num in (MCOUNTINHIBIT, MSCRATCH, MEPC, MCAUSE, MTVAL, MIP, MCYCLE, MINSTRET):
@@ -95,7 +102,7 @@ def is_implemented(num: int) -> bool:
         return True
     if PMPCFG0 <= num < PMPCFG0 + 4 and num % 2 == 0:  # RV64: pmpcfg0 and pmpcfg2 only
         return True
-    if PMPADDR0 <= num < PMPADDR0 + 16:  # 16 PMP entries, as QEMU's virt harts have
+    if PMPADDR0 <= num < PMPADDR0 + PMP_ENTRIES:
         return True
     return TSELECT <= num <= TDATA3 or num == TINFO
 
@@ -126,6 +133,8 @@ def accessible(num: int, csr, st, write: bool) -> bool:
         return False
     if num == SATP and priv == PRIV_S and (csr[MSTATUS] & MSTATUS_TVM):
         return False
+    if num == STIMECMP and priv < PRIV_M:  # as QEMU: both enables, else illegal
+        return (csr[MCOUNTEREN] & COUNTEREN_TM) != 0 and (csr[MENVCFG] & MENVCFG_STCE) != 0
     return True
 
 
@@ -192,7 +201,10 @@ def csr_write(num: int, value: int, csr, st, tlb, instret: int) -> None:
         mask = csr[MIDELEG]
         csr[MIE] = (csr[MIE] & ~mask) | (value & mask)
     elif num == MIP:
-        csr[MIP] = (csr[MIP] & ~MIP_WRITABLE) | (value & MIP_WRITABLE)
+        mask = MIP_WRITABLE
+        if csr[MENVCFG] & MENVCFG_STCE:
+            mask &= ~MIP_STIP  # stimecmp drives STIP (trap.pending_interrupts)
+        csr[MIP] = (csr[MIP] & ~mask) | (value & mask)
     elif num == SIP:
         mask = csr[MIDELEG] & MIP_SSIP  # only SSIP is writable through sip
         csr[MIP] = (csr[MIP] & ~mask) | (value & mask)
@@ -213,16 +225,17 @@ def csr_write(num: int, value: int, csr, st, tlb, instret: int) -> None:
     elif num == MINSTRET:
         # The write takes effect after this instruction retires, which adds one.
         st[INSTRET_DELTA] = value - instret - 1
-    elif PMPCFG0 <= num < PMPCFG0 + 16:
-        if num & 1 == 0:  # RV64 has only the even pmpcfg registers
-            csr[num] = value & ~0x6060606060606060  # bits 5..6 of each entry are zero
-    elif PMPADDR0 <= num < PMPADDR0 + 64:
-        csr[num] = value & ((1 << 54) - 1)
+    elif PMPCFG0 <= num < PMPCFG0 + 4:
+        pmpcfg_write(num, value, csr, st, tlb)
+    elif PMPADDR0 <= num < PMPADDR0 + PMP_ENTRIES:
+        pmpaddr_write(num, value, csr, st, tlb)
     elif num == TSELECT or num == TDATA1 or num == TDATA3:
         pass  # no debug triggers: tselect and tdata1 read as zero
-    elif num in (MENVCFG, SENVCFG, MCOUNTINHIBIT):
+    elif num == MENVCFG:
+        csr[MENVCFG] = value & MENVCFG_STCE  # the one feature there is to enable
+    elif num in (SENVCFG, MCOUNTINHIBIT):
         pass  # no optional features to enable
-    elif num in (MSCRATCH, SSCRATCH, MCAUSE, SCAUSE, MTVAL, STVAL):
+    elif num in (MSCRATCH, SSCRATCH, MCAUSE, SCAUSE, MTVAL, STVAL, STIMECMP):
         csr[num] = value
     # hpmcounters, hpmevents and read-only registers ignore writes
 

@@ -7,13 +7,17 @@ TLB, the decoded-instruction cache and page flags are keyed by.
 Misaligned loads and stores are done in hardware, as QEMU does; LR/SC and AMOs must be
 aligned. An access outside RAM and the in-hart CLINT returns MMIO so the hart can exit to
 Python's device model.
+
+PMP (mmu/pmp.py) is checked here, on the slow path: the TLB only takes pages PMP allows
+whole, and the direct path of `paged=False` is only used while PMP denies nothing.
 """
 
 import numpy as np
 from numba import njit
 
 from ..devices.clint import clint_read, clint_write
-from ..mmu.sv import access_fault, translate
+from ..mmu.pmp import pmp_check, pmp_page_verdict
+from ..mmu.sv import access_fault, effective_priv, translate
 from ..mmu.tlb import DELTA, TAG, tlb_fill, tlb_flush_kind, tlb_slot
 from .jit import njit_generic
 from .state import (
@@ -129,15 +133,29 @@ def ram_offset(paddr: int, size: int, st) -> int:
 
 
 @njit_generic
+def physical(addr: int, size: int, kind: int, csr, st, ram64) -> tuple[int, int, bool]:
+    """Translate an access and check it against PMP: (physical address, OK, whether its
+    page may enter the TLB) or (0, cause, False)."""
+    paddr, status = translate(addr, kind, csr, st, ram64)
+    if status != OK:
+        return 0, status, False
+    priv = effective_priv(kind, csr, st)
+    if not pmp_check(paddr, size, kind, priv, csr, st):
+        return 0, access_fault(kind), False
+    return paddr, OK, pmp_page_verdict(paddr, kind, priv, csr, st)
+
+
+@njit_generic
 def load_slow(addr: int, size: int, mem, tlb, csr, st, instret: int) -> tuple[int, int]:
     if (addr & (size - 1)) != 0:
         return load_misaligned(addr, size, mem, csr, st)
-    paddr, status = translate(addr, ACCESS_LOAD, csr, st, mem[3])
+    paddr, status, whole_page = physical(addr, size, ACCESS_LOAD, csr, st, mem[3])
     if status != OK:
         return 0, status
     off = ram_offset(paddr, size, st)
     if off >= 0:
-        tlb_fill(tlb, ACCESS_LOAD, addr, off)
+        if whole_page:
+            tlb_fill(tlb, ACCESS_LOAD, addr, off)
         return read_ram(mem, off, size), OK
     if CLINT_BASE <= paddr < CLINT_BASE + CLINT_SIZE:
         return clint_read(st, paddr - CLINT_BASE, size, instret), OK
@@ -148,14 +166,19 @@ def load_slow(addr: int, size: int, mem, tlb, csr, st, instret: int) -> tuple[in
 
 @njit_generic
 def misaligned_offsets(addr: int, size: int, kind: int, mem, csr, st) -> tuple[int, int, int]:
-    """RAM offsets of the first and last byte of a misaligned access, or a trap cause."""
-    first, status = translate(addr, kind, csr, st, mem[3])
+    """RAM offsets of the first and last byte of a misaligned access, or a trap cause.
+    Each page's part is one access to PMP (QEMU splits such accesses the same way)."""
+    first_size = min(size, 4096 - (addr & 0xFFF))
+    first, status, _ = physical(addr, first_size, kind, csr, st, mem[3])
     if status != OK:
         return 0, 0, status
-    last, status = translate(addr + size - 1, kind, csr, st, mem[3])
-    if status != OK:
-        st[SECOND_PAGE_FAULT] = (addr + size - 1) & ~0xFFF  # tval: where the fault is
-        return 0, 0, status
+    last = first + size - 1
+    if first_size < size:
+        second, status, _ = physical(addr + first_size, size - first_size, kind, csr, st, mem[3])
+        if status != OK:
+            st[SECOND_PAGE_FAULT] = addr + first_size  # tval: where the fault is
+            return 0, 0, status
+        last = second + size - first_size - 1
     off_first = ram_offset(first, 1, st)
     off_last = ram_offset(last, 1, st)
     if off_first < 0 or off_last < 0:
@@ -191,13 +214,14 @@ def store_slow(addr: int, size: int, value: int, mem, tlb, pagef, dc, csr, st, i
             note_store(off, 1, pagef, dc, st)
             mem[0][off] = np.uint8((value >> (8 * k)) & 0xFF)
         return SLOW
-    paddr, status = translate(addr, ACCESS_STORE, csr, st, mem[3])
+    paddr, status, whole_page = physical(addr, size, ACCESS_STORE, csr, st, mem[3])
     if status != OK:
         return status
     off = ram_offset(paddr, size, st)
     if off >= 0:
         if pagef[off >> 12] == 0:
-            tlb_fill(tlb, ACCESS_STORE, addr, off)
+            if whole_page:
+                tlb_fill(tlb, ACCESS_STORE, addr, off)
         else:
             note_store(off, size, pagef, dc, st)
         write_ram(mem, off, size, value)
@@ -248,7 +272,7 @@ def flush_decoded(dc) -> None:
 @njit_generic
 def amo_offset(addr: int, size: int, mem, tlb, pagef, dc, csr, st) -> tuple[int, int]:
     """RAM offset for an AMO or SC (a store-permission access), or a trap cause."""
-    paddr, status = translate(addr, ACCESS_STORE, csr, st, mem[3])
+    paddr, status, _ = physical(addr, size, ACCESS_STORE, csr, st, mem[3])
     if status != OK:
         return 0, status
     off = ram_offset(paddr, size, st)
@@ -261,8 +285,9 @@ def amo_offset(addr: int, size: int, mem, tlb, pagef, dc, csr, st) -> tuple[int,
 
 @njit_generic
 def fetch_page(pc: int, mem, tlb, pagef, csr, st) -> tuple[int, int]:
-    """Translate the page holding pc for execution: (RAM offset of pc, OK) or a cause."""
-    paddr, status = translate(pc, ACCESS_FETCH, csr, st, mem[3])
+    """Translate the page holding pc for execution: (RAM offset of pc, OK) or a cause.
+    The hart's loop takes pc's page from the fetch TLB afterwards: it is always filled."""
+    paddr, status, _ = physical(pc, 2, ACCESS_FETCH, csr, st, mem[3])
     if status != OK:
         return 0, status
     off = ram_offset(paddr, 2, st)

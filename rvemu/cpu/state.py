@@ -39,6 +39,7 @@ HOT_PC = 28  # the pc that got hot (EXIT_HOT)
 REGION_RETIRED = 29  # instructions the last compiled region retired
 REGION_JUMPED = 30  # 1 if it left by a jump (its pc is a jump target), 0 if it stopped
 HOT_OFF = 31  # the RAM offset of st[HOT_PC]
+PMP_DENIES = 32  # bit p: PMP denies some access to RAM at privilege p (mmu/pmp.py)
 EXTENSIONS = 33  # the optional extensions the hart has, as bits (isa.OPTIONAL_EXTENSIONS)
 ST_SIZE = 34
 
@@ -62,6 +63,7 @@ FFLAGS, FRM, FCSR = 0x001, 0x002, 0x003
 CYCLE, TIME, INSTRET_CSR = 0xC00, 0xC01, 0xC02
 SSTATUS, SIE, STVEC, SCOUNTEREN, SENVCFG = 0x100, 0x104, 0x105, 0x106, 0x10A
 SSCRATCH, SEPC, SCAUSE, STVAL, SIP, SATP = 0x140, 0x141, 0x142, 0x143, 0x144, 0x180
+STIMECMP = 0x14D  # Sstc
 MSTATUS, MISA, MEDELEG, MIDELEG, MIE, MTVEC, MCOUNTEREN = (
     0x300,
     0x301,
@@ -122,6 +124,12 @@ SSTATUS_VISIBLE = (
     | MSTATUS_UXL
     | MSTATUS_SD
 )
+
+# --- menvcfg fields (the only one implemented; QEMU resets it to 0)
+MENVCFG_STCE = -(1 << 63)  # Sstc: stimecmp drives mip.STIP and S-mode may access it
+
+# --- mcounteren/scounteren: bit n enables counter CSR 0xC00 + n below M-mode
+COUNTEREN_TM = 1 << (TIME - CYCLE)
 
 # --- interrupt numbers and mip/mie bits
 IRQ_S_SOFT, IRQ_M_SOFT, IRQ_S_TIMER, IRQ_M_TIMER, IRQ_S_EXT, IRQ_M_EXT = 1, 3, 5, 7, 9, 11

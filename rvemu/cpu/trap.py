@@ -1,5 +1,7 @@
 """Taking traps and choosing which pending interrupt to take (privileged spec, 3.1.6-3.1.9)."""
 
+from numba import njit
+
 from ..devices.clint import mtime
 from ..mmu.tlb import tlb_flush
 from .jit import njit_generic
@@ -8,12 +10,15 @@ from .state import (
     INSNS_PER_TICK,
     MCAUSE,
     MEDELEG,
+    MENVCFG,
+    MENVCFG_STCE,
     MEPC,
     MIDELEG,
     MIE,
     MIP,
     MIP_MSIP,
     MIP_MTIP,
+    MIP_STIP,
     MSIP,
     MSTATUS,
     MSTATUS_MIE,
@@ -34,6 +39,7 @@ from .state import (
     PRIV_U,
     SCAUSE,
     SEPC,
+    STIMECMP,
     STVAL,
     STVEC,
 )
@@ -108,16 +114,29 @@ def sret(csr, st, tlb) -> int:
     return csr[SEPC]
 
 
+NEVER = 1 << 62  # an instret no run reaches
+
+
+@njit(cache=True, inline="always")
+def time_reached(now: int, cmp: int) -> bool:
+    """now >= cmp for the unsigned 64-bit time and compare registers."""
+    return (now ^ (-(1 << 63))) >= (cmp ^ (-(1 << 63)))
+
+
 @njit_generic
 def pending_interrupts(csr, st, instret: int) -> int:
-    """mip as the hart sees it: software bits plus the CLINT and PLIC lines."""
+    """mip as the hart sees it: software bits plus the CLINT and PLIC lines, and with
+    menvcfg.STCE (Sstc) STIP from stimecmp instead of software."""
     mip = csr[MIP] | st[EXT_IRQ]
     if st[MSIP]:
         mip |= MIP_MSIP
-    # mtimecmp is unsigned: compare as unsigned by flipping the sign bits.
     now = mtime(st, instret)
-    if (now ^ (-(1 << 63))) >= (st[MTIMECMP] ^ (-(1 << 63))):
+    if time_reached(now, st[MTIMECMP]):
         mip |= MIP_MTIP
+    if csr[MENVCFG] & MENVCFG_STCE:
+        mip &= ~MIP_STIP
+        if time_reached(now, csr[STIMECMP]):
+            mip |= MIP_STIP
     return mip
 
 
@@ -143,14 +162,36 @@ def interrupt_to_take(csr, st, instret: int) -> int:
 
 
 @njit_generic
-def instret_when_timer_fires(st, instret: int) -> int:
-    """The first instret at which mtime >= mtimecmp (a huge number when never)."""
-    cmp = st[MTIMECMP]
+def instret_when_timer_fires(csr, st, instret: int) -> int:
+    """The first instret at which mtime reaches mtimecmp or, with Sstc enabled, stimecmp
+    (NEVER when neither will)."""
+    when = instret_when_time_reaches(st[MTIMECMP], st, instret)
+    if csr[MENVCFG] & MENVCFG_STCE:
+        when = min(when, instret_when_time_reaches(csr[STIMECMP], st, instret))
+    return when
+
+
+@njit_generic
+def instret_when_time_reaches(cmp: int, st, instret: int) -> int:
     if cmp < 0:  # beyond 2^63 ticks: never
-        return 1 << 62
+        return NEVER
     ticks = cmp - st[MTIME_BASE]
     if ticks <= instret // INSNS_PER_TICK:
-        return 1 << 62  # already pending: nothing new will happen until mtimecmp changes
+        return NEVER  # already pending: nothing new will happen until the compare changes
     if ticks > (1 << 58):
-        return 1 << 62
+        return NEVER
     return ticks * INSNS_PER_TICK
+
+
+@njit_generic
+def next_timer_deadline(csr, st) -> int:
+    """The mtime at which the next timer interrupt the hart has enabled in mie comes:
+    mtimecmp's (MTIE) or, with Sstc enabled, stimecmp's (STIE); -1 for none. A hart
+    waiting in WFI with nothing else to wake it may skip ahead to it."""
+    deadline = -1
+    if csr[MIE] & MIP_MTIP and st[MTIMECMP] >= 0:
+        deadline = st[MTIMECMP]
+    if csr[MIE] & MIP_STIP and csr[MENVCFG] & MENVCFG_STCE and csr[STIMECMP] >= 0:
+        if deadline < 0 or csr[STIMECMP] < deadline:
+            deadline = csr[STIMECMP]
+    return deadline

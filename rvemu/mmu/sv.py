@@ -1,5 +1,7 @@
 """Sv39 and Sv48 address translation (privileged spec, "Virtual-Memory System").
 
+Svnapot (64 KiB NAPOT leaves) is implemented; Svpbmt is not (its bits are reserved).
+
 A/D bits: like QEMU, the walk sets A (and D on a store) in the PTE itself rather than
 raising a page fault, which the spec allows.
 """
@@ -24,6 +26,7 @@ from ..cpu.state import (
     MSTATUS_MXR,
     MSTATUS_SUM,
     OK,
+    PMP_DENIES,
     PRIV,
     PRIV_M,
     PRIV_S,
@@ -32,8 +35,14 @@ from ..cpu.state import (
     RAM_SIZE,
     SATP,
 )
+from .pmp import WALK_PRIV, pmp_check, pmp_denies
 
 PTE_V, PTE_R, PTE_W, PTE_X, PTE_U, PTE_G, PTE_A, PTE_D = 1, 2, 4, 8, 16, 32, 64, 128
+PTE_N = -(1 << 63)  # Svnapot: a leaf that is one 4 KiB piece of a naturally aligned range
+PTE_RESERVED = ((1 << 63) - 1) & ~((1 << 54) - 1)  # bits 54..62 (Svpbmt's 61..62 included)
+# The one NAPOT size the spec defines: 64 KiB, a level-0 leaf with ppn[3:0] = 1000.
+NAPOT_64K_BITS = 4
+NAPOT_64K_PPN = 0b1000
 SATP_MODE_BARE, SATP_MODE_SV39, SATP_MODE_SV48 = 0, 8, 9
 PPN_MASK = (1 << 44) - 1
 
@@ -65,6 +74,16 @@ def effective_priv(kind: int, csr, st) -> int:
     return priv
 
 
+@njit(cache=True, inline="always")
+def pmp_may_deny(csr, st) -> bool:
+    """Whether PMP may deny the hart a RAM access now: a fetch at its privilege, or a load
+    or store at the one MPRV gives it. Then RAM must be reached through the TLB, whose
+    entries are made only for pages PMP allows (mmu/pmp.py)."""
+    if st[PMP_DENIES] == 0:
+        return False
+    return pmp_denies(st, st[PRIV]) or pmp_denies(st, effective_priv(ACCESS_LOAD, csr, st))
+
+
 @njit_generic
 def translate(vaddr: int, kind: int, csr, st, ram64) -> tuple[int, int]:
     """(physical address, OK) or (0, exception cause) for an access of `kind` at vaddr."""
@@ -90,14 +109,16 @@ def translate(vaddr: int, kind: int, csr, st, ram64) -> tuple[int, int]:
         pte_addr = table + vpn_i * 8
         if pte_addr < ram_base or pte_addr + 8 > ram_base + ram_size:
             return 0, access_fault(kind)
+        if not pmp_check(pte_addr, 8, ACCESS_LOAD, WALK_PRIV, csr, st):
+            return 0, access_fault(kind)
         pte = ram64[(pte_addr - ram_base) >> 3]
         if (pte & PTE_V) == 0 or ((pte & PTE_R) == 0 and (pte & PTE_W) != 0):
             return 0, page_fault(kind)
-        if (pte >> 54) != 0:  # reserved bits, Svpbmt and Svnapot are not implemented
+        if pte & PTE_RESERVED:  # reserved bits; Svpbmt is not implemented
             return 0, page_fault(kind)
         if pte & (PTE_R | PTE_X):
             break  # a leaf
-        if pte & (PTE_U | PTE_A | PTE_D):  # non-leaf PTEs keep these clear
+        if pte & (PTE_U | PTE_A | PTE_D | PTE_N):  # non-leaf PTEs keep these clear
             return 0, page_fault(kind)
         level -= 1
         if level < 0:
@@ -122,6 +143,13 @@ def translate(vaddr: int, kind: int, csr, st, ram64) -> tuple[int, int]:
     ppn = (pte >> 10) & PPN_MASK
     if level > 0 and (ppn & ((1 << (9 * level)) - 1)) != 0:
         return 0, page_fault(kind)  # misaligned superpage
+    if pte & PTE_N:
+        # Svnapot: only 64 KiB ranges of 4 KiB leaves are defined; other encodings are
+        # reserved and fault. (A superpage leaf got here with ppn[3:0] = 0: it faults too.)
+        if (ppn & ((1 << NAPOT_64K_BITS) - 1)) != NAPOT_64K_PPN:
+            return 0, page_fault(kind)
+        napot_mask = (1 << NAPOT_64K_BITS) - 1
+        ppn = (ppn & ~napot_mask) | ((vaddr >> 12) & napot_mask)
 
     # Hardware A/D update, as QEMU does.
     new_pte = pte | PTE_A
