@@ -13,6 +13,7 @@ import time
 from . import fdt
 from .cpu import state as S
 from .cpu.isa import CACHE_BLOCK, extension_bit, isa_extensions, isa_string
+from .cpu.trap import next_timer_deadline
 from .devices.bus import Bus
 from .devices.clint import TIMEBASE_FREQ
 from .devices.console import StdinConsole
@@ -270,13 +271,13 @@ class VirtBoard:
         self._clock_base_set = int(st[S.MTIME_BASE])
         return min(budget, HOST_CLOCK_BUDGET)
 
-    def next_deadline(self, timer: bool) -> int | None:
-        """The mtime at which the next timed interrupt comes: mtimecmp (when `timer`, the
-        timer interrupt is enabled) or the RTC alarm, whichever is first; None if neither."""
+    def next_deadline(self) -> int | None:
+        """The mtime at which the next timed interrupt comes: an enabled timer's (mtimecmp,
+        or Sstc's stimecmp) or the RTC alarm, whichever is first; None if neither."""
         deadlines = []
-        cmp = int(self.hart.st[S.MTIMECMP])
-        if timer and cmp >= 0:
-            deadlines.append(cmp)
+        timer = int(next_timer_deadline(self.hart.csr, self.hart.st))
+        if timer >= 0:
+            deadlines.append(timer)
         rtc = self.rtc
         if rtc.alarm_running and rtc.irq_enabled:
             ns = rtc.alarm_next - rtc.time()

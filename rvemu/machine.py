@@ -242,8 +242,7 @@ class Machine:
         board.sync_interrupts()
         if st[S.EXT_IRQ] & csr[S.MIE]:
             return True
-        timer = bool(csr[S.MIE] & S.MIP_MTIP)
-        deadline = board.next_deadline(timer)
+        deadline = board.next_deadline()
         if board.clock == "host":
             if board.wait(board.seconds_until(deadline), int(csr[S.MIE])):
                 board.sync_interrupts()

@@ -10,11 +10,16 @@ from numba import njit
 from ..devices.clint import mtime
 from ..mmu.pmp import PMP_ENTRIES, pmpaddr_write, pmpcfg_write
 from ..mmu.tlb import tlb_flush
+from .isa import extension_bit
 from .jit import njit_generic
 from .state import (
     COUNTEREN_TM,
     CYCLE,
     CYCLE_DELTA,
+    ENVCFG_CBCFE,
+    ENVCFG_CBIE,
+    ENVCFG_CBZE,
+    EXTENSIONS,
     FCSR,
     FFLAGS,
     FRM,
@@ -133,9 +138,29 @@ def accessible(num: int, csr, st, write: bool) -> bool:
         return False
     if num == SATP and priv == PRIV_S and (csr[MSTATUS] & MSTATUS_TVM):
         return False
+    if num == STIMECMP and not st[EXTENSIONS] & SSTC:
+        return False
     if num == STIMECMP and priv < PRIV_M:  # as QEMU: both enables, else illegal
         return (csr[MCOUNTEREN] & COUNTEREN_TM) != 0 and (csr[MENVCFG] & MENVCFG_STCE) != 0
     return True
+
+
+SSTC = extension_bit("sstc")
+ZICBOM = extension_bit("zicbom")
+ZICBOZ = extension_bit("zicboz")
+
+
+@njit_generic
+def envcfg_writable(num: int, st) -> int:  # noqa: ANN001
+    """menvcfg's and senvcfg's writable bits: the fields of the extensions the hart has."""
+    bits = 0
+    if st[EXTENSIONS] & ZICBOM:
+        bits |= ENVCFG_CBIE | ENVCFG_CBCFE
+    if st[EXTENSIONS] & ZICBOZ:
+        bits |= ENVCFG_CBZE
+    if num == MENVCFG and st[EXTENSIONS] & SSTC:
+        bits |= MENVCFG_STCE
+    return bits
 
 
 @njit_generic
@@ -231,10 +256,10 @@ def csr_write(num: int, value: int, csr, st, tlb, instret: int) -> None:
         pmpaddr_write(num, value, csr, st, tlb)
     elif num == TSELECT or num == TDATA1 or num == TDATA3:
         pass  # no debug triggers: tselect and tdata1 read as zero
-    elif num == MENVCFG:
-        csr[MENVCFG] = value & MENVCFG_STCE  # the one feature there is to enable
-    elif num in (SENVCFG, MCOUNTINHIBIT):
-        pass  # no optional features to enable
+    elif num == MENVCFG or num == SENVCFG:
+        csr[num] = value & envcfg_writable(num, st)
+    elif num == MCOUNTINHIBIT:
+        pass  # no counters to inhibit
     elif num in (MSCRATCH, SSCRATCH, MCAUSE, SCAUSE, MTVAL, STVAL, STIMECMP):
         csr[num] = value
     # hpmcounters, hpmevents and read-only registers ignore writes

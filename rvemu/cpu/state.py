@@ -127,6 +127,8 @@ SSTATUS_VISIBLE = (
 
 # --- menvcfg fields (the only one implemented; QEMU resets it to 0)
 MENVCFG_STCE = -(1 << 63)  # Sstc: stimecmp drives mip.STIP and S-mode may access it
+# menvcfg and senvcfg: which cache-block operations a lower privilege may run (Zicbom/Zicboz)
+ENVCFG_CBIE, ENVCFG_CBCFE, ENVCFG_CBZE = 0x30, 0x40, 0x80
 
 # --- mcounteren/scounteren: bit n enables counter CSR 0xC00 + n below M-mode
 COUNTEREN_TM = 1 << (TIME - CYCLE)

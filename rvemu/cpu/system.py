@@ -22,6 +22,9 @@ from .state import (
     CAUSE_LOAD_ACCESS,
     CAUSE_LOAD_MISALIGNED,
     CAUSE_STORE_MISALIGNED,
+    ENVCFG_CBCFE,
+    ENVCFG_CBIE,
+    ENVCFG_CBZE,
     EXIT_MARK,
     EXIT_WFI,
     INSTRET,
@@ -57,9 +60,6 @@ for _op in ATOMICS:
 for _op in CSR_OPS:
     IS_CSR[_op] = 1
     CSR_SOURCE_IMMEDIATE[_op] = BY_OP[_op].name.endswith("i")
-
-# Zicbom/Zicboz: the menvcfg/senvcfg fields that let lower privileges use the instructions.
-ENVCFG_CBIE, ENVCFG_CBCFE, ENVCFG_CBZE = 0x30, 0x40, 0x80
 
 # What the hot loop does after execute_system (an exit code EXIT_* is returned as is).
 NEXT = -1  # go on at the returned pc

@@ -8,6 +8,7 @@ raising a page fault, which the spec allows.
 
 from numba import njit
 
+from ..cpu.isa import extension_bit
 from ..cpu.jit import njit_generic
 from ..cpu.state import (
     ACCESS_FETCH,
@@ -19,6 +20,7 @@ from ..cpu.state import (
     CAUSE_LOAD_PAGE,
     CAUSE_STORE_ACCESS,
     CAUSE_STORE_PAGE,
+    EXTENSIONS,
     MSTATUS,
     MSTATUS_MPP,
     MSTATUS_MPP_SHIFT,
@@ -38,6 +40,7 @@ from ..cpu.state import (
 from .pmp import WALK_PRIV, pmp_check, pmp_denies
 
 PTE_V, PTE_R, PTE_W, PTE_X, PTE_U, PTE_G, PTE_A, PTE_D = 1, 2, 4, 8, 16, 32, 64, 128
+SVNAPOT = extension_bit("svnapot")
 PTE_N = -(1 << 63)  # Svnapot: a leaf that is one 4 KiB piece of a naturally aligned range
 PTE_RESERVED = ((1 << 63) - 1) & ~((1 << 54) - 1)  # bits 54..62 (Svpbmt's 61..62 included)
 # The one NAPOT size the spec defines: 64 KiB, a level-0 leaf with ppn[3:0] = 1000.
@@ -146,7 +149,8 @@ def translate(vaddr: int, kind: int, csr, st, ram64) -> tuple[int, int]:
     if pte & PTE_N:
         # Svnapot: only 64 KiB ranges of 4 KiB leaves are defined; other encodings are
         # reserved and fault. (A superpage leaf got here with ppn[3:0] = 0: it faults too.)
-        if (ppn & ((1 << NAPOT_64K_BITS) - 1)) != NAPOT_64K_PPN:
+        # Without Svnapot (--cpu rv64,svnapot=off) N is a reserved bit.
+        if (ppn & ((1 << NAPOT_64K_BITS) - 1)) != NAPOT_64K_PPN or not st[EXTENSIONS] & SVNAPOT:
             return 0, page_fault(kind)
         napot_mask = (1 << NAPOT_64K_BITS) - 1
         ppn = (ppn & ~napot_mask) | ((vaddr >> 12) & napot_mask)
