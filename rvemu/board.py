@@ -331,7 +331,7 @@ class VirtBoard:
         cpu.set("riscv,isa-extensions", isa_extensions(extensions))
         for name in ("zicbom", "zicbop", "zicboz"):  # QEMU names each one's block size
             if extensions & extension_bit(name):
-                cpu.set(f"riscv,cb{name[-1]}-block-size", CACHE_BLOCK)
+                cpu.set(f"riscv,{name[2:]}-block-size", CACHE_BLOCK)
         cpu.set("mmu-type", "riscv,sv48")
         intc = cpu.child("interrupt-controller")
         intc.set("#interrupt-cells", 1).set("interrupt-controller")

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from rvemu.cpu import state as S
+from rvemu.cpu.isa import ALL_EXTENSIONS
 from rvemu.mmu.sv import translate
 
 # PTE bits and causes, from the spec (not imported from the code under test)
@@ -58,6 +59,7 @@ class Space:
         self.st[S.RAM_BASE] = RAM_BASE
         self.st[S.RAM_SIZE] = len(self.ram)
         self.st[S.PRIV] = PRIV_S
+        self.st[S.EXTENSIONS] = ALL_EXTENSIONS  # Svnapot among them
         self.levels = 3 if mode == SV39 else 4
         self.next_table = table_base
         self.root = self.alloc()

@@ -76,7 +76,7 @@ ILLEGAL_WORDS = [
     0xFE000033,  # OP with funct7 0x7f
     0x0000706B,  # reserved major opcode 0x1a
     0x04001013,  # slli with imm[11:6] = 0b000001: not a shift encoding
-    0x00001007,  # LOAD-FP with funct3 1 (flh, Zfh: not implemented)
+    0x00000007,  # LOAD-FP with funct3 0 (vector loads, V: not implemented)
 ]
 # 0x0000; c.addi16sp 0; c.jr x0; c.subw/c.addw's reserved neighbours; c.lwsp/c.ldsp x0;
 # c.addiw x0; c.lui x0, 0; and quadrant 0 funct3 4 (Zcb, not implemented)
