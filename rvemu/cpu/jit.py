@@ -12,7 +12,8 @@ from numba import njit, types
 
 
 def njit_generic(fn: Callable) -> Callable:
-    dispatcher = njit(cache=True)(fn)
+    # forceinline=False: not inherited from a caller LLVM inlines (execute_gen's execute)
+    dispatcher = njit(cache=True, forceinline=False)(fn)
     call_template = dispatcher.get_call_template
 
     def plain_call_template(args, kws):  # noqa: ANN001, ANN202 (Numba's hook)
