@@ -118,6 +118,7 @@ def _fp_call(r: Record, names: dict[str, str]) -> str:
 def source() -> str:
     by_name = {r.name: r for r in RECORDS}
     ordered = [by_name[n] for n in HOT_FIRST] + [r for r in RECORDS if r.name not in HOT_FIRST]
+
     def inline(r: Record) -> bool:
         return r.kind != ALU or set(r.extensions) <= set(INLINE_EXTENSIONS)
 
