@@ -14,6 +14,7 @@ import pytest
 
 from rvemu import Machine
 from rvemu.cpu import state as S
+from rvemu.mmu.pmp import pmp_changed
 
 ROOT = Path(__file__).resolve().parent.parent
 OPCODES = (ROOT / ".." / "shared" / "riscv-opcodes").resolve()
@@ -215,6 +216,14 @@ def enc(name: str, rd: int = 0, rs1: int = 0, rs2: int = 0, imm: int = 0) -> int
 # ----------------------------------------------------------------- the rig
 
 
+def open_pmp(hart) -> None:  # noqa: ANN001
+    """PMP entry 0 over all of memory, RWX, as firmware sets it up: S and U-mode may use
+    memory only through a matching PMP entry (as on QEMU)."""
+    hart.csr[S.PMPADDR0] = (1 << 54) - 1
+    hart.csr[S.PMPCFG0] = 0x1F  # NAPOT, R W X
+    pmp_changed(hart.csr, hart.st, hart.tlb)
+
+
 class Rig:
     """A small machine with trap handlers in place, for running single instructions.
 
@@ -233,6 +242,7 @@ class Rig:
         self.hart.csr[S.MTVEC] = MTRAP
         self.hart.csr[S.STVEC] = STRAP
         self.hart.csr[S.MSTATUS] |= 1 << 13  # FS = Initial: F/D usable
+        open_pmp(self.hart)
         self.hart.st[S.PRIV] = priv
 
     # memory

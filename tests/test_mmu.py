@@ -437,6 +437,10 @@ _start:
     csrc mstatus, t0          # MPP = S
     li t0, 0x800 | {mstatus}
     csrs mstatus, t0
+    li t0, -1
+    csrw pmpaddr0, t0
+    li t0, 0x1f               # PMP entry 0: all memory RWX (S/U need a rule)
+    csrw pmpcfg0, t0
 {mbody}
     la t0, sbody
     csrw mepc, t0

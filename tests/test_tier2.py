@@ -125,6 +125,10 @@ TO_SUPERVISOR = """
         csrc    mstatus, t0
         li      t0, 0x800              # MPP = S
         csrs    mstatus, t0
+        li      t0, -1
+        csrw    pmpaddr0, t0
+        li      t0, 0x1f               # PMP entry 0: all memory RWX (S/U need a rule)
+        csrw    pmpcfg0, t0
         la      t0, supervisor
         li      t1, 0x40000000
         sub     t0, t0, t1

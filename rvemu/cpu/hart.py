@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..mmu.pmp import pmp_changed
 from ..mmu.tlb import new_tlb, tlb_flush
 from ..tier2.compiler import Tier2
 from . import state as S
@@ -85,7 +86,7 @@ class Hart:
         self.csr[S.MISA] = S.MISA_VALUE
         self.csr[S.MSTATUS] = S.MSTATUS_UXL | S.MSTATUS_SXL
         self.csr[S.MHARTID] = self.hart_id
-        tlb_flush(self.tlb)
+        pmp_changed(self.csr, self.st, self.tlb)  # no rule yet: S and U reach no memory
         self.flush_decoded()
 
     # --- running

@@ -8,6 +8,7 @@ registers, and it compiles separately.
 
 import numpy as np
 
+from ..mmu.pmp import pmp_rules
 from ..mmu.tlb import tlb_flush
 from .alu import ltu
 from .bits import sext
@@ -33,6 +34,7 @@ from .state import (
     MIE,
     MMIO,
     MSTATUS,
+    MSTATUS_MPP,
     MSTATUS_TSR,
     MSTATUS_TVM,
     MSTATUS_TW,
@@ -211,6 +213,10 @@ def execute_system(
         return take_trap(pc, CAUSE_BREAKPOINT, pc, False, csr, st, tlb), TRAPPED
     if op == Op.MRET:
         if priv != PRIV_M:
+            return take_trap(pc, illegal, raw, False, csr, st, tlb), TRAPPED
+        # As QEMU (helper_mret): going to S or U with no PMP rule is an illegal instruction,
+        # where the lower privilege could not reach memory anyway.
+        if csr[MSTATUS] & MSTATUS_MPP != MSTATUS_MPP and pmp_rules(csr) == 0:
             return take_trap(pc, illegal, raw, False, csr, st, tlb), TRAPPED
         return mret(csr, st, tlb), NEW_STRETCH
     if op == Op.SRET:

@@ -4,9 +4,10 @@ enforces it for its virt harts: 16 entries, 4-byte granularity, no Smepmp.
 Entry i's configuration byte is byte i % 8 of pmpcfg0 (entries 0-7) or pmpcfg2 (8-15);
 pmpaddr i holds bits 55..2 of an address. The lowest-numbered entry that matches any
 byte of an access decides it, and must match all of its bytes. An entry allows M-mode
-everything unless it is locked (L); an access no entry matches is allowed in M-mode,
-and in S/U-mode only while no entry is enabled (the spec says while none is
-implemented; rvemu lets software that never programs PMP run in S/U-mode).
+everything unless it is locked (L); an access no entry matches is allowed in M-mode
+and fails in S/U-mode (the spec: "at least one PMP entry is implemented"), so S and U
+reach memory only once M-mode has set up a rule, as on QEMU (which also makes an MRET
+to S/U illegal while there is no rule: see `pmp_rules`).
 
 Where the checks are made: on every access the slow path serves (memory.py) and on each
 PTE read of a page walk (sv.py, as an S-mode load). The TLB only takes a 4 KiB page whose
@@ -56,13 +57,11 @@ def pmp_bounds(csr, i: int, mode: int) -> tuple[int, int]:
 def pmp_allows(paddr: int, size: int, kind: int, priv: int, csr) -> bool:
     """Whether PMP allows an access of `kind` to every byte of [paddr, paddr + size)."""
     last = paddr + size - 1
-    enabled = False
     for i in range(PMP_ENTRIES):
         cfg = pmp_cfg(csr, i)
         mode = (cfg >> 3) & 3
         if mode == A_OFF:
             continue
-        enabled = True
         first_matched, last_matched = pmp_bounds(csr, i, mode)
         if last < first_matched or paddr > last_matched:
             continue
@@ -71,7 +70,13 @@ def pmp_allows(paddr: int, size: int, kind: int, priv: int, csr) -> bool:
         if priv == PRIV_M and (cfg & PMP_L) == 0:
             return True
         return (cfg >> kind) & 1 != 0
-    return priv == PRIV_M or not enabled
+    return priv == PRIV_M
+
+
+@njit_generic
+def pmp_rules(csr) -> int:
+    """How many PMP entries are enabled (address matching not OFF)."""
+    return sum(1 for i in range(PMP_ENTRIES) if (pmp_cfg(csr, i) >> 3) & 3 != A_OFF)
 
 
 @njit_generic

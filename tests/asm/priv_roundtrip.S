@@ -11,6 +11,10 @@ _start:
         li      s1, 0
         la      t0, user
         csrw    mepc, t0
+        li      t0, -1
+        csrw    pmpaddr0, t0
+        li      t0, 0x1f                # PMP entry 0: all memory RWX (U needs a rule)
+        csrw    pmpcfg0, t0
         li      t0, 0x1800
         csrc    mstatus, t0             # MPP = U
         mret
