@@ -13,7 +13,7 @@ import pytest
 from conftest import CODE, DATA, MTRAP, RAM, Rig, Sv39, enc, u64
 
 from rvemu.cpu import state as S
-from rvemu.mmu.pmp import pmp_allows
+from rvemu.mmu.pmp import pmp_allows, pmp_changed
 
 M, SUP, U = S.PRIV_M, S.PRIV_S, S.PRIV_U
 LOAD, STORE, FETCH = S.ACCESS_LOAD, S.ACCESS_STORE, S.ACCESS_FETCH
@@ -107,13 +107,16 @@ def test_m_mode_rules():
     assert not allows(locked, 0x8000_0000, kind=FETCH, priv=M)
 
 
-def test_s_and_u_need_a_match_once_any_entry_is_enabled():
+def test_s_and_u_need_a_matching_entry():
+    """The spec: an S/U access no entry matches fails when any entry is implemented (16
+    are); QEMU too. M-mode is allowed what no entry matches."""
     nothing = csrs()
-    for priv in (SUP, U):
-        for kind in (LOAD, STORE, FETCH):
-            assert allows(nothing, 0x8000_0000, kind=kind, priv=priv)
+    for kind in (LOAD, STORE, FETCH):
+        assert allows(nothing, 0x8000_0000, kind=kind, priv=M)
+        for priv in (SUP, U):
+            assert not allows(nothing, 0x8000_0000, kind=kind, priv=priv)
     off_only = csrs((OFF | R, 0))  # configured but not enabled
-    assert allows(off_only, 0x8000_0000)
+    assert not allows(off_only, 0x8000_0000)
     one = csrs((NAPOT | R | W | X, napot(0x8000_0000, 0x1000)))
     for priv in (SUP, U):
         assert allows(one, 0x8000_0000, kind=FETCH, priv=priv)
@@ -340,8 +343,31 @@ def test_page_table_reads_are_checked_as_s_mode_loads():
     assert rig.get(DATA, 8) == 0x55
 
 
-def test_no_entries_enabled_leaves_everything_allowed():
-    rig = pmp_rig()
+def test_with_no_rule_s_and_u_reach_no_memory():
+    rig = pmp_rig()  # the rig gives S and U all of memory through entry 0
     for kind in (LOAD, STORE, FETCH):
         assert access(rig, kind, DATA + 0x100 * kind, U) is None
+    csrw(rig, PMPCFG0, 0)
+    for priv in (SUP, U):
+        for kind in (LOAD, STORE, FETCH):
+            assert access(rig, kind, DATA + 0x100 * kind, priv) == CAUSE[kind]
     assert RAM <= DATA
+
+
+def test_mret_to_s_or_u_with_no_rule_is_illegal():
+    """As QEMU's helper_mret: with no PMP rule, an MRET to S or U raises an illegal
+    instruction (an MRET that stays in M-mode does not)."""
+    mret = enc("mret")
+    for mpp, legal_without_rule in ((M, True), (SUP, False), (U, False)):
+        for rule in (True, False):
+            rig = Rig()
+            if not rule:
+                rig.hart.csr[S.PMPCFG0] = 0
+                pmp_changed(rig.hart.csr, rig.hart.st, rig.hart.tlb)
+            rig.hart.csr[S.MSTATUS] = (rig.hart.csr[S.MSTATUS] & ~(3 << 11)) | mpp << 11
+            rig.hart.csr[S.MEPC] = DATA
+            rig.exec(mret)
+            if rule or legal_without_rule:
+                assert rig.hart.pc == DATA and rig.hart.priv == mpp, (mpp, rule)
+            else:
+                assert rig.trapped_to_m() and rig.mcause == 2 and rig.mepc == CODE, (mpp, rule)

@@ -76,7 +76,11 @@ def pmp_allows(paddr: int, size: int, kind: int, priv: int, csr) -> bool:
 @njit_generic
 def pmp_rules(csr) -> int:
     """How many PMP entries are enabled (address matching not OFF)."""
-    return sum(1 for i in range(PMP_ENTRIES) if (pmp_cfg(csr, i) >> 3) & 3 != A_OFF)
+    rules = 0
+    for i in range(PMP_ENTRIES):
+        if (pmp_cfg(csr, i) >> 3) & 3 != A_OFF:
+            rules += 1
+    return rules
 
 
 @njit_generic
