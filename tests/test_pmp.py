@@ -347,10 +347,13 @@ def test_with_no_rule_s_and_u_reach_no_memory():
     rig = pmp_rig()  # the rig gives S and U all of memory through entry 0
     for kind in (LOAD, STORE, FETCH):
         assert access(rig, kind, DATA + 0x100 * kind, U) is None
-    csrw(rig, PMPCFG0, 0)
+    protected(rig)  # a rule for the code page only: nothing matches the data
     for priv in (SUP, U):
         for kind in (LOAD, STORE, FETCH):
             assert access(rig, kind, DATA + 0x100 * kind, priv) == CAUSE[kind]
+    csrw(rig, PMPCFG0, 0)  # no rule at all: not even the code page can be fetched
+    for priv in (SUP, U):
+        assert access(rig, FETCH, CODE, priv) == FETCH_ACCESS
     assert RAM <= DATA
 
 
