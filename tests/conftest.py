@@ -515,7 +515,10 @@ RVC_EXPANSION = {
 
 QEMU = "qemu-system-riscv64"
 # QEMU 7.2's default hart has extensions rvemu does not: turn them off for comparisons.
-QEMU_CPU = "rv64,h=false,zba=false,zbb=false,zbc=false,zbs=false"
+# The same hart on both sides: QEMU 7.2 with the extensions rvemu has that it has too
+# (Zb*, Zfh, Svnapot, Sstc), and rvemu without those QEMU 7.2 lacks (Zicond, Zicbom/boz).
+QEMU_CPU = "rv64,h=false,zbkb=true,zbkx=true,Zfh=true,Zfhmin=true,svnapot=true"
+RVEMU_CPU_LIKE_QEMU = "rv64,zicond=off,zicbom=off,zicboz=off"
 
 
 def console_on_rvemu_and_qemu(elf, max_instructions: int) -> tuple[list[str], list[str], str]:
@@ -525,7 +528,7 @@ def console_on_rvemu_and_qemu(elf, max_instructions: int) -> tuple[list[str], li
 
     from rvemu import Machine
 
-    m = Machine(memory="16M")
+    m = Machine(memory="16M", cpu=RVEMU_CPU_LIKE_QEMU)
     m.load(str(elf))
     result = m.run(max_instructions=max_instructions)
     assert result.reason == "poweroff", result

@@ -70,7 +70,9 @@ RAM_END = RAM + RAM_SIZE
 CLINT = S.CLINT_BASE
 
 LOADS = {"lb": 1, "lh": 2, "lw": 4, "ld": 8, "lbu": 1, "lhu": 2, "lwu": 4, "flw": 4, "fld": 8}
-STORES = {"sb": 1, "sh": 2, "sw": 4, "sd": 8, "fsw": 4, "fsd": 8}
+LOADS["flh"] = 2
+STORES = {"sb": 1, "sh": 2, "sw": 4, "sd": 8, "fsw": 4, "fsd": 8, "fsh": 2}
+CACHE_BLOCK = 64  # Zicbom/Zicboz block size (QEMU's)
 C_LOADS = {"c.lw": 4, "c.ld": 8, "c.fld": 8, "c.lwsp": 4, "c.ldsp": 8, "c.fldsp": 8}
 C_STORES = {"c.sw": 4, "c.sd": 8, "c.fsd": 8, "c.swsp": 4, "c.sdsp": 8, "c.fsdsp": 8}
 
@@ -194,6 +196,8 @@ class Reference:
             size = 4 if name.endswith(".w") else 8
             kind = "load" if name.startswith("lr") else "store"
             return self.memory(rs1, size, kind, True)
+        if name.startswith("cbo."):
+            return self.cache_block(name, rs1, word)
         if name == "jal":
             return Expect(next_pc=CODE + sext(self.jimm(word), 21))
         if name == "jalr":
@@ -216,6 +220,20 @@ class Reference:
         if "rm" in line.args and self.f(word, "rm") in (5, 6):
             return illegal(word)  # reserved rounding mode (frm itself is 0 = RNE)
         return Expect()
+
+    def cache_block(self, name: str, addr: int, word: int) -> Expect:
+        """Zicbom/Zicboz: below M-mode only where menvcfg allows it (the fuzzer's menvcfg is
+        0, its reset value: never). cbo.zero stores a whole block; the others only need
+        the address to be readable or writable, and fault as a store."""
+        if self.mode != M:
+            return illegal(word)
+        if name == "cbo.zero":
+            return self.memory(addr & ~(CACHE_BLOCK - 1), CACHE_BLOCK, "store", True)
+        if RAM <= u64(addr) < RAM_END:
+            return Expect()
+        fault = Expect((S.CAUSE_STORE_ACCESS, {u64(addr)}))
+        fault.alternatives.append(Expect())  # a device's address reads as nothing to do
+        return fault
 
     def csr(self, line: OpcodeLine, word: int) -> Expect:
         num = word >> 20
