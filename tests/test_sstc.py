@@ -151,3 +151,13 @@ def test_next_timer_deadline_includes_stimecmp():
     csr[MIE] = STIP
     st[S.MTIMECMP] = 100
     assert next_timer_deadline(csr, st) == 300
+
+
+def test_software_cannot_set_stip_while_stce_drives_it(rig: Rig):
+    """A write of mip.STIP under STCE is dropped, not kept: once STCE is cleared again
+    (with no stimecmp write or mip read since, which recompute STIP), STIP is clear."""
+    write(rig, MENVCFG, STCE)
+    write(rig, STIMECMP, rig.hart.instret // INSNS_PER_TICK + 1000)  # not yet due
+    write(rig, MIP, STIP)  # (no read in between: a read brings mip up to date)
+    write(rig, MENVCFG, 0)
+    assert read(rig, MIP) & STIP == 0
