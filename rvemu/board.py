@@ -218,6 +218,12 @@ class VirtBoard:
         self.poll()
         if self.quit_requested:
             return True
+        # Input that arrived since the caller last looked may already have raised an
+        # interrupt: blocking for more would lose it (a line typed just as the guest
+        # reached WFI stayed unanswered).
+        self.sync_interrupts()
+        if self.hart.st[S.EXT_IRQ] & (-1 if mie is None else mie):
+            return True
         fds = self._input_fds(mie)
         if not fds and timeout is None:
             return False

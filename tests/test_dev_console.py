@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "guest"))
 from devguest import build  # noqa: E402
 
 from rvemu import Machine  # noqa: E402
+from rvemu.cpu import state as S  # noqa: E402
 from rvemu.devices.console import StdinConsole  # noqa: E402
 
 
@@ -143,3 +144,28 @@ def test_halted_guest_output_matches_qemu():
     m.load(str(elf))
     assert m.run(None).reason == "halt"
     assert m.console == out == b"halting\r\n"
+
+
+def test_input_that_raises_an_interrupt_while_the_hart_goes_idle_wakes_it():
+    """A byte read by the board's last look before blocking has already raised the UART's
+    interrupt: waiting for more input instead would leave the guest asleep for good (a
+    line typed just as the guest reached WFI went unanswered)."""
+    import threading
+
+    r, w = os.pipe()
+    m = Machine()
+    m.board.console = StdinConsole(r)
+    plic = 0x0C00_0000
+    m.bus.write(plic + 4 * 10, 4, 1)  # UART's IRQ 10: priority 1
+    m.bus.write(plic + 0x2000, 4, 1 << 10)  # enabled for hart 0's M-mode context
+    m.board.uart.write(1, 1, 0x01)  # IER: received-data interrupts
+    meie = 1 << 11
+    os.write(w, b"x")  # arrives before the board looks
+    woke = threading.Event()
+    thread = threading.Thread(target=lambda: m.board.wait(None, meie) and woke.set(), daemon=True)
+    thread.start()
+    thread.join(30)
+    assert woke.is_set(), "the board waited for more input with an interrupt pending"
+    assert m.hart.st[S.EXT_IRQ] & S.MIP_MEIP
+    os.close(w)
+    os.close(r)
