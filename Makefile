@@ -9,7 +9,7 @@ APT_PACKAGES := gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system
 # One Numba cache for every process (rvemu keys a subfolder on its compiled sources).
 export RVEMU_CACHE_DIR ?= $(CURDIR)/.cache/rvemu
 
-.PHONY: run test deps packages venv apps apps-sv39 warm lint format bench riscv-tests clean
+.PHONY: run test deps packages venv apps apps-sv39 warm lint format bench riscv-tests fuzz clean
 
 run: deps apps
 	$(PY) -m rvemu boot build/unikernel/hello.elf --stats
@@ -64,6 +64,10 @@ riscv-tests: deps warm
 
 bench: deps apps apps-sv39 warm
 	$(PY) -m rvemu bench
+
+# A long campaign of mutated images through the loader (make test runs a short one).
+fuzz: deps apps warm
+	$(PY) tests/fuzz_elf.py 100000
 
 clean:
 	rm -rf build .cache

@@ -1,13 +1,23 @@
-"""Loading RISC-V ELF images into guest RAM (pyelftools)."""
+"""Loading RISC-V ELF images into guest RAM (pyelftools).
+
+The file is checked before anything is read from it: every table and segment must lie
+inside the file, so a corrupt header is a one-line error, never a huge read.
+"""
 
 from __future__ import annotations
 
+import io
+import os
+import struct
 from dataclasses import dataclass, field
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
 EM_RISCV = 243
+EHDR_SIZE, PHDR_SIZE, SHDR_SIZE = 64, 56, 64  # ELF64's header and table entry sizes
+SHT_NOBITS = 8
+MAX_IMAGE = 1 << 32  # bytes: larger files are not images rvemu could place in RAM
 
 
 class LoadError(Exception):
@@ -25,35 +35,79 @@ class Image:
 def read_elf(path: str) -> Image:
     """Parse a 64-bit RISC-V ELF executable: its PT_LOAD segments, entry and symbols."""
     try:
-        f = open(path, "rb")
+        size = os.path.getsize(path)
+        if size > MAX_IMAGE:
+            raise LoadError(f"{path}: {size} bytes is too large for an image")
+        with open(path, "rb") as f:
+            data = f.read()
     except FileNotFoundError:
         raise LoadError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise LoadError(f"{path}: is a directory") from None
     except OSError as e:
         raise LoadError(f"{path}: cannot read: {e.strerror}") from None
-    with f:
-        if f.read(4) != b"\x7fELF":
-            raise LoadError(f"{path}: not an ELF file")
-        f.seek(0)
-        try:
-            elf = ELFFile(f)
-            if elf.elfclass != 64:
-                raise LoadError(f"{path}: a {elf.elfclass}-bit ELF; rvemu runs RV64 images")
-            if elf["e_machine"] not in ("EM_RISCV", EM_RISCV):
-                raise LoadError(f"{path}: not a RISC-V ELF (machine {elf['e_machine']})")
-            segments = []
-            for seg in elf.iter_segments():
-                if seg["p_type"] == "PT_LOAD" and seg["p_memsz"] > 0:
-                    segments.append((seg["p_paddr"], seg.data(), seg["p_memsz"]))
-            symbols = {}
-            symtab = elf.get_section_by_name(".symtab")
-            if symtab is not None:
-                for sym in symtab.iter_symbols():
-                    if sym.name and sym["st_info"]["type"] in (
-                        "STT_NOTYPE",
-                        "STT_OBJECT",
-                        "STT_FUNC",
-                    ):
-                        symbols.setdefault(sym.name, sym["st_value"])
-            return Image(path, elf["e_entry"], segments, symbols)
-        except ELFError as e:
-            raise LoadError(f"{path}: malformed ELF: {e}") from None
+    if data[:4] != b"\x7fELF":
+        raise LoadError(f"{path}: not an ELF file")
+    try:
+        elf = ELFFile(io.BytesIO(data))
+        if elf.elfclass != 64:
+            raise LoadError(f"{path}: a {elf.elfclass}-bit ELF; rvemu runs RV64 images")
+        if elf["e_machine"] not in ("EM_RISCV", EM_RISCV):
+            raise LoadError(f"{path}: not a RISC-V ELF (machine {elf['e_machine']})")
+        check_tables(elf, len(data))
+        segments = []
+        for seg in elf.iter_segments():
+            if seg["p_type"] == "PT_LOAD" and seg["p_memsz"] > 0:
+                check_range("segment", seg["p_offset"], seg["p_filesz"], len(data))
+                if seg["p_filesz"] > seg["p_memsz"]:
+                    raise LoadError("a segment has more file bytes than memory bytes")
+                segments.append((seg["p_paddr"], seg.data(), seg["p_memsz"]))
+        return Image(path, elf["e_entry"], segments, symbols_of(elf, len(data)))
+    except LoadError as e:
+        if str(e).startswith(path):
+            raise
+        raise LoadError(f"{path}: malformed ELF: {e}") from None
+    # pyelftools' own complaints, and what its parsing raises on values no check above
+    # foresaw (a string table entry that is not UTF-8, a struct past the end)
+    except (ELFError, struct.error, ValueError, OverflowError, UnicodeDecodeError) as e:
+        raise LoadError(f"{path}: malformed ELF: {e}") from None
+
+
+def check_range(what: str, offset: int, length: int, file_size: int) -> None:
+    if offset > file_size or length > file_size - offset:
+        raise LoadError(f"a {what} reaches past the end of the file")
+
+
+def check_tables(elf: ELFFile, file_size: int) -> None:
+    """The program and section header tables, and every section's bytes, in the file."""
+    if elf["e_ehsize"] < EHDR_SIZE or file_size < EHDR_SIZE:
+        raise LoadError("truncated ELF header")
+    if elf["e_phnum"]:
+        if elf["e_phentsize"] != PHDR_SIZE:
+            raise LoadError(f"program header size {elf['e_phentsize']}, not {PHDR_SIZE}")
+        check_range("program header table", elf["e_phoff"], elf["e_phnum"] * PHDR_SIZE, file_size)
+    if elf["e_shnum"]:
+        if elf["e_shentsize"] != SHDR_SIZE:
+            raise LoadError(f"section header size {elf['e_shentsize']}, not {SHDR_SIZE}")
+        check_range("section header table", elf["e_shoff"], elf["e_shnum"] * SHDR_SIZE, file_size)
+        if elf["e_shstrndx"] >= elf["e_shnum"]:
+            raise LoadError("the section name table is not a section")
+        for k in range(elf["e_shnum"]):
+            header = elf._get_section_header(k)
+            if header["sh_type"] != "SHT_NOBITS" and header["sh_type"] != SHT_NOBITS:
+                check_range("section", header["sh_offset"], header["sh_size"], file_size)
+
+
+def symbols_of(elf: ELFFile, file_size: int) -> dict[str, int]:
+    symbols: dict[str, int] = {}
+    symtab = elf.get_section_by_name(".symtab")
+    if symtab is None or not hasattr(symtab, "iter_symbols"):
+        return symbols
+    if symtab["sh_entsize"] and symtab["sh_entsize"] != 24:
+        raise LoadError(f"symbol size {symtab['sh_entsize']}, not 24")
+    if symtab["sh_link"] >= elf["e_shnum"]:
+        raise LoadError("the symbol table's string table is not a section")
+    for sym in symtab.iter_symbols():
+        if sym.name and sym["st_info"]["type"] in ("STT_NOTYPE", "STT_OBJECT", "STT_FUNC"):
+            symbols.setdefault(sym.name, sym["st_value"])
+    return symbols

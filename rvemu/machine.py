@@ -13,7 +13,7 @@ from . import firmware
 from .board import VIRT_DRAM, VIRT_UART0, VirtBoard
 from .cpu import state as S
 from .cpu.core import IS_LOAD
-from .cpu.hart import Hart
+from .cpu.hart import Hart, int64
 from .cpu.isa import parse_cpu
 from .loader import LoadError
 
@@ -124,7 +124,7 @@ class Machine:
         self.hart.x[10] = self.hart.hart_id
         self.hart.x[11] = fdt_addr
         self.hart.x[12] = firmware.FW_DYNAMIC_INFO_ADDR
-        self.hart.x[5] = layout.start  # t0, as the stub leaves it
+        self.hart.x[5] = int64(layout.start)  # t0, as the stub leaves it
         self.fdt_address = fdt_addr
         self.tohost = image.symbols.get("tohost") if image else None
         self.fromhost = image.symbols.get("fromhost") if image else None

@@ -41,6 +41,11 @@ def compile_paged_copy() -> None:
     run_paged(*hart._core_args(), 0)
 
 
+def int64(value: int) -> int:
+    """A 64-bit register value (an address up to 2**64 - 1 too) as the int64 it is stored as."""
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
 class Hart:
     """One RV64GC hart. `x` and `f` are the register files (x has a 33rd scratch slot
     that absorbs writes to x0); `csr` is indexed by CSR number; `st` holds the rest."""
@@ -74,7 +79,7 @@ class Hart:
         self.st[:] = 0
         self.st[S.RAM_BASE] = ram_base
         self.st[S.RAM_SIZE] = ram_size
-        self.st[S.PC] = pc
+        self.st[S.PC] = int64(pc)
         self.st[S.PRIV] = S.PRIV_M
         self.st[S.RESERVATION] = -1
         self.st[S.MTIMECMP] = -1  # "never"; guests program it before enabling MTIE
@@ -172,7 +177,7 @@ class Hart:
 
     @pc.setter
     def pc(self, value: int) -> None:
-        self.st[S.PC] = value
+        self.st[S.PC] = int64(value)
 
     @property
     def priv(self) -> int:
