@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from rvemu import Machine
+from rvemu.cpu import isa
 from rvemu.cpu import state as S
 from rvemu.mmu.pmp import pmp_changed
 
@@ -222,6 +223,34 @@ def open_pmp(hart) -> None:  # noqa: ANN001
     hart.csr[S.PMPADDR0] = (1 << 54) - 1
     hart.csr[S.PMPCFG0] = 0x1F  # NAPOT, R W X
     pmp_changed(hart.csr, hart.st, hart.tlb)
+
+
+# The registers encode_record names in an isa.py record's instruction.
+RD, RS1, RS2, RS3 = 5, 6, 7, 8
+
+
+def encode_record(record, imm: int = 0, rm: int = 0) -> int:  # noqa: ANN001 (an isa.Record)
+    """The record's instruction with rd, rs1, rs2, rs3 as RD, RS1, RS2, RS3, the rm field and the
+    immediate in its format's layout (only in bits the record leaves to operands)."""
+    u = imm & 0xFFFFFFFF
+    rd, rs1, rs2, rs3 = RD << 7, RS1 << 15, RS2 << 20, RS3 << 27
+    if record.fmt == isa.FMT_I:
+        fields = rd | rs1 | (rm << 12) | (u & 0xFFF) << 20
+    elif record.fmt == isa.FMT_S:
+        fields = rs1 | rs2 | ((u >> 5) & 0x7F) << 25 | (u & 0x1F) << 7
+    elif record.fmt == isa.FMT_B:
+        fields = rs1 | rs2 | ((u >> 12) & 1) << 31 | ((u >> 5) & 0x3F) << 25
+        fields |= ((u >> 1) & 0xF) << 8 | ((u >> 11) & 1) << 7
+    elif record.fmt == isa.FMT_U:
+        fields = rd | u & 0xFFFFF000
+    elif record.fmt == isa.FMT_J:
+        fields = rd | ((u >> 20) & 1) << 31 | ((u >> 1) & 0x3FF) << 21
+        fields |= ((u >> 11) & 1) << 20 | ((u >> 12) & 0xFF) << 12
+    elif record.fmt == isa.FMT_SHAMT:
+        fields = rd | rs1 | (imm & 0x3F) << 20
+    else:  # R, R4 and the formats without an immediate
+        fields = rd | rs1 | rs2 | rs3 | (rm << 12)
+    return record.match | (fields & ~record.mask)
 
 
 class Rig:

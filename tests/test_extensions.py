@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import CODE, Rig
+from conftest import CODE, Rig, encode_record
 from test_dev_fdt import read_fdt
 
 from rvemu import Machine
@@ -26,10 +26,6 @@ from rvemu.cpu.isa import (
 )
 
 EBREAK = 0x00100073
-
-
-def encode(record: Record, rd: int = 5, rs1: int = 6, rs2: int = 7) -> int:
-    return record.match | ((rd << 7 | rs1 << 15 | rs2 << 20) & ~record.mask)
 
 
 def first_record(ext: str) -> Record:
@@ -60,7 +56,7 @@ def run_one(rig: Rig, record: Record) -> int:
     """Run the record's instruction at CODE in M-mode; mcause if it trapped, else -1."""
     rig.reset()
     rig.hart.x[6] = CODE + 0x1000  # a RAM address, for the cache-block operations
-    rig.place([encode(record), EBREAK])
+    rig.place([encode_record(record), EBREAK])
     rig.hart.csr[S.MCAUSE] = -1
     rig.step(1)
     return int(rig.hart.csr[S.MCAUSE]) if rig.trapped_to_m() else -1
@@ -75,7 +71,7 @@ def test_a_turned_off_extension_is_illegal(ext: str) -> None:
     implied_by = [e for e, implied in IMPLIES.items() if ext in implied]
     rig.hart.extensions = parse_cpu(",".join(["rv64"] + [f"{e}=off" for e in [ext, *implied_by]]))
     assert run_one(rig, record) == S.CAUSE_ILLEGAL, f"{record.name} ran with {ext} off"
-    assert rig.hart.csr[S.MTVAL] == encode(record)
+    assert rig.hart.csr[S.MTVAL] == encode_record(record)
     rig.hart.extensions = ALL_EXTENSIONS
     assert run_one(rig, record) == -1
 
@@ -99,7 +95,7 @@ def test_the_second_tier_does_not_compile_a_turned_off_instruction() -> None:
     sh1add = first_record("zba")
     assert sh1add.kind != SYSTEM
     jal_plus_4 = 0x0040006F
-    rig.place([jal_plus_4, encode(sh1add), EBREAK])
+    rig.place([jal_plus_4, encode_record(sh1add), EBREAK])
     rig.hart.csr[S.MCAUSE] = -1
     rig.hart.run(2)  # the jump, then sh1add (or, trapping, the handler's nop)
     assert rig.hart.csr[S.MCAUSE] == S.CAUSE_ILLEGAL

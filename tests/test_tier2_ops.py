@@ -17,17 +17,14 @@ import itertools
 
 import numpy as np
 import pytest
-from conftest import CODE, Rig, s64
+from conftest import CODE, RD, RS1, RS2, RS3, Rig, encode_record, s64
 
 from rvemu.cpu import state as S
 from rvemu.cpu.isa import (
     ALU,
     BRANCH,
     BY_OP,
-    FMT_B,
     FMT_I,
-    FMT_J,
-    FMT_S,
     FMT_SHAMT,
     FMT_U,
     FP,
@@ -39,7 +36,6 @@ from rvemu.cpu.isa import (
 from rvemu.tier2.emit import compiles
 
 EBREAK = 0x00100073
-RD, RS1, RS2, RS3 = 5, 6, 7, 8
 DATA = CODE + 0x1008  # loads and stores reach this buffer (rs1 points at it), off the code page
 
 INT_EDGES = [0, 1, -1, 2, -2, 63, 64, 0x7F, 0x80, 0xFF, 0x7FFF, 0x8000, 0xFFFF]
@@ -70,30 +66,6 @@ FP_EDGES = [
     0x3C00,  # half 1.0, improperly boxed
 ]
 RM_CASES = [(0, 0), (1, 0), (7, 0), (7, 1), (7, 5)]  # (rm field, fcsr.frm)
-
-
-def encode(record: Record, imm: int = 0, rm: int = 0) -> int:
-    """The record's instruction with rd, rs1, rs2, rs3 and rm fields as named above and the
-    immediate in its format's layout (only in bits the record leaves to operands)."""
-    u = imm & 0xFFFFFFFF
-    rd, rs1, rs2, rs3 = RD << 7, RS1 << 15, RS2 << 20, RS3 << 27
-    if record.fmt == FMT_I:
-        fields = rd | rs1 | (rm << 12) | (u & 0xFFF) << 20
-    elif record.fmt == FMT_S:
-        fields = rs1 | rs2 | ((u >> 5) & 0x7F) << 25 | (u & 0x1F) << 7
-    elif record.fmt == FMT_B:
-        fields = rs1 | rs2 | ((u >> 12) & 1) << 31 | ((u >> 5) & 0x3F) << 25
-        fields |= ((u >> 1) & 0xF) << 8 | ((u >> 11) & 1) << 7
-    elif record.fmt == FMT_U:
-        fields = rd | u & 0xFFFFF000
-    elif record.fmt == FMT_J:
-        fields = rd | ((u >> 20) & 1) << 31 | ((u >> 1) & 0x3FF) << 21
-        fields |= ((u >> 11) & 1) << 20 | ((u >> 12) & 0xFF) << 12
-    elif record.fmt == FMT_SHAMT:
-        fields = rd | rs1 | (imm & 0x3F) << 20
-    else:  # R, R4 and the formats without an immediate
-        fields = rd | rs1 | rs2 | rs3 | (rm << 12)
-    return record.match | (fields & ~record.mask)
 
 
 def immediates(record: Record) -> list[int]:
@@ -211,7 +183,7 @@ def test_one_instruction_region_matches_the_interpreter(rig: Rig, record: Record
     ran_in_region = 0
     failures = []
     for imm, (rm, frm) in itertools.product(immediates(record), rms):
-        pair = Pair(rig, encode(record, imm, rm))
+        pair = Pair(rig, encode_record(record, imm, rm))
         for a, b in itertools.product(values, repeat=2):
             x = np.zeros(32, dtype=np.int64)
             f = np.zeros(32, dtype=np.int64)

@@ -1,8 +1,9 @@
 """The interpreter's dispatch, generated from the records of `isa.py`.
 
-`source()` writes three functions as Python text, one `elif op == Op.X:` case per record:
+`source()` writes four functions as Python text, one `elif op == Op.X:` case per record:
 - `execute`: integer, branch, jump, load and store instructions, inlined into the hart's
   loop (`core.py`); it returns HANDOFF for the rest;
+- `alu_compute` (compiled once): the integer operations of the extensions beyond I and M;
 - `execute_fp_hot` (inlined into the loop too) and `fp_compute` (compiled once, beside it):
   the F/D operations, the first only for the commonest ones;
 the semantics text pasted in, with RS1 read as x[rs1] and so on. The text is written to a

@@ -25,6 +25,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import cached_property
 
 # Operand formats: which immediate to extract (registers are always extracted).
 FMT_R, FMT_I, FMT_S, FMT_B, FMT_U, FMT_J, FMT_SHAMT, FMT_CSR, FMT_R4, FMT_NONE = range(10)
@@ -360,7 +361,7 @@ class Record:
     fp_data: bool = False  # LOAD, STORE: the data register is an f register
     fp_rd: bool = False  # the destination is an f register
 
-    @property
+    @cached_property  # asked for each instruction tier 2 emits: parsed once
     def names(self) -> frozenset[str]:
         """The operand names the semantics reads (RS1, RS2, FS1, RM, IMM, PC ...)."""
         if not self.semantics:

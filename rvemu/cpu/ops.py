@@ -62,13 +62,14 @@ def helper(fn: Callable) -> Callable:
     return njit(cache=True, inline="always")(fn)
 
 
-def _intrinsic(b: ir.IRBuilder, name: str, *args: ir.Value, extra: tuple = ()) -> ir.Value:
+def llvm_intrinsic(b: ir.IRBuilder, name: str, *args: ir.Value) -> ir.Value:
+    """A call of LLVM's llvm.<name> for the arguments' type (declared once per module)."""
     ty = args[0].type
     full = f"llvm.{name}.{'f64' if isinstance(ty, ir.DoubleType) else f'i{ty.width}'}"
     fn = b.module.globals.get(full)
     if fn is None:
-        fn = ir.Function(b.module, ir.FunctionType(ty, [a.type for a in args + extra]), full)
-    return b.call(fn, list(args + extra))
+        fn = ir.Function(b.module, ir.FunctionType(ty, [a.type for a in args]), full)
+    return b.call(fn, list(args))
 
 
 # --- floating-point bits
@@ -89,7 +90,7 @@ def f64_bits(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
 @primitive("float64(float64, float64, float64)")
 def fma(b: ir.IRBuilder, x: ir.Value, y: ir.Value, z: ir.Value) -> ir.Value:
     """x*y + z with a single rounding (the host's FMA instruction, or libm's fma)."""
-    return _intrinsic(b, "fma", x, y, z)
+    return llvm_intrinsic(b, "fma", x, y, z)
 
 
 # --- integer primitives
@@ -150,7 +151,7 @@ def ctz(b: ir.IRBuilder, a: ir.Value) -> ir.Value:
 @primitive("int64(int64)")
 def cpop(b: ir.IRBuilder, a: ir.Value) -> ir.Value:
     """Set bits."""
-    return _intrinsic(b, "ctpop", a)
+    return llvm_intrinsic(b, "ctpop", a)
 
 
 @primitive("int64(int64)")

@@ -10,12 +10,12 @@ import numpy as np
 
 from ..mmu.pmp import pmp_rules
 from ..mmu.tlb import tlb_flush
-from .alu import ltu
 from .bits import sext
 from .csr import accessible, csr_read, csr_write
 from .isa import BY_OP, CACHE_BLOCK, Op, ops_where
 from .jit import njit_generic
 from .memory import amo_offset, flush_decoded, load, read_ram, write_ram
+from .ops import ltu
 from .state import (
     CAUSE_BREAKPOINT,
     CAUSE_ECALL_U,
@@ -52,13 +52,17 @@ from .trap import mret, pending_interrupts, sret, take_trap
 
 ATOMICS = ops_where(lambda r: r.ext == "a")
 CSR_OPS = ops_where(lambda r: r.ext == "zicsr")
+CACHE_BLOCK_OPS = ops_where(lambda r: r.ext in ("zicbom", "zicboz"))
 # By op: the access size of an atomic (0: not an atomic), and whether a CSR instruction's
 # source is its rs1 field itself (the immediate forms) rather than x[rs1].
 ATOMIC_SIZE = np.zeros(len(Op), dtype=np.int64)
 IS_CSR = np.zeros(len(Op), dtype=np.int64)
+IS_CACHE_BLOCK_OP = np.zeros(len(Op), dtype=np.int64)
 CSR_SOURCE_IMMEDIATE = np.zeros(len(Op), dtype=np.int64)
 for _op in ATOMICS:
     ATOMIC_SIZE[_op] = 4 if BY_OP[_op].name.endswith("_w") else 8
+for _op in CACHE_BLOCK_OPS:
+    IS_CACHE_BLOCK_OP[_op] = 1
 for _op in CSR_OPS:
     IS_CSR[_op] = 1
     CSR_SOURCE_IMMEDIATE[_op] = BY_OP[_op].name.endswith("i")
@@ -202,7 +206,7 @@ def execute_system(
         return next_pc, NEW_STRETCH  # the write may enable an interrupt or change paging
     if op == Op.FENCE:
         return next_pc, NEXT
-    if op == Op.CBO_ZERO or op == Op.CBO_CLEAN or op == Op.CBO_FLUSH or op == Op.CBO_INVAL:
+    if IS_CACHE_BLOCK_OP[op]:
         return execute_cbo(op, rs1, raw, pc, next_pc, x, csr, st, mem, tlb, pagef, dc, instret)
     if op == Op.FENCE_I:
         flush_decoded(dc)

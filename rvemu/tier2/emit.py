@@ -28,7 +28,7 @@ from ..mmu.tlb import DELTA, TAG, TLB_ENTRIES
 from .region import Block, Insn, Region, static_target
 from .translate import NotTranslatable, Translator
 
-i1, i8, i64 = ir.IntType(1), ir.IntType(8), ir.IntType(64)
+i8, i64 = ir.IntType(8), ir.IntType(64)
 p64, p8 = i64.as_pointer(), i8.as_pointer()
 SIGNATURE = ir.FunctionType(i64, [p64, p64, p64, p8, p8, p64, i64, p64])
 CONTROL = (BRANCH, JUMP)
@@ -102,7 +102,7 @@ class RegionEmitter:
         insns = [i for block in self.region.blocks.values() for i in block.insns]
         named = {r for i in insns for r in (i.rd, i.rs1, i.rs2)}
         self.regs = {r: b.gep(self.x, [c64(r)]) for r in sorted(named - {0, X_SCRATCH})}
-        fp = {r for i in insns if BY_OP[i.op].kind in (FP, LOAD, STORE) for r in i.fp_regs()}
+        fp = set().union(*(i.fp_regs() for i in insns))
         self.fregs = {r: b.gep(self.f, [c64(r)]) for r in sorted(fp)}
         self.mstatus = b.gep(self.csr, [c64(MSTATUS)])
         self.fcsr = b.gep(self.csr, [c64(FCSR)])
@@ -225,22 +225,28 @@ class RegionEmitter:
             t = self.translator(b, ins, retired)
             self.write(b, ins.rd, t.as_int(t.expression(record.semantics)))
             return b
-        if record.kind in (LOAD, STORE) and not record.fp_data:
-            return self.emit_memory(b, ins, record, retired)
+        if record.kind == STORE and not record.fp_data:
+            return self.emit_store(b, ins, record, retired, self.read(b, ins.rs2))
+        if record.kind == LOAD and not record.fp_data:
+            b, value = self.emit_load(b, ins, record, retired)
+            self.write(b, ins.rd, value)
+            return b
         return self.emit_fp(b, ins, record, retired)
 
-    def emit_memory(self, b: ir.IRBuilder, ins: Insn, record: Record, retired: Retired):
-        """An integer load or store that hits RAM (anything else leaves the region)."""
+    # --- loads and stores that hit RAM (anything else leaves the region)
+    def emit_load(self, b: ir.IRBuilder, ins: Insn, record: Record, retired: Retired):
+        """(builder, the loaded value extended to 64 bits as the record says)."""
         size = record.size
-        b, ptr = self.ram_pointer(b, ins, size, retired, store=record.kind == STORE)
-        if record.kind == STORE:
-            value = self.read(b, ins.rs2)
-            b.store(value if size == 8 else b.trunc(value, ir.IntType(8 * size)), ptr, align=size)
-            return b
+        b, ptr = self.ram_pointer(b, ins, size, retired, store=False)
         value = b.load(ptr, align=size)
         if size < 8:
             value = b.sext(value, i64) if record.signed else b.zext(value, i64)
-        self.write(b, ins.rd, value)
+        return b, value
+
+    def emit_store(self, b: ir.IRBuilder, ins: Insn, record: Record, retired: Retired, value):  # noqa: ANN001
+        size = record.size
+        b, ptr = self.ram_pointer(b, ins, size, retired, store=True)
+        b.store(value if size == 8 else b.trunc(value, ir.IntType(8 * size)), ptr, align=size)
         return b
 
     # --- floating point: the checks every F/D instruction makes, then its operation
@@ -250,16 +256,10 @@ class RegionEmitter:
         b = self.side_exit(b, t.as_bool(t.inline(fp_enabled, [mstatus])[0]), ins.off, retired)
         t.b = b
         if record.kind == STORE:
-            b, ptr = self.ram_pointer(b, ins, record.size, retired, store=True)
-            value = b.load(self.fregs[ins.rs2])
-            if record.size < 8:
-                value = b.trunc(value, ir.IntType(8 * record.size))
-            b.store(value, ptr, align=record.size)
-            return b
+            return self.emit_store(b, ins, record, retired, b.load(self.fregs[ins.rs2]))
         if record.kind == LOAD:
-            b, ptr = self.ram_pointer(b, ins, record.size, retired, store=False)
+            b, raw = self.emit_load(b, ins, record, retired)
             t.b = b
-            raw = b.zext(b.load(ptr, align=record.size), i64) if record.size < 8 else b.load(ptr)
             value = t.inline(fp_load_value, [raw, c64(record.size)])[0]
             to_x = False
         else:

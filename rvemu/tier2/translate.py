@@ -52,10 +52,7 @@ def _source_tree(fn: Callable) -> ast.FunctionDef:
 
 
 def _inlined(fn: object) -> bool:
-    return (
-        getattr(fn, "targetoptions", {}).get("inline") == "always"
-        or getattr(fn, "_inline", None) == "always"
-    )
+    return getattr(fn, "targetoptions", {}).get("inline") == "always"
 
 
 _CMP = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
@@ -209,12 +206,12 @@ class Translator:
         return _const(self.lookup(name, env))
 
     def lookup(self, name: str, env: dict[str, object]) -> object:
+        """A name as Python finds it: the function's module (the semantics namespace for
+        isa.py's text), then the builtins (abs)."""
         scope = env.get("__globals__", self.namespace)
         if name in scope:
             return scope[name]
-        if name in self.namespace:
-            return self.namespace[name]
-        if name in vars(builtins):  # abs
+        if name in vars(builtins):
             return vars(builtins)[name]
         raise NotTranslatable(f"unknown name {name}")
 
@@ -233,15 +230,8 @@ class Translator:
         name = getattr(fn, "__name__", "")
         if node.keywords:
             raise NotTranslatable("keyword arguments")
-        if fn is np.int64:
-            return [self.as_int(self.expr(node.args[0], env))]
-        if fn is abs:
-            v = self.expr(node.args[0], env)
-            if v.type != F64:
-                raise NotTranslatable("abs of an integer")
-            return [self.float_intrinsic("fabs", v)]
-        if fn is math.sqrt:
-            return [self.float_intrinsic("sqrt", self.expr(node.args[0], env))]
+        if fn in PYTHON_CALLS:
+            return [PYTHON_CALLS[fn](self, self.expr(node.args[0], env))]
         if fn in ops.PRIMITIVES:
             args = [self.expr(a, env) for a in node.args]
             emit = ops.PRIMITIVES[fn]
@@ -251,13 +241,10 @@ class Translator:
             return self.inline(fn, args)
         raise NotTranslatable(f"call to {name or fn!r}")
 
-    def float_intrinsic(self, name: str, *args: ir.Value) -> ir.Value:
-        full = f"llvm.{name}.f64"
-        module = self.b.module
-        fn = module.globals.get(full)
-        if fn is None:
-            fn = ir.Function(module, ir.FunctionType(F64, [F64] * len(args)), full)
-        return self.b.call(fn, list(args))
+    def float_abs(self, v: ir.Value) -> ir.Value:
+        if v.type != F64:
+            raise NotTranslatable("abs of an integer")
+        return ops.llvm_intrinsic(self.b, "fabs", v)
 
     def inline(self, fn: Callable, args: list[ir.Value]) -> list[ir.Value]:
         """Translate fn's body in place with its parameters bound to args."""
@@ -269,6 +256,14 @@ class Translator:
         env: dict[str, object] = dict(zip(params, args, strict=True))
         env["__globals__"] = py.__globals__
         return Body(self, env).run(tree.body)
+
+
+# The Python and numpy calls semantics may make, beside ops.py's words.
+PYTHON_CALLS: dict[object, Callable[[Translator, ir.Value], ir.Value]] = {
+    np.int64: Translator.as_int,
+    abs: Translator.float_abs,
+    math.sqrt: lambda t, v: ops.llvm_intrinsic(t.b, "sqrt", v),
+}
 
 
 class Body:
@@ -298,11 +293,15 @@ class Body:
         b.position_at_end(self.done)
         return [b.load(slot) for slot in self.results]
 
-    def value(self, node: ast.AST) -> ir.Value:
+    def scope(self) -> dict[str, object]:
+        """The parameters, and the locals' current values."""
         env = dict(self.env)
         for name, slot in self.slots.items():
             env[name] = self.t.b.load(slot)
-        return self.t.expr(node, env)
+        return env
+
+    def value(self, node: ast.AST) -> ir.Value:
+        return self.t.expr(node, self.scope())
 
     def block(self, statements: list[ast.stmt]) -> None:
         b = self.t.b
@@ -346,7 +345,7 @@ class Body:
             b.branch(self.t.leave())  # a slow path: the interpreter does the instruction
             return
         if isinstance(node, ast.Call):  # an inlined function's results are ours
-            values = self.call_values(node)
+            values = self.t.call(node, self.scope())
         else:
             elements = node.elts if isinstance(node, ast.Tuple) else [node]
             values = [self.value(v) for v in elements]
@@ -363,14 +362,7 @@ class Body:
     def slow(self, node: ast.Call) -> bool:
         """A call to a compiled function Numba does not inline: a slow path."""
         fn = self.t.resolve(node.func, self.env)
-        known = fn is np.int64 or fn is abs or fn is math.sqrt or fn in ops.PRIMITIVES
-        return not known and not _inlined(fn)
-
-    def call_values(self, node: ast.Call) -> list[ir.Value]:
-        env = dict(self.env)
-        for name, slot in self.slots.items():
-            env[name] = self.t.b.load(slot)
-        return self.t.call(node, env)
+        return fn not in PYTHON_CALLS and fn not in ops.PRIMITIVES and not _inlined(fn)
 
     def branch(self, stmt: ast.If) -> None:
         b = self.t.b
