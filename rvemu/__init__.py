@@ -16,8 +16,8 @@ def _set_numba_cache_dir() -> None:
     digest = hashlib.sha1()
     for path in sorted(here.rglob("*.py")):
         text = path.read_bytes()
-        # (isa.py has no njit, but the dispatch and the tables compiled in come from it)
-        if b"njit" in text or path.name == "isa.py":
+        # (isa.py and state.py have no njit, but what they define is compiled in)
+        if b"njit" in text or path.name in ("isa.py", "state.py"):
             digest.update(text)
     base = os.environ.get("RVEMU_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "rvemu"

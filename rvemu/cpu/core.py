@@ -38,10 +38,18 @@ from .ops import fp_load_value
 from .state import (
     ACCESS_FETCH,
     ACCESS_LOAD,
+    BREAK_SKIP,
+    BREAKPOINTS,
     CAUSE_ILLEGAL,
     CAUSE_LOAD_ACCESS,
     CAUSE_STORE_ACCESS,
+    DEBUG,
+    DEBUG_BREAK,
+    DEBUG_HIT,
+    DEBUG_NOIRQ,
+    DEBUG_STEP,
     EXIT_BUDGET,
+    EXIT_DEBUG,
     EXIT_HOT,
     EXIT_MMIO,
     EXIT_MODE,
@@ -51,6 +59,7 @@ from .state import (
     HOT_PC,
     HOT_THRESHOLD,
     INSTRET,
+    MAX_BREAKPOINTS,
     MMIO,
     MMIO_FAULT,
     MMIO_LEN,
@@ -132,11 +141,21 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
         end = instret + budget
         stretch_start = -1
         idle_stretches = 0
+        # A debugger's hold (Hart.stepping, .breakpoints, .watchpoints): compiled regions
+        # are not entered, and with DEBUG_STEP one instruction, trap or interrupt is a run.
+        debugging = st[DEBUG] != 0
+        stepping = (st[DEBUG] & DEBUG_STEP) != 0
+        breaking = (st[DEBUG] & DEBUG_BREAK) != 0
+        interrupts = (st[DEBUG] & DEBUG_NOIRQ) == 0
         if st[MMIO_PENDING]:
             pc = finish_mmio(x, f, csr, st, tlb, pc)
             instret = st[INSTRET]
+            if stepping:
+                end = instret
 
         while instret < end:
+            if stepping and stretch_start != -1:
+                break  # the stretch before ended in a trap
             # Stretches that retire nothing, many in a row (a trap whose handler traps again),
             # use up the budget too, so a trap storm cannot keep the core from returning.
             if instret == stretch_start:
@@ -152,9 +171,15 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
                 st[PC] = pc
                 st[INSTRET] = instret
                 return EXIT_TOHOST
-            irq = interrupt_to_take(csr, st, instret)
+            if st[DEBUG_HIT]:  # a store hit a watchpoint
+                st[PC] = pc
+                st[INSTRET] = instret
+                return EXIT_DEBUG
+            irq = interrupt_to_take(csr, st, instret) if interrupts else -1
             if irq >= 0:
                 pc = take_trap(pc, irq, 0, True, csr, st, tlb)
+                if stepping:
+                    break
             if translates(csr, st) != paged:
                 st[PC] = pc
                 st[INSTRET] = instret
@@ -166,6 +191,12 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
             fetch_delta = 0 if paged else -st[RAM_BASE]
 
             while instret < limit:
+                if breaking and at_breakpoint(pc, st):
+                    if pc != st[BREAK_SKIP]:
+                        st[PC] = pc
+                        st[INSTRET] = instret
+                        return EXIT_DEBUG
+                    st[BREAK_SKIP] = -1  # resumed at this breakpoint: run it once
                 # --- fetch
                 if paged:
                     vpn = pc >> 12
@@ -199,7 +230,7 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
                 rs3_rm = dc[d + DC_RS3RM]
                 if op == Op.REGION:  # compiled code starts here (rvemu.tier2)
                     # (compiled for this mode: translated code at this very virtual pc)
-                    if entry_pc[d >> 3] == (pc if paged else UNTRANSLATED):
+                    if entry_pc[d >> 3] == (pc if paged else UNTRANSLATED) and not debugging:
                         region = entries[d >> 3]
                         budget_left = limit - instret
                         region_pc = call_region(
@@ -327,6 +358,16 @@ def translates(csr, st) -> bool:
     if (csr[SATP] >> 60) & 0xF == SATP_MODE_BARE:
         return False
     return st[PRIV] != PRIV_M or effective_priv(ACCESS_LOAD, csr, st) != PRIV_M
+
+
+@njit_generic
+def at_breakpoint(pc: int, st) -> bool:
+    for i in range(BREAKPOINTS, BREAKPOINTS + MAX_BREAKPOINTS):
+        if st[i] == pc:
+            return True
+        if st[i] == -1:
+            return False
+    return False
 
 
 @njit(cache=True, inline="always")

@@ -69,6 +69,10 @@ class Hart:
         self._hot_threshold = HOT_THRESHOLD
         self._extensions = ALL_EXTENSIONS
         self._paged = False  # which compiled copy of the core runs (see core.compile_run)
+        self._breakpoints: tuple[int, ...] = ()
+        self._watchpoints: tuple[tuple[int, int], ...] = ()  # (RAM offset, length)
+        self._stepping = False
+        self._interrupts_held = False
         self.reset()
 
     def reset(self, pc: int = 0) -> None:
@@ -88,11 +92,13 @@ class Hart:
         self.st[S.SECOND_PAGE_FAULT] = -1
         self.st[S.HOT_THRESHOLD] = self._hot_threshold
         self.st[S.EXTENSIONS] = self._extensions
+        self.st[S.BREAK_SKIP] = -1
         self.csr[S.MISA] = S.MISA_VALUE
         self.csr[S.MSTATUS] = S.MSTATUS_UXL | S.MSTATUS_SXL
         self.csr[S.MHARTID] = self.hart_id
         pmp_changed(self.csr, self.st, self.tlb)  # no rule yet: S and U reach no memory
         self.flush_decoded()
+        self._sync_debug()
 
     # --- running
     def run(self, budget: int) -> int:
@@ -143,10 +149,86 @@ class Hart:
 
     def watch_tohost(self, paddr: int) -> None:
         self.st[S.TOHOST] = paddr
-        page = (paddr - int(self.st[S.RAM_BASE])) >> 12
-        if 0 <= page < len(self.page_flags):
-            self.page_flags[page] |= PAGE_WATCH
-        tlb_flush(self.tlb)
+        self._sync_debug()
+
+    # --- a debugger's hold on the hart (rvemu.debug drives it)
+    @property
+    def breakpoints(self) -> tuple[int, ...]:
+        """The pcs (virtual addresses) the hart stops before, leaving Hart.run with
+        EXIT_DEBUG; run again, it passes the one it stopped at (st[BREAK_SKIP])."""
+        return self._breakpoints
+
+    @breakpoints.setter
+    def breakpoints(self, pcs: tuple[int, ...]) -> None:
+        if len(pcs) > S.MAX_BREAKPOINTS:
+            raise ValueError(f"at most {S.MAX_BREAKPOINTS} breakpoints")
+        self._breakpoints = tuple(pcs)
+        self._sync_debug()
+
+    @property
+    def watchpoints(self) -> tuple[tuple[int, int], ...]:
+        """(RAM offset, length) ranges a store to which leaves Hart.run with EXIT_DEBUG
+        after the store, st[DEBUG_HIT] = 1 + the range's index."""
+        return self._watchpoints
+
+    @watchpoints.setter
+    def watchpoints(self, ranges: tuple[tuple[int, int], ...]) -> None:
+        if len(ranges) > S.MAX_WATCHPOINTS:
+            raise ValueError(f"at most {S.MAX_WATCHPOINTS} watchpoints")
+        self._watchpoints = tuple(ranges)
+        self._sync_debug()
+
+    @property
+    def stepping(self) -> bool:
+        """Whether Hart.run returns after each instruction, trap or interrupt."""
+        return self._stepping
+
+    @stepping.setter
+    def stepping(self, on: bool) -> None:
+        if on == self._stepping:
+            return
+        self._stepping = on
+        self._sync_debug()
+
+    @property
+    def interrupts_held(self) -> bool:
+        """Whether pending interrupts wait (a debugger's single step does not take them)."""
+        return self._interrupts_held
+
+    @interrupts_held.setter
+    def interrupts_held(self, on: bool) -> None:
+        if on == self._interrupts_held:
+            return
+        self._interrupts_held = on
+        self._sync_debug()
+
+    @property
+    def traps(self) -> int:
+        """Traps and interrupts taken since reset."""
+        return int(self.st[S.TRAPS])
+
+    def _sync_debug(self) -> None:
+        st = self.st
+        bits = (S.DEBUG_STEP if self._stepping else 0) | (S.DEBUG_BREAK if self._breakpoints else 0)
+        bits |= S.DEBUG_WATCH if self._watchpoints else 0
+        bits |= S.DEBUG_NOIRQ if self._interrupts_held else 0
+        st[S.DEBUG] = bits
+        # No compiling while a debugger holds the hart: regions are not entered then.
+        st[S.HOT_THRESHOLD] = 0 if bits else self._hot_threshold
+        table = st[S.BREAKPOINTS : S.BREAKPOINTS + S.MAX_BREAKPOINTS]
+        table[:] = -1
+        table[: len(self._breakpoints)] = [int64(pc) for pc in self._breakpoints]
+        st[S.WATCH_LEN : S.WATCH_LEN + S.MAX_WATCHPOINTS] = 0
+        self.page_flags &= ~np.uint8(PAGE_WATCH)
+        watched = [(int(st[S.TOHOST]) - int(st[S.RAM_BASE]), 8)] if st[S.TOHOST] != -1 else []
+        for i, (off, length) in enumerate(self._watchpoints):
+            st[S.WATCH_OFF + i], st[S.WATCH_LEN + i] = off, length
+            watched.append((off, length))
+        for off, length in watched:
+            for page in range(off >> 12, ((off + length - 1) >> 12) + 1):
+                if 0 <= page < len(self.page_flags):
+                    self.page_flags[page] |= PAGE_WATCH
+        tlb_flush(self.tlb)  # stores to watched pages must take the slow path
 
     @property
     def hot_threshold(self) -> int:
@@ -157,7 +239,7 @@ class Hart:
     @hot_threshold.setter
     def hot_threshold(self, value: int) -> None:
         self._hot_threshold = value
-        self.st[S.HOT_THRESHOLD] = value
+        self._sync_debug()
 
     @property
     def extensions(self) -> int:

@@ -26,6 +26,8 @@ from .state import (
     ACCESS_STORE,
     CLINT_BASE,
     CLINT_SIZE,
+    DEBUG_HIT,
+    MAX_WATCHPOINTS,
     MMIO,
     MMIO_ADDR,
     MMIO_SIZE,
@@ -36,13 +38,15 @@ from .state import (
     SECOND_PAGE_FAULT,
     TOHOST,
     TOHOST_HIT,
+    WATCH_LEN,
+    WATCH_OFF,
 )
 
 SLOW = -3  # a store done by the slow path: the hart re-checks interrupts and exits
 
 # page flags (one byte per 4 KiB page of RAM)
 PAGE_CODE = 1  # holds decoded instructions: stores must invalidate them
-PAGE_WATCH = 2  # holds the tohost word: stores must be seen
+PAGE_WATCH = 2  # holds the tohost word or a watchpoint: stores must be seen
 PAGE_REGION = 4  # holds compiled regions (rvemu.tier2): a store forgets all of them
 
 # The decoded-instruction cache: DC_ENTRIES direct-mapped slots of 8 words, flat; the slot
@@ -250,6 +254,10 @@ def note_store(off: int, size: int, pagef, dc, st) -> None:
         tohost = st[TOHOST] - st[RAM_BASE]
         if off <= tohost < off + size or tohost <= off < tohost + 8:
             st[TOHOST_HIT] = 1
+        for i in range(MAX_WATCHPOINTS):
+            start, length = st[WATCH_OFF + i], st[WATCH_LEN + i]
+            if length and off < start + length and start < off + size:
+                st[DEBUG_HIT] = 1 + i
 
 
 @njit_generic

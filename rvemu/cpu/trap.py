@@ -42,6 +42,7 @@ from .state import (
     STIMECMP,
     STVAL,
     STVEC,
+    TRAPS,
 )
 
 # Interrupts in the order the spec gives them priority: MEI, MSI, MTI, SEI, SSI, STI.
@@ -78,6 +79,7 @@ def take_trap(pc: int, cause: int, tval: int, interrupt: bool, csr, st, tlb) -> 
         vector = csr[MTVEC]
     csr[MSTATUS] = status
     st[PRIV] = new_priv
+    st[TRAPS] += 1
     tlb_flush(tlb)  # MIE/SIE, MPP and SPP changes do not matter, but MPRV's meaning may
     if interrupt and (vector & 3) == 1:
         return (vector & ~3) + 4 * cause
