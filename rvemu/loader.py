@@ -98,6 +98,9 @@ def check_tables(elf: ELFFile, file_size: int) -> None:
                 check_range("section", header["sh_offset"], header["sh_size"], file_size)
 
 
+KINDS = ("STT_NOTYPE", "STT_OBJECT", "STT_FUNC")  # symbols that name code or data
+
+
 def symbols_of(elf: ELFFile, file_size: int) -> dict[str, int]:
     symbols: dict[str, int] = {}
     symtab = elf.get_section_by_name(".symtab")
@@ -108,6 +111,9 @@ def symbols_of(elf: ELFFile, file_size: int) -> dict[str, int]:
     if symtab["sh_link"] >= elf["e_shnum"]:
         raise LoadError("the symbol table's string table is not a section")
     for sym in symtab.iter_symbols():
-        if sym.name and sym["st_info"]["type"] in ("STT_NOTYPE", "STT_OBJECT", "STT_FUNC"):
+        # ($x and $d... are the assembler's mapping symbols; absolute ones are constants)
+        if not sym.name or sym.name.startswith("$") or sym["st_shndx"] == "SHN_ABS":
+            continue
+        if sym["st_info"]["type"] in KINDS:
             symbols.setdefault(sym.name, sym["st_value"])
     return symbols

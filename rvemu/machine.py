@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +17,7 @@ from .cpu.core import IS_LOAD
 from .cpu.hart import Hart, int64
 from .cpu.isa import parse_cpu
 from .loader import LoadError
+from .views import Memory, Registers, symbol_at
 
 CHUNK = 1 << 22  # instructions per entry into the core when nothing else limits it
 
@@ -31,10 +33,24 @@ def parse_size(text: str | int) -> int:
 
 
 @dataclass
+class DeviceAccess:
+    """A guest access to a device, as Machine.on_device hooks see it (after it happened:
+    `value` is what was read or written, None when no device answered)."""
+
+    address: int
+    size: int
+    write: bool
+    value: int | None
+
+
+@dataclass
 class RunResult:
     """Why `Machine.run` returned."""
 
-    reason: str  # "poweroff", "tohost", "limit", "reset", "halt", "quit" (Ctrl-A x)
+    # "poweroff", "tohost", "limit", "reset", "halt", "quit" (Ctrl-A x); and for a
+    # debugger: "step" (Machine.step ran its steps), "breakpoint", "watchpoint" (see
+    # Machine.stop_address), "hook" (a pc hook asked to stop)
+    reason: str
     exit_code: int | None  # the guest's exit code (0 = pass) for poweroff/tohost
     instructions: int  # retired in this run
     seconds: float  # host wall time of this run
@@ -91,6 +107,19 @@ class Machine:
         # boot-latency marks: (instructions, host seconds since run start)
         self.marks: dict[str, tuple[int, float]] = {}
         self._run_start = 0.0
+        # A debugger's and a script's hold: see add_breakpoint, watch, on_pc, on_device,
+        # on_console.
+        self.breakpoints: set[int] = set()
+        self.watchpoints: dict[int, int] = {}  # address -> length
+        self.stop_address: int | None = None  # the breakpoint or watchpoint last stopped at
+        self._pc_hooks: dict[int, list[Callable[[Machine], object]]] = {}
+        self._device_hooks: list[Callable[[DeviceAccess], object]] = []
+        self._console_hooks: list[Callable[[bytes], object]] = []
+        self._echo = self.uart.sink
+        self.uart.sink = self._console_output
+        self.regs = Registers(self)
+        self.phys = Memory(self, virtual=False)
+        self.virt = Memory(self, virtual=True)
 
     # --- loading
     def load(self, path: str | None) -> None:
@@ -131,6 +160,15 @@ class Machine:
         if self.tohost is not None:
             self.hart.watch_tohost(self.tohost)
 
+    @property
+    def symbols(self) -> dict[str, int]:
+        """The loaded ELF's symbols: name -> address."""
+        return self.image.symbols if self.image else {}
+
+    def symbol_at(self, address: int) -> str | None:
+        """ "main" or "main+0x10": the loaded ELF's nearest symbol at or below address."""
+        return symbol_at(self.symbols, address)
+
     # --- memory access from Python
     def read_phys(self, paddr: int, size: int) -> bytes:
         off = paddr - self.ram_base
@@ -151,12 +189,15 @@ class Machine:
 
     # --- running
     def run(self, max_instructions: int | None = None) -> RunResult:
-        """Run until the guest powers off, writes tohost, or retires max_instructions."""
+        """Run until the guest powers off, writes tohost, or retires max_instructions, or
+        until a breakpoint, watchpoint or pc hook stops it. A breakpoint at the pc the
+        hart stands at is passed (as GDB's continue does)."""
         hart = self.hart
         start_instret = hart.instret
         limit = None if max_instructions is None else start_instret + max_instructions
         hart.run(0)  # load (or compile) the core first, so timings are the guest's alone
         self._run_start = time.perf_counter()
+        hart.st[S.BREAK_SKIP] = int64(hart.pc)
         stalled = 0  # budget used up by traps that retired nothing (a trap storm)
         while True:
             budget = CHUNK if limit is None else min(CHUNK, limit - hart.instret - stalled)
@@ -166,28 +207,154 @@ class Machine:
             why = hart.run(self.board.before_run(budget))
             if why == S.EXIT_BUDGET and hart.instret == before:
                 stalled += budget
-            if why == S.EXIT_MMIO:
-                self._serve_mmio()
-                self.board.poll_every(CHUNK)
-                self.board.sync_interrupts()
-                if self.finisher.exit_code is not None:
-                    return self._result("poweroff", self.finisher.exit_code, start_instret)
-                if self.finisher.reset_requested:
-                    return self._result("reset", None, start_instret)
-            elif why == S.EXIT_TOHOST:
-                code = self._serve_tohost()
-                if code is not None:
-                    return self._result("tohost", code, start_instret)
-            elif why == S.EXIT_MARK:
-                self._mark("main")
-            elif why == S.EXIT_WFI:
-                if not self._wait_for_interrupt():
-                    return self._result("halt", None, start_instret)
-            elif why == S.EXIT_BUDGET:
-                self.board.poll()
-                self.board.sync_interrupts()
-            if self.board.quit_requested:
-                return self._result("quit", None, start_instret)
+            stop = self._serve_exit(why)
+            if stop is not None:
+                return self._result(*stop, start_instret)
+
+    def step(self, count: int = 1, interrupts: bool = True) -> RunResult:
+        """Run `count` steps, each one instruction retired or one trap or interrupt taken
+        (a trap's handler is not entered further); reason "step" when all ran. With
+        `interrupts` False, pending interrupts wait (as GDB's stepping on QEMU)."""
+        hart = self.hart
+        start_instret = hart.instret
+        hart.run(0)
+        self._run_start = time.perf_counter()
+        was_stepping = hart.stepping  # (a tracer keeps the hart stepping between calls)
+        hart.stepping = True
+        hart.interrupts_held = not interrupts
+        try:
+            for _ in range(count):
+                hart.st[S.BREAK_SKIP] = int64(hart.pc)  # the step asked for runs
+                before = (hart.instret, hart.traps)
+                while (hart.instret, hart.traps) == before:
+                    stop = self._serve_exit(hart.run(self.board.before_run(1)))
+                    if stop is not None:
+                        return self._result(*stop, start_instret)
+        finally:
+            hart.stepping = was_stepping
+            hart.interrupts_held = False
+        return self._result("step", None, start_instret)
+
+    def _serve_exit(self, why: int) -> tuple[str, int | None] | None:
+        """Do what the hart left the core for; (reason, exit code) if the run must end."""
+        if why == S.EXIT_MMIO:
+            self._serve_mmio()
+            self.board.poll_every(CHUNK)
+            self.board.sync_interrupts()
+            if self.finisher.exit_code is not None:
+                return "poweroff", self.finisher.exit_code
+            if self.finisher.reset_requested:
+                return "reset", None
+        elif why == S.EXIT_TOHOST:
+            code = self._serve_tohost()
+            if code is not None:
+                return "tohost", code
+        elif why == S.EXIT_MARK:
+            self._mark("main")
+        elif why == S.EXIT_WFI:
+            if not self._wait_for_interrupt():
+                return "halt", None
+        elif why == S.EXIT_BUDGET:
+            self.board.poll()
+            self.board.sync_interrupts()
+        elif why == S.EXIT_DEBUG:
+            stop = self._debug_stop()
+            if stop is not None:
+                return stop, None
+        if self.board.quit_requested:
+            return "quit", None
+        return None
+
+    def _debug_stop(self) -> str | None:
+        """A breakpoint or watchpoint stopped the hart: call the pc hooks there; the reason
+        to stop the run, or None to go on."""
+        st, pc = self.hart.st, self.hart.pc
+        hit = int(st[S.DEBUG_HIT])
+        if hit:
+            st[S.DEBUG_HIT] = 0
+            self.stop_address = list(self.watchpoints)[hit - 1]
+            return "watchpoint"
+        stop = None
+        for hook in self._pc_hooks.get(pc, ()):
+            if hook(self):
+                stop = "hook"
+        if pc in self.breakpoints:
+            stop = "breakpoint"
+        if stop is not None:
+            self.stop_address = pc
+            return stop
+        st[S.BREAK_SKIP] = int64(pc)  # only hooks here: run the instruction and go on
+        return None
+
+    # --- a debugger's and a script's hold on the machine
+    def add_breakpoint(self, pc: int) -> None:
+        """Stop runs before the instruction at virtual address pc (RunResult "breakpoint")."""
+        self.breakpoints.add(pc)
+        self._sync_breakpoints()
+
+    def remove_breakpoint(self, pc: int) -> None:
+        self.breakpoints.discard(pc)
+        self._sync_breakpoints()
+
+    def on_pc(self, pc: int, hook: Callable[[Machine], object]) -> None:
+        """Call hook(machine) each time the hart is about to run the instruction at pc; a
+        hook that returns true stops the run there (RunResult "hook")."""
+        self._pc_hooks.setdefault(pc, []).append(hook)
+        self._sync_breakpoints()
+
+    def on_device(self, hook: Callable[[DeviceAccess], object]) -> None:
+        """Call hook(access) after each guest access to a device on the bus (the CLINT,
+        served inside the hart, is not seen)."""
+        self._device_hooks.append(hook)
+
+    def on_console(self, hook: Callable[[bytes], object]) -> None:
+        """Call hook(data) with each piece of console (UART) output."""
+        self._console_hooks.append(hook)
+
+    def watch(self, address: int, length: int = 8) -> None:
+        """Stop runs after a store to [address, address + length) (RunResult "watchpoint",
+        stop_address = address). The virtual address is translated now, as a store at the
+        hart's privilege would be; it must be RAM."""
+        self.watchpoints[address] = length
+        try:
+            self._sync_watchpoints()
+        except ValueError:
+            del self.watchpoints[address]
+            raise
+
+    def unwatch(self, address: int) -> None:
+        self.watchpoints.pop(address, None)
+        self._sync_watchpoints()
+
+    def _sync_breakpoints(self) -> None:
+        self.hart.breakpoints = tuple(sorted(self.breakpoints | set(self._pc_hooks)))
+
+    def _sync_watchpoints(self) -> None:
+        ranges = []
+        for address, length in self.watchpoints.items():
+            paddr = self.translate(address, S.ACCESS_STORE)
+            off = -1 if paddr is None else paddr - self.ram_base
+            if not (0 <= off and off + length <= len(self.ram)):
+                raise ValueError(f"cannot watch {address:#x}: not RAM")
+            ranges.append((off, length))
+        self.hart.watchpoints = tuple(ranges)
+
+    def translate(self, vaddr: int, access: int = S.ACCESS_LOAD) -> int | None:
+        """The physical address an access (state.ACCESS_LOAD, _STORE or _FETCH) at vaddr
+        would reach now, through the hart's translation and privilege; None if it would
+        fault. (Sets the page's A bit, and D for a store, as the access itself would.)"""
+        from .mmu.sv import translate
+
+        paddr, status = translate(
+            int64(vaddr), access, self.hart.csr, self.hart.st, self.ram.view(np.int64)
+        )
+        return int(paddr) & ((1 << 64) - 1) if status == S.OK else None
+
+    def _console_output(self, data: bytes) -> None:
+        if self._echo is not None:
+            self._echo(data)
+        for hook in self._console_hooks:
+            hook(data)
 
     def _result(self, reason: str, code: int | None, start_instret: int) -> RunResult:
         seconds = time.perf_counter() - self._run_start
@@ -212,10 +379,15 @@ class Machine:
             value = int(st[S.MMIO_VALUE]) & ((1 << (8 * size)) - 1)
             if not self.bus.write(addr, size, value):
                 st[S.MMIO_FAULT] = 1
+                value = None
             else:  # the store is done: retire it here, so a power-off store counts
                 st[S.MMIO_PENDING] = 0
                 st[S.PC] += st[S.MMIO_LEN]
                 st[S.INSTRET] += 1
+        if self._device_hooks:
+            access = DeviceAccess(addr, size, not IS_LOAD[op], value)
+            for hook in self._device_hooks:
+                hook(access)
 
     def _serve_tohost(self) -> int | None:
         """HTIF: an odd value ends the run with code value >> 1; device 1 command 1

@@ -40,7 +40,7 @@ class Uart16550:
 
     def __init__(self, sink: Callable[[bytes], None] | None = None) -> None:
         self.output = bytearray()
-        self._sink = sink
+        self.sink = sink  # called with each byte transmitted
         self.host_input: deque[int] = deque()  # bytes from the host not yet in the FIFO
         self.reset()
 
@@ -192,7 +192,7 @@ class Uart16550:
             self._receive(byte)
         else:
             self.output.append(byte)
-            if self._sink is not None:
-                self._sink(bytes([byte]))
+            if self.sink is not None:
+                self.sink(bytes([byte]))
         self.lsr |= LSR_THRE | LSR_TEMT
         self.thr_ipending = True
