@@ -112,6 +112,7 @@ class Machine:
         self.breakpoints: set[int] = set()
         self.watchpoints: dict[int, int] = {}  # address -> length
         self.stop_address: int | None = None  # the breakpoint or watchpoint last stopped at
+        self._watch_stop: int | None = None  # the pc of the store a watchpoint stopped
         self._pc_hooks: dict[int, list[Callable[[Machine], object]]] = {}
         self._device_hooks: list[Callable[[DeviceAccess], object]] = []
         self._console_hooks: list[Callable[[bytes], object]] = []
@@ -198,6 +199,10 @@ class Machine:
         hart.run(0)  # load (or compile) the core first, so timings are the guest's alone
         self._run_start = time.perf_counter()
         hart.st[S.BREAK_SKIP] = int64(hart.pc)
+        if self._watch_stop == hart.pc:  # do the store the watchpoint stopped first
+            result = self.step()
+            if result.reason != "step":
+                return result
         stalled = 0  # budget used up by traps that retired nothing (a trap storm)
         while True:
             budget = CHUNK if limit is None else min(CHUNK, limit - hart.instret - stalled)
@@ -225,11 +230,19 @@ class Machine:
         try:
             for _ in range(count):
                 hart.st[S.BREAK_SKIP] = int64(hart.pc)  # the step asked for runs
+                watchpoints = hart.watchpoints
+                if self._watch_stop == hart.pc:  # the store a watchpoint stopped: do it
+                    hart.watchpoints = ()
+                self._watch_stop = None
                 before = (hart.instret, hart.traps)
-                while (hart.instret, hart.traps) == before:
-                    stop = self._serve_exit(hart.run(self.board.before_run(1)))
-                    if stop is not None:
-                        return self._result(*stop, start_instret)
+                try:
+                    while (hart.instret, hart.traps) == before:
+                        stop = self._serve_exit(hart.run(self.board.before_run(1)))
+                        if stop is not None:
+                            return self._result(*stop, start_instret)
+                finally:
+                    if hart.watchpoints != watchpoints:
+                        hart.watchpoints = watchpoints
         finally:
             hart.stepping = was_stepping
             hart.interrupts_held = False
@@ -273,6 +286,7 @@ class Machine:
         if hit:
             st[S.DEBUG_HIT] = 0
             self.stop_address = list(self.watchpoints)[hit - 1]
+            self._watch_stop = pc
             return "watchpoint"
         stop = None
         for hook in self._pc_hooks.get(pc, ()):
@@ -312,9 +326,10 @@ class Machine:
         self._console_hooks.append(hook)
 
     def watch(self, address: int, length: int = 8) -> None:
-        """Stop runs after a store to [address, address + length) (RunResult "watchpoint",
-        stop_address = address). The virtual address is translated now, as a store at the
-        hart's privilege would be; it must be RAM."""
+        """Stop runs before a store to [address, address + length) (RunResult
+        "watchpoint", stop_address = address, pc at the store; the next step or run does
+        the store). The virtual address is translated now, as a store at the hart's
+        privilege would be; it must be RAM."""
         self.watchpoints[address] = length
         try:
             self._sync_watchpoints()

@@ -98,8 +98,11 @@ def test_watchpoint_stops_after_each_store_and_pc_hooks_run():
     values = []
     while (result := m.run()).reason == "watchpoint":
         assert m.stop_address == ticks
-        assert m.symbol_at(m.hart.pc).startswith("on_tick+")  # just after the store
+        assert m.symbol_at(m.hart.pc).startswith("on_tick+")  # at the store, not yet done
+        before = int.from_bytes(m.phys[ticks : ticks + 4], "little")
+        assert m.step().reason == "step"
         values.append(int.from_bytes(m.phys[ticks : ticks + 4], "little"))
+        assert values[-1] == before + 1
     assert (result.reason, result.exit_code) == ("poweroff", 0)
     assert values == [1, 2, 3, 4, 5]
     assert len(calls) == 5

@@ -31,6 +31,7 @@ from .memory import (
     DC_RS3RM,
     DC_TAG,
     SLOW,
+    WATCHED,
     dc_slot,
     fetch_page,
 )
@@ -45,7 +46,6 @@ from .state import (
     CAUSE_STORE_ACCESS,
     DEBUG,
     DEBUG_BREAK,
-    DEBUG_HIT,
     DEBUG_NOIRQ,
     DEBUG_STEP,
     EXIT_BUDGET,
@@ -171,10 +171,6 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
                 st[PC] = pc
                 st[INSTRET] = instret
                 return EXIT_TOHOST
-            if st[DEBUG_HIT]:  # a store hit a watchpoint
-                st[PC] = pc
-                st[INSTRET] = instret
-                return EXIT_DEBUG
             irq = interrupt_to_take(csr, st, instret) if interrupts else -1
             if irq >= 0:
                 pc = take_trap(pc, irq, 0, True, csr, st, tlb)
@@ -323,6 +319,10 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
                         limit = instret + 1  # re-check interrupts and exits after this one
                     elif status == MMIO:
                         return mmio_exit(st, pc, instret, op, rd, addr, length)
+                    elif status == WATCHED:  # stop before the store (as QEMU for GDB)
+                        st[PC] = pc
+                        st[INSTRET] = instret
+                        return EXIT_DEBUG
                     else:  # a trap (an FP load or store with FS off is illegal)
                         tval = (
                             dc[d + DC_RAW] >> 3

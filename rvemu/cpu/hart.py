@@ -168,7 +168,7 @@ class Hart:
     @property
     def watchpoints(self) -> tuple[tuple[int, int], ...]:
         """(RAM offset, length) ranges a store to which leaves Hart.run with EXIT_DEBUG
-        after the store, st[DEBUG_HIT] = 1 + the range's index."""
+        before the store (pc at it), st[DEBUG_HIT] = 1 + the range's index."""
         return self._watchpoints
 
     @watchpoints.setter

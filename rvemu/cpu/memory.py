@@ -43,6 +43,7 @@ from .state import (
 )
 
 SLOW = -3  # a store done by the slow path: the hart re-checks interrupts and exits
+WATCHED = -5  # a store that would write a watched range: not done, the hart stops before it
 
 # page flags (one byte per 4 KiB page of RAM)
 PAGE_CODE = 1  # holds decoded instructions: stores must invalidate them
@@ -215,6 +216,11 @@ def store_slow(addr: int, size: int, value: int, mem, tlb, pagef, dc, csr, st, i
         for k in range(size):
             a = addr + k
             off = off_first + k if (a >> 12) == (addr >> 12) else off_last - (size - 1 - k)
+            if pagef[off >> 12] & PAGE_WATCH and watched(off, 1, st):
+                return WATCHED
+        for k in range(size):
+            a = addr + k
+            off = off_first + k if (a >> 12) == (addr >> 12) else off_last - (size - 1 - k)
             note_store(off, 1, pagef, dc, st)
             mem[0][off] = np.uint8((value >> (8 * k)) & 0xFF)
         return SLOW
@@ -227,6 +233,8 @@ def store_slow(addr: int, size: int, value: int, mem, tlb, pagef, dc, csr, st, i
             if whole_page:
                 tlb_fill(tlb, ACCESS_STORE, addr, off)
         else:
+            if pagef[off >> 12] & PAGE_WATCH and watched(off, size, st):
+                return WATCHED
             note_store(off, size, pagef, dc, st)
         write_ram(mem, off, size, value)
         return SLOW
@@ -254,10 +262,18 @@ def note_store(off: int, size: int, pagef, dc, st) -> None:
         tohost = st[TOHOST] - st[RAM_BASE]
         if off <= tohost < off + size or tohost <= off < tohost + 8:
             st[TOHOST_HIT] = 1
-        for i in range(MAX_WATCHPOINTS):
-            start, length = st[WATCH_OFF + i], st[WATCH_LEN + i]
-            if length and off < start + length and start < off + size:
-                st[DEBUG_HIT] = 1 + i
+
+
+@njit_generic
+def watched(off: int, size: int, st) -> bool:
+    """Whether a store to RAM [off, off + size) would hit a watchpoint (a debugger's);
+    st[DEBUG_HIT] then says which."""
+    for i in range(MAX_WATCHPOINTS):
+        start, length = st[WATCH_OFF + i], st[WATCH_LEN + i]
+        if length and off < start + length and start < off + size:
+            st[DEBUG_HIT] = 1 + i
+            return True
+    return False
 
 
 @njit_generic
@@ -287,6 +303,8 @@ def amo_offset(addr: int, size: int, mem, tlb, pagef, dc, csr, st) -> tuple[int,
     if off < 0:
         return 0, access_fault(ACCESS_STORE)  # atomics on devices are not supported
     if pagef[off >> 12]:
+        if pagef[off >> 12] & PAGE_WATCH and watched(off, size, st):
+            return 0, WATCHED
         note_store(off, size, pagef, dc, st)
     return off, OK
 

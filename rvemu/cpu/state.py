@@ -43,14 +43,14 @@ PMP_DENIES = 32  # bit p: PMP denies some access to RAM at privilege p (mmu/pmp.
 EXTENSIONS = 33  # the optional extensions the hart has, as bits (isa.OPTIONAL_EXTENSIONS)
 # A debugger's hold on the hart (Hart.breakpoints, .watchpoints, .stepping)
 DEBUG = 34  # DEBUG_* bits: what the loop must check for; 0 when no debugger is attached
-DEBUG_HIT = 35  # 1 + the index of the watchpoint a store hit, else 0
+DEBUG_HIT = 35  # 1 + the index of the watchpoint a store was about to hit
 BREAK_SKIP = 36  # a breakpoint's pc the hart resumes at: passed once without stopping, or -1
 TRAPS = 37  # traps and interrupts taken since reset (how a single step sees one)
 MAX_BREAKPOINTS = 32
 BREAKPOINTS = 38  # MAX_BREAKPOINTS slots: pcs to stop before, then -1 after the last
 MAX_WATCHPOINTS = 8
 # MAX_WATCHPOINTS slots each: the RAM range [WATCH_OFF, WATCH_OFF + WATCH_LEN) a store to
-# which stops the hart after it; WATCH_LEN 0 for a free slot
+# which stops the hart before it (EXIT_DEBUG, pc at the store); WATCH_LEN 0 for a free slot
 WATCH_OFF = BREAKPOINTS + MAX_BREAKPOINTS
 WATCH_LEN = WATCH_OFF + MAX_WATCHPOINTS
 ST_SIZE = WATCH_LEN + MAX_WATCHPOINTS
@@ -68,7 +68,7 @@ EXIT_TOHOST = 3  # the guest wrote the HTIF tohost word
 EXIT_MARK = 4  # the guest ran a boot-latency mark
 EXIT_MODE = 5  # (inside Hart.run) fetch started or stopped translating: switch cores
 EXIT_HOT = 6  # (inside Hart.run) st[HOT_PC] got hot: compile the code there
-EXIT_DEBUG = 7  # a breakpoint (pc is at it) or a watchpoint (st[DEBUG_HIT]; after the store)
+EXIT_DEBUG = 7  # at a breakpoint, or at a store a watchpoint stopped (st[DEBUG_HIT])
 
 # --- privilege levels
 PRIV_U, PRIV_S, PRIV_M = 0, 1, 3

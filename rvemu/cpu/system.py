@@ -14,7 +14,7 @@ from .bits import sext
 from .csr import accessible, csr_read, csr_write
 from .isa import BY_OP, CACHE_BLOCK, Op, ops_where
 from .jit import njit_generic
-from .memory import amo_offset, flush_decoded, load, read_ram, write_ram
+from .memory import WATCHED, amo_offset, flush_decoded, load, read_ram, write_ram
 from .ops import ltu
 from .state import (
     CAUSE_BREAKPOINT,
@@ -26,6 +26,7 @@ from .state import (
     ENVCFG_CBCFE,
     ENVCFG_CBIE,
     ENVCFG_CBZE,
+    EXIT_DEBUG,
     EXIT_MARK,
     EXIT_WFI,
     INSTRET,
@@ -116,6 +117,8 @@ def execute_atomic(op, rd, rs1, rs2, pc, next_pc, x, csr, st, mem, tlb, pagef, d
         x[rd] = sext(value, 32) if word else value
         return next_pc, NEXT
     off, status = amo_offset(addr, size, mem, tlb, pagef, dc, csr, st)
+    if status == WATCHED:
+        return watch_stop(pc, st, instret)
     if status != OK:
         return take_trap(pc, status, addr, False, csr, st, tlb), TRAPPED
     if op == Op.SC_W or op == Op.SC_D:
@@ -140,6 +143,14 @@ def execute_atomic(op, rd, rs1, rs2, pc, next_pc, x, csr, st, mem, tlb, pagef, d
 
 
 @njit_generic
+def watch_stop(pc: int, st, instret: int) -> tuple[int, int]:
+    """Stop before a store that would hit a watchpoint: an exit with pc at the store."""
+    st[PC] = pc
+    st[INSTRET] = instret
+    return pc, EXIT_DEBUG
+
+
+@njit_generic
 def cbo_allowed(field: int, csr, st) -> bool:
     """Whether this privilege may run a cache-block operation (envcfg fields, as QEMU)."""
     priv = st[PRIV]
@@ -161,6 +172,8 @@ def execute_cbo(op, rs1, raw, pc, next_pc, x, csr, st, mem, tlb, pagef, dc, inst
     if op == Op.CBO_ZERO:
         addr &= ~(CACHE_BLOCK - 1)
         off, status = amo_offset(addr, CACHE_BLOCK, mem, tlb, pagef, dc, csr, st)
+        if status == WATCHED:
+            return watch_stop(pc, st, instret)
         if status != OK:
             return take_trap(pc, status, addr, False, csr, st, tlb), TRAPPED
         for k in range(0, CACHE_BLOCK, 8):
@@ -169,7 +182,7 @@ def execute_cbo(op, rs1, raw, pc, next_pc, x, csr, st, mem, tlb, pagef, dc, inst
     _, status = load(addr, 1, mem, tlb, csr, st, instret, True)
     if status != OK and status != MMIO:
         _, status = amo_offset(addr, 1, mem, tlb, pagef, dc, csr, st)
-        if status != OK:
+        if status != OK and status != WATCHED:  # (a clean or flush writes nothing)
             return take_trap(pc, status, addr, False, csr, st, tlb), TRAPPED
     return next_pc, NEXT
 
