@@ -73,9 +73,19 @@ def cmd_boot(args: argparse.Namespace) -> int:
     from .loader import read_elf
 
     read_elf(args.elf)  # a bad image is reported before anything else is set up
+    if args.wait and not args.gdb:
+        print("rvemu: --wait needs --gdb", file=sys.stderr)
+        return 2
     machine = machine_from(args, echo=True)
     machine.load(args.elf)
-    result = machine.run(max_instructions=args.max_instructions)
+    if args.gdb:
+        from .gdbstub import GdbServer
+
+        result = GdbServer(machine, args.gdb, args.wait).serve()
+        if result is None:  # GDB killed the guest
+            return 0
+    else:
+        result = machine.run(max_instructions=args.max_instructions)
     if args.stats:
         print_stats(machine, result)
     if result.reason == "poweroff":
@@ -192,6 +202,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_machine_options(boot)
     boot.add_argument("--max-instructions", type=int, default=None, metavar="N")
     boot.add_argument("--stats", action="store_true", help="print run statistics to stderr")
+    debug = boot.add_argument_group("debugging (see README: Debugging a guest)")
+    debug.add_argument(
+        "--gdb",
+        metavar="[HOST:]PORT",
+        help="serve GDB's remote protocol there (QEMU's -gdb tcp::PORT; 1234 is QEMU's -s)",
+    )
+    debug.add_argument(
+        "--wait",
+        action="store_true",
+        help="with --gdb: hold the hart at reset until GDB continues it (QEMU's -S)",
+    )
     boot.set_defaults(func=cmd_boot)
 
     test = sub.add_parser("test", help="run riscv-tests style ELFs (HTIF tohost)")
