@@ -27,7 +27,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from test_official_suite import FAMILIES, family_and_env, suite_dir
+from test_official_suite import family_and_env, suite_dir
 from toolchain import PREFIX, build_elf, require_toolchain
 
 from rvemu.cpu.isa import RECORDS
@@ -100,8 +100,8 @@ def check(elfs: list[Path], allowed: set[tuple[str, str]]) -> None:
     for elf in elfs:
         compared, k, w = compare(elf)
         total, known, wrong = total + compared, known + k, wrong + w
-    print(f"\n{len(elfs)} files, {total} instructions compared, {sum(known.values())} known "
-          f"differences {dict(known)}, {len(wrong)} wrong")  # fmt: skip
+    differences = f"{sum(known.values())} known differences {dict(known)}"
+    print(f"\n{len(elfs)} files, {total} instructions compared, {differences}, {len(wrong)} wrong")
     assert not wrong, f"{len(wrong)} of {total} lines differ:\n" + "\n".join(wrong[:40])
     assert set(known) <= allowed, f"differences not expected here: {set(known) - allowed}"
 
@@ -134,11 +134,11 @@ def riscv_tests() -> dict[str, list[Path]]:
 RISCV_TESTS = riscv_tests()
 
 
-@pytest.mark.parametrize("family", sorted(FAMILIES))
+@pytest.mark.parametrize("family", sorted(RISCV_TESTS) or ["none"])
 def test_riscv_tests(family: str) -> None:
     require_objdump()
-    if family not in RISCV_TESTS:
-        pytest.skip(f"*** no riscv-tests {family} ELFs found (see test_official_suite.py) ***")
+    if not RISCV_TESTS:
+        pytest.skip("*** riscv-tests not found (see test_official_suite.py): NOT compared ***")
     check(RISCV_TESTS[family], allowed={(".2byte", "unimp"), ("packw", "zext.h")})
 
 
