@@ -76,6 +76,9 @@ def cmd_boot(args: argparse.Namespace) -> int:
     if args.wait and not args.gdb:
         print("rvemu: --wait needs --gdb", file=sys.stderr)
         return 2
+    if args.gdb and args.trace:
+        print("rvemu: --gdb and --trace cannot be used together", file=sys.stderr)
+        return 2
     machine = machine_from(args, echo=True)
     machine.load(args.elf)
     if args.gdb:
@@ -84,6 +87,8 @@ def cmd_boot(args: argparse.Namespace) -> int:
         result = GdbServer(machine, args.gdb, args.wait).serve()
         if result is None:  # GDB killed the guest
             return 0
+    elif args.trace:
+        result = run_traced(machine, args)
     else:
         result = machine.run(max_instructions=args.max_instructions)
     if args.stats:
@@ -112,6 +117,31 @@ def cmd_boot(args: argparse.Namespace) -> int:
         return 0
     print("rvemu: the guest asked for a reset, which rvemu does not do yet", file=sys.stderr)
     return 1
+
+
+def run_traced(machine, args: argparse.Namespace):  # noqa: ANN201 (a RunResult)
+    from .trace import Tracer
+
+    start, end = args.trace_range or (0, 1 << 64)
+    out = sys.stderr if args.trace == "-" else open(args.trace, "w")  # noqa: SIM115
+    try:
+        tracer = Tracer(machine, out, args.trace_format, args.trace_limit, start, end)
+        return tracer.run(args.max_instructions)
+    finally:
+        if out is not sys.stderr:
+            out.close()
+
+
+def address_range(text: str) -> tuple[int, int]:
+    start, sep, end = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        return int(start, 0), int(end, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not START:END (e.g. 0x80000000:0x80001000)"
+        ) from None
 
 
 def print_stats(machine, result) -> None:
@@ -207,6 +237,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--gdb",
         metavar="[HOST:]PORT",
         help="serve GDB's remote protocol there (QEMU's -gdb tcp::PORT; 1234 is QEMU's -s)",
+    )
+    debug.add_argument(
+        "--trace",
+        metavar="FILE",
+        help="write each executed instruction (pc, privilege, disassembly, registers and "
+        "memory written) and each trap to FILE ('-': stderr)",
+    )
+    debug.add_argument(
+        "--trace-format",
+        choices=("rvemu", "spike"),
+        default="rvemu",
+        help="rvemu's lines, or Spike's commit log (spike -l --log-commits) to diff against",
+    )
+    debug.add_argument(
+        "--trace-limit",
+        type=positive,
+        metavar="N",
+        help="stop tracing after N instructions (the guest runs on, at full speed)",
+    )
+    debug.add_argument(
+        "--trace-range",
+        type=address_range,
+        metavar="START:END",
+        help="trace only instructions with START <= pc < END",
     )
     debug.add_argument(
         "--wait",

@@ -14,9 +14,9 @@ import socket
 import sys
 from dataclasses import dataclass
 
-from .cpu.csr_names import CSR_NAMES
+from .cpu.names import CSR_NAMES, F_NAMES, X_NAMES
 from .machine import Machine, RunResult
-from .views import F_NAMES, implemented_csrs
+from .views import implemented_csrs
 
 PC_REGNUM = 32
 FIRST_F_REGNUM = 33
@@ -35,8 +35,6 @@ class Register:
 
 
 def registers() -> list[Register]:
-    from .cpu.hart import X_NAMES
-
     regs = [Register(name, n, 64) for n, name in enumerate(X_NAMES)]
     regs.append(Register("pc", PC_REGNUM, 64))
     regs += [Register(name, FIRST_F_REGNUM + n, 64) for n, name in enumerate(F_NAMES)]

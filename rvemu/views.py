@@ -7,16 +7,12 @@ from typing import TYPE_CHECKING
 
 from .cpu import state as S
 from .cpu.csr import accessible, csr_read, csr_write, is_implemented
-from .cpu.csr_names import CSR_NAMES, CSR_NUMBERS
-from .cpu.hart import X_NAMES, int64
+from .cpu.hart import int64
+from .cpu.names import CSR_NAMES, CSR_NUMBERS, F_NAMES, X_NAMES
 
 if TYPE_CHECKING:
     from .machine import Machine
 
-F_NAMES = (
-    "ft0 ft1 ft2 ft3 ft4 ft5 ft6 ft7 fs0 fs1 fa0 fa1 fa2 fa3 fa4 fa5 fa6 fa7 "
-    "fs2 fs3 fs4 fs5 fs6 fs7 fs8 fs9 fs10 fs11 ft8 ft9 ft10 ft11"
-).split()
 MASK64 = (1 << 64) - 1
 
 

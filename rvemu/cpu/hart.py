@@ -16,14 +16,10 @@ from . import state as S
 from .core import run_bare, run_paged
 from .isa import ALL_EXTENSIONS
 from .memory import PAGE_CODE, PAGE_REGION, PAGE_WATCH, flush_decoded, new_decoded_cache
+from .names import X_NAMES
 
 # Taken jumps to a pc before the second tier compiles the code there (0: never).
 HOT_THRESHOLD = int(os.environ.get("RVEMU_HOT_THRESHOLD", "1000"))
-
-X_NAMES = (
-    "zero ra sp gp tp t0 t1 t2 s0 s1 a0 a1 a2 a3 a4 a5 a6 a7 "
-    "s2 s3 s4 s5 s6 s7 s8 s9 s10 s11 t3 t4 t5 t6"
-).split()
 
 
 def _compile_paged_copy_elsewhere() -> subprocess.Popen | None:
