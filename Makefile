@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc \
+APT_PACKAGES := gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc gdb-multiarch \
                 device-tree-compiler opensbi python3-venv
 # One Numba cache for every process (rvemu keys a subfolder on its compiled sources).
 export RVEMU_CACHE_DIR ?= $(CURDIR)/.cache/rvemu
