@@ -161,8 +161,9 @@ def print_stats(machine, result) -> None:
     ]
     tier2 = machine.hart.tier2
     lines.append(
-        f"compiled code         {tier2.regions} regions, {tier2.instructions} instructions, "
-        f"{tier2.seconds * 1e3:.1f} ms compiling (RVEMU_HOT_THRESHOLD={machine.hart.hot_threshold})"
+        f"compiled code         {tier2.regions} regions ({tier2.cached} from the code cache), "
+        f"{tier2.instructions} instructions, {tier2.seconds * 1e3:.1f} ms compiling or loading "
+        f"(RVEMU_HOT_THRESHOLD={machine.hart.hot_threshold})"
     )
     for name in ("main", "first_output"):
         if name in machine.marks:

@@ -8,7 +8,12 @@ never from rvemu's own decoder, so a test that compares the two can fail.
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
+
+# Regions compiled at once, the guest waiting, so that tests see exactly when code becomes
+# compiled (tests/test_code_cache.py covers the background worker).
+os.environ.setdefault("RVEMU_BACKGROUND_COMPILE", "0")
 
 import pytest
 

@@ -130,8 +130,9 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
 
     # No reference counting inside the hot loop: every array here is owned by the Hart,
     # which outlives the call, and Numba's per-call increments of array counts cost more
-    # than the instructions themselves.
-    @njit(cache=True, _nrt=False)
+    # than the instructions themselves. nogil: the threads that talk to the compile
+    # worker (tier2/worker.py) run meanwhile.
+    @njit(cache=True, _nrt=False, nogil=True)
     def run(
         x, f, csr, st, ram8, ram16, ram32, ram64, tlb, dc, pagef, hot, entries, entry_pc, budget
     ):

@@ -101,6 +101,7 @@ class Hart:
         """Run up to `budget` instructions; returns why it stopped (state.EXIT_*)."""
         end = self.instret + budget
         while True:
+            self.tier2.install_ready()  # regions the compile worker has finished
             run_core = run_paged if self._paged else run_bare
             why = int(run_core(*self._core_args(), end - self.instret))
             if why == S.EXIT_HOT:
