@@ -14,7 +14,7 @@ export RVEMU_CACHE_DIR ?= $(CURDIR)/.cache/rvemu
 run: deps apps
 	$(PY) -m rvemu boot build/unikernel/hello.elf --stats
 
-test: deps apps warm lint
+test: deps apps apps-sv39 warm lint
 	$(PY) -m pytest -n 2 -q -rs
 
 deps: packages venv

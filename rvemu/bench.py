@@ -1,13 +1,19 @@
 """`rvemu bench`: guest MIPS, boot latency and image sizes, side by side with QEMU.
 
-QEMU's MIPS divides the guest instruction count (from rvemu's run of the same image) by
-QEMU's wall time net of its empty start (the median time to boot and power off `hello`).
-Every figure is the median of --runs runs.
+Speeds are CPU time, so that another process on the machine does not skew them. QEMU's
+MIPS divides the guest instruction count (from rvemu's run of the same image) by QEMU's
+CPU time net of an empty run's (booting and powering off `hello`). rvemu's are given
+twice: *cold*, a fresh process compiling every region (RVEMU_CODE_CACHE=0), as QEMU
+compiles on every run; and *warm*, with the regions in the code cache, as a second run of
+the same image finds them. Regions are compiled at once, the guest waiting
+(RVEMU_BACKGROUND_COMPILE=0), so every CPU second is the measured process's. Every figure
+is the median of --runs runs.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -29,13 +35,17 @@ def find_images(folder: Path, only: str | None) -> list[Path]:
 
 
 def run_rvemu(elf: Path, runs: int) -> dict:
+    """Warm runs in this process: one to fill the code cache, then `runs` timed ones."""
     from . import Machine
 
-    times, marks, count, output, compiled = [], [], 0, b"", {}
-    for _ in range(runs):
+    times, cpu, marks, count, output, compiled = [], [], [], 0, b"", {}
+    for _ in range(runs + 1):
         machine = Machine(memory="128M")
+        machine.hart.tier2.background = False
         machine.load(str(elf))
+        start = time.process_time()
         result = machine.run()
+        cpu.append(time.process_time() - start)
         if result.reason != "poweroff" or result.exit_code != 0:
             raise RuntimeError(f"{elf.name} did not power off cleanly on rvemu: {result}")
         times.append(result.seconds)
@@ -45,15 +55,57 @@ def run_rvemu(elf: Path, runs: int) -> dict:
         compiled = {"regions": tier2.regions, "compile_seconds": tier2.seconds}
     return {
         "instructions": count,
-        "seconds": statistics.median(times),
-        "marks": marks,
+        "seconds": statistics.median(times[1:]),
+        "cpu_seconds": statistics.median(cpu[1:]),
+        "marks": marks[1:],
         "output": output,
         "tier2": compiled,
     }
 
 
+COLD_RUN = """
+import json, sys, time
+from rvemu import Machine
+m = Machine(memory="128M")
+m.load(sys.argv[1])
+m.run(0)
+cpu = time.process_time()
+result = m.run()
+cpu = time.process_time() - cpu
+t = m.hart.tier2
+print(json.dumps([result.reason, result.instructions, cpu, t.regions, t.seconds]))
+"""
+
+
+def run_rvemu_cold(elf: Path, runs: int) -> dict:
+    """Fresh processes that compile every region they need, none from the code cache."""
+    env = {**os.environ, "RVEMU_CODE_CACHE": "0", "RVEMU_BACKGROUND_COMPILE": "0"}
+    cpu, compile_seconds = [], []
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, "-c", COLD_RUN, str(elf)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=1800,
+        )
+        if out.returncode != 0:
+            raise RuntimeError(f"{elf.name}: cold run failed: {out.stderr.strip()[-500:]}")
+        reason, _, seconds, regions, compiling = json.loads(out.stdout.splitlines()[-1])
+        if reason != "poweroff":
+            raise RuntimeError(f"{elf.name} did not power off on a cold run: {reason}")
+        cpu.append(seconds)
+        compile_seconds.append(compiling)
+    return {
+        "cpu_seconds": statistics.median(cpu),
+        "regions": regions,
+        "compile_seconds": statistics.median(compile_seconds),
+    }
+
+
 def run_qemu(elf: Path, runs: int) -> dict:
-    times, first_output = [], []
+    """QEMU's wall time, time to first output and CPU time (user + system) per run."""
+    times, first_output, cpu = [], [], []
     for _ in range(runs):
         start = time.perf_counter()
         proc = subprocess.Popen(
@@ -65,9 +117,15 @@ def run_qemu(elf: Path, runs: int) -> dict:
         proc.stdout.read(1)
         first_output.append(time.perf_counter() - start)
         proc.stdout.read()
-        proc.wait(timeout=600)
+        _, _, usage = os.wait4(proc.pid, 0)
+        proc.returncode = 0  # (reaped here, for its resource usage)
         times.append(time.perf_counter() - start)
-    return {"seconds": statistics.median(times), "first_output": statistics.median(first_output)}
+        cpu.append(usage.ru_utime + usage.ru_stime)
+    return {
+        "seconds": statistics.median(times),
+        "first_output": statistics.median(first_output),
+        "cpu_seconds": statistics.median(cpu),
+    }
 
 
 def rvemu_process_first_output(elf: Path, runs: int) -> float:
@@ -129,7 +187,7 @@ def bench(
 
     Machine(memory="1M").hart.warm_up()  # load both compiled cores before timing anything
     report: dict = {"runs": runs, "benchmarks": [], "boot": {}, "sizes": image_sizes(folder)}
-    empty = run_qemu(hello, runs)["seconds"] if have_qemu else None
+    empty = run_qemu(hello, runs)["cpu_seconds"] if have_qemu else None
 
     paged = {p.name: p for p in find_images(sv39, only)} if sv39 and sv39.is_dir() else {}
     if not paged:
@@ -137,47 +195,63 @@ def bench(
             "rvemu bench: no Sv39 images (make apps-sv39): the Sv39 column is empty",
             file=sys.stderr,
         )
+    print("guest MIPS by CPU time; rvemu cold = compiling every region, warm = code cache")
     print(
-        f"{'benchmark':<14}{'instructions':>14}{'rvemu MIPS':>12}{'QEMU MIPS':>12}"
-        f"{'ratio':>8}{'rvemu Sv39':>12}"
+        f"{'benchmark':<14}{'instructions':>13}{'rvemu cold':>11}{'warm':>8}{'QEMU':>8}"
+        f"{'cold/QEMU':>10}{'warm/QEMU':>10}{'Sv39 warm':>10}"
     )
+    ratios: dict[str, list[float]] = {"cold": [], "warm": []}
     mips_all, mips_sv39 = [], []
     for elf in images:
         ours = run_rvemu(elf, runs)
+        cold = run_rvemu_cold(elf, runs)
         n = ours["instructions"]
-        mips = n / ours["seconds"] / 1e6
+        mips = n / ours["cpu_seconds"] / 1e6
+        cold_mips = n / cold["cpu_seconds"] / 1e6
         mips_all.append(mips)
         row = {
             "name": elf.stem,
             "instructions": n,
             "rvemu_seconds": ours["seconds"],
+            "rvemu_cpu_seconds": ours["cpu_seconds"],
             "rvemu_mips": mips,
-            "tier2": ours["tier2"],  # regions compiled, and seconds spent compiling them
+            "rvemu_cold_cpu_seconds": cold["cpu_seconds"],
+            "rvemu_cold_mips": cold_mips,
+            "tier2": {"regions": cold["regions"], "compile_seconds": cold["compile_seconds"]},
         }
-        qemu_text = ratio_text = "-"
+        qemu_text = cold_ratio = warm_ratio = "-"
         if have_qemu:
             theirs = run_qemu(elf, runs)
-            net = max(theirs["seconds"] - empty, 1e-6)
-            row.update(
-                qemu_seconds=theirs["seconds"], qemu_net_seconds=net, qemu_mips=n / net / 1e6
-            )
+            net = max(theirs["cpu_seconds"] - empty, 1e-3)  # (CPU time is counted in ms)
+            row.update(qemu_cpu_seconds=theirs["cpu_seconds"], qemu_net_cpu_seconds=net)
+            row["qemu_mips"] = n / net / 1e6
             row["ratio"] = mips / row["qemu_mips"]
-            qemu_text, ratio_text = f"{row['qemu_mips']:.0f}", f"{row['ratio']:.3f}"
+            row["cold_ratio"] = cold_mips / row["qemu_mips"]
+            ratios["warm"].append(row["ratio"])
+            ratios["cold"].append(row["cold_ratio"])
+            qemu_text = f"{row['qemu_mips']:.0f}"
+            cold_ratio, warm_ratio = f"{row['cold_ratio']:.2f}", f"{row['ratio']:.2f}"
         sv39_text = "-"
         if elf.name in paged:  # the same work in S-mode with Sv39 paging on
             theirs = run_rvemu(paged[elf.name], runs)
-            row["rvemu_sv39_mips"] = theirs["instructions"] / theirs["seconds"] / 1e6
+            row["rvemu_sv39_mips"] = theirs["instructions"] / theirs["cpu_seconds"] / 1e6
             mips_sv39.append(row["rvemu_sv39_mips"])
-            sv39_text = f"{row['rvemu_sv39_mips']:.1f}"
+            sv39_text = f"{row['rvemu_sv39_mips']:.0f}"
         report["benchmarks"].append(row)
-        print(f"{elf.stem:<14}{n:>14}{mips:>12.1f}{qemu_text:>12}{ratio_text:>8}{sv39_text:>12}")
+        print(
+            f"{elf.stem:<14}{n:>13}{cold_mips:>11.0f}{mips:>8.0f}{qemu_text:>8}"
+            f"{cold_ratio:>10}{warm_ratio:>10}{sv39_text:>10}"
+        )
     geo = statistics.geometric_mean(mips_all)
     report["rvemu_geomean_mips"] = geo
-    geo_sv39 = ""
+    line = f"{'geomean':<14}{'':>13}{'':>11}{geo:>8.0f}{'':>8}"
+    if ratios["warm"]:
+        report["geomean_ratio"] = {k: statistics.geometric_mean(v) for k, v in ratios.items()}
+        line += f"{report['geomean_ratio']['cold']:>10.2f}{report['geomean_ratio']['warm']:>10.2f}"
     if len(mips_sv39) == len(mips_all):
         report["rvemu_sv39_geomean_mips"] = statistics.geometric_mean(mips_sv39)
-        geo_sv39 = f"{report['rvemu_sv39_geomean_mips']:>32.1f}"
-    print(f"{'geomean':<14}{'':>14}{geo:>12.1f}{geo_sv39}")
+        line += f"{report['rvemu_sv39_geomean_mips']:>10.0f}"
+    print(line)
 
     ours = run_rvemu(hello, runs)
     boot = {}

@@ -202,9 +202,12 @@ class Tier2:
         """The region's address if this process has it, or after loading it from disk."""
         address = _loaded.get(job.key)
         if address is None:
+            folder = code_cache_dir()
             try:
-                code = (code_cache_dir() / f"{job.key}.o").read_bytes()
+                code = (folder / f"{job.key}.o").read_bytes() if folder else None
             except OSError:
+                code = None
+            if code is None:
                 return None
             address = self._load(job, code)
         self._count(job, cached=True)
@@ -274,7 +277,9 @@ def compile_object(job: Job, target_machine: llvm.TargetMachineRef | None = None
     parsed.verify()
     _optimize(parsed, target_machine)
     code = target_machine.emit_object(parsed)
-    _store(code_cache_dir() / f"{job.key}.o", code)
+    folder = code_cache_dir()
+    if folder is not None:
+        _store(folder / f"{job.key}.o", code)
     return code
 
 
@@ -287,9 +292,13 @@ def code_key(region: str, page_pc: int, paged: bool, ram_base: int, ram_size: in
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def code_cache_dir() -> Path:
+def code_cache_dir() -> Path | None:
     """Where compiled regions are kept between runs: beside Numba's cache of the core,
-    whose folder is keyed on every compiled source of rvemu (see rvemu/__init__.py)."""
+    whose folder is keyed on every compiled source of rvemu (see rvemu/__init__.py).
+    None with RVEMU_CODE_CACHE=0: every process compiles afresh (as `rvemu bench`'s cold
+    runs do, and as QEMU does)."""
+    if os.environ.get("RVEMU_CODE_CACHE", "1") == "0":
+        return None
     return Path(os.environ["NUMBA_CACHE_DIR"]) / "regions"
 
 
