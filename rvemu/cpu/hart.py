@@ -22,9 +22,31 @@ from .names import X_NAMES
 HOT_THRESHOLD = int(os.environ.get("RVEMU_HOT_THRESHOLD", "1000"))
 
 
-def _compile_paged_copy_elsewhere() -> subprocess.Popen | None:
+def _cached_copies() -> int:
+    """How many compiled copies of the core's loop Numba's cache holds (0, 1 or 2)."""
     cache = Path(os.environ["NUMBA_CACHE_DIR"])  # set by rvemu/__init__.py
-    both_cached = len(list(cache.rglob("core.compile_run.*.nbc"))) >= 2  # one per copy
+    return len(list(cache.rglob("core.compile_run.*.nbc")))
+
+
+_announced = False
+
+
+def _announce_compiling() -> None:
+    """Say so, once per process, before the core is compiled: a new user's first run
+    waits for it, and should know for what and how long."""
+    global _announced
+    if not _announced and _cached_copies() == 0:
+        print(
+            "rvemu: compiling the CPU core for this machine: once, 30-60 s "
+            f"(cached in {os.environ['NUMBA_CACHE_DIR']})",
+            file=sys.stderr,
+            flush=True,
+        )
+    _announced = True
+
+
+def _compile_paged_copy_elsewhere() -> subprocess.Popen | None:
+    both_cached = _cached_copies() >= 2  # one per copy
     if both_cached or len(os.sched_getaffinity(0)) < 2:
         return None
     code = "import rvemu; rvemu.cpu.hart.compile_paged_copy()"
@@ -100,6 +122,7 @@ class Hart:
     def run(self, budget: int) -> int:
         """Run up to `budget` instructions; returns why it stopped (state.EXIT_*)."""
         end = self.instret + budget
+        _announce_compiling()
         while True:
             self.tier2.install_ready()  # regions the compile worker has finished
             run_core = run_paged if self._paged else run_bare
@@ -117,6 +140,7 @@ class Hart:
         that a guest that turns paging on does not pay for it in the middle of a run.
         On a cold cache with a second CPU, a helper process compiles the translated copy
         meanwhile: the two processes share Numba's cache, and the wait about halves."""
+        _announce_compiling()
         helper = _compile_paged_copy_elsewhere()
         run_bare(*self._core_args(), 0)
         if helper is not None:
