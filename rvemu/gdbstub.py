@@ -25,6 +25,7 @@ PRIV_REGNUM = FIRST_CSR_REGNUM + 4096
 FP_CSRS = ("fflags", "frm", "fcsr")  # in the fpu feature, 32 bits wide (as QEMU's)
 SIGINT, SIGTRAP = 2, 5
 RUN_CHUNK = 1_000_000  # instructions between looks for Ctrl-C from GDB
+PACKET_SIZE = 0x4000  # what qSupported offers GDB: the largest packet either side sends
 
 
 @dataclass
@@ -143,7 +144,10 @@ class GdbServer:
             packet = self._receive()
             if packet is None:  # Ctrl-C while stopped: already stopped
                 continue
-            reply = self._handle(packet)
+            try:
+                reply = self._handle(packet)
+            except (ValueError, IndexError, KeyError, OverflowError):
+                reply = "E01"  # a malformed packet (bad hex, missing fields)
             if reply is not None:
                 self._send(reply)
 
@@ -152,7 +156,8 @@ class GdbServer:
         cmd, rest = packet[:1], packet[1:]
         m = self.machine
         if packet.startswith("qSupported"):
-            return "PacketSize=4000;qXfer:features:read+;swbreak+;hwbreak+;QStartNoAckMode+"
+            features = "qXfer:features:read+;swbreak+;hwbreak+;QStartNoAckMode+"
+            return f"PacketSize={PACKET_SIZE:x};{features}"
         if packet == "QStartNoAckMode":
             self._send("OK")
             self._no_ack = True
@@ -176,6 +181,8 @@ class GdbServer:
         if cmd == "g":
             return "".join(self._reg_hex(n) for n in range(PC_REGNUM + 1))
         if cmd == "G":
+            if len(rest) != 16 * (PC_REGNUM + 1):
+                return "E01"
             for n in range(PC_REGNUM + 1):
                 self._set_reg(n, rest[16 * n : 16 * n + 16])
             return "OK"
@@ -189,6 +196,8 @@ class GdbServer:
             return self._set_reg(int(n, 16), value)
         if cmd == "m":
             addr, length = (int(v, 16) for v in rest.split(","))
+            if length > PACKET_SIZE // 2:
+                return "E01"
             try:
                 return m.virt.read(addr, length).hex()
             except IndexError:
@@ -230,6 +239,8 @@ class GdbServer:
 
     def _set_reg(self, n: int, hex_value: str) -> str:
         r = self.by_regnum[n]
+        if len(hex_value) != r.bits // 4:
+            return "E01"
         value = int.from_bytes(bytes.fromhex(hex_value), "little")
         try:
             self.machine.regs[r.name] = value

@@ -360,6 +360,8 @@ class Machine:
         fault. (Sets the page's A bit, and D for a store, as the access itself would.)"""
         from .mmu.sv import translate
 
+        if not 0 <= vaddr < 1 << 64:
+            return None
         paddr, status = translate(
             int64(vaddr), access, self.hart.csr, self.hart.st, self.ram.view(np.int64)
         )

@@ -251,3 +251,30 @@ kill
     assert re.search(r"Breakpoint 1, kvminit \(\) at kernel/vm.c:\d+", out), out
     assert re.search(r"#1\s+0x[0-9a-f]+ in main \(\) at kernel/main.c:\d+", out), out
     assert "$1 = 0x0" in out  # paging not on yet
+
+
+def test_malformed_packets_get_errors_not_a_crash():
+    elf = build_elf("gdb-spin", ".globl _start\n_start: addi a0, a0, 1\n j _start\n")
+    rvemu = Rvemu(elf)
+    gdb = Client(rvemu.port)
+    bad = [
+        "mzz,4",
+        "m80000000",
+        "M1,2:zz",
+        "X",
+        "p",
+        "pzz",
+        "P1=",
+        "Pfffff=00",
+        "Z0,zz,4",
+        "G00",
+        "qXfer:features:read:target.xml:zz",
+        "m" + "f" * 40 + ",4",
+        "vCont;s:zz",
+    ]
+    for packet in bad:
+        reply = gdb.ask(packet)
+        assert reply.startswith("E") or reply == "" or reply.startswith("T"), (packet, reply)
+    assert gdb.ask("?").startswith("T05")  # still serving
+    gdb.send("k")
+    assert rvemu.finish(timeout=30)[0] == 0
