@@ -8,6 +8,7 @@ import os
 import sys
 import time
 
+from . import initramfs
 from .testrunner import DEFAULT_LIMIT
 
 EXIT_LIMIT = 124  # like timeout(1): the run hit --max-instructions
@@ -295,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_machine_options(dtb)
     dtb.add_argument("-o", "--output", metavar="FILE", help="where to write it (default stdout)")
     dtb.set_defaults(func=cmd_dtb)
+
+    initramfs.add_command(sub)
 
     bench = sub.add_parser("bench", help="guest MIPS, boot latency and sizes beside QEMU")
     bench.add_argument("--only", metavar="NAME", help="only benchmarks whose name has NAME")
