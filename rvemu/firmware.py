@@ -88,8 +88,8 @@ class Placement:
 
 
 def load_blob_or_elf(path: str, default_addr: int) -> tuple[list[tuple[int, bytes, int]], int]:
-    """An ELF's loadable segments, or a raw binary placed at `default_addr` (as QEMU's
-    riscv_find_and_load_firmware and riscv_load_kernel fall back to)."""
+    """Firmware: an ELF's loadable segments, or a raw binary placed at `default_addr` (as
+    QEMU's riscv_load_firmware falls back to)."""
     try:
         with open(path, "rb") as f:
             head = f.read(4)

@@ -133,7 +133,7 @@ def kernel_format(path: str) -> str:
     """'elf', 'image' (a flat RISC-V Linux Image) or 'gzip' (a gzipped Image), from the
     first bytes of the file; anything else is refused in one line. Only a gzip file's
     first 64 bytes are inflated here."""
-    head = read_head(path, 4096)
+    head = read_head(path, 1 << 16)  # enough for a gzip header with a long file name
     if head[:4] == b"\x7fELF":
         return "elf"
     if head[:2] == GZIP_MAGIC:
