@@ -21,6 +21,7 @@ import os
 import posixpath
 import stat
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from io import BytesIO
 
@@ -244,8 +245,8 @@ FOLDERS = ("bin", "sbin", "usr/bin", "usr/sbin", "dev", "proc", "sys", "tmp", "r
 def busybox_initramfs(
     busybox: str | None,
     init: bytes | None = None,
-    modules: list[str] = (),
-    add: list[tuple[str, str]] = (),
+    modules: Sequence[str] = (),
+    add: Sequence[tuple[str, str]] = (),
 ) -> Initramfs:
     """The usual small system: /bin/busybox (a static RISC-V build) with /bin/sh, the
     folders init needs, /dev/console, `init` as /init (DEFAULT_INIT if None), the modules
