@@ -8,6 +8,7 @@ import os
 import sys
 import time
 
+from . import initramfs
 from .testrunner import DEFAULT_LIMIT
 
 EXIT_LIMIT = 124  # like timeout(1): the run hit --max-instructions
@@ -34,7 +35,11 @@ def add_machine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--net", help="virtio-net backend: tap:NAME or udp:LPORT:HOST:RPORT, then [,mac=MAC]"
     )
-    p.add_argument("--bios", help="firmware loaded at the start of RAM (e.g. OpenSBI)")
+    p.add_argument(
+        "--bios",
+        help="firmware loaded at the start of RAM: a file, 'default' (OpenSBI's fw_dynamic, "
+        "as QEMU) or 'none' (the default)",
+    )
     p.add_argument("--append", help="kernel command line (device tree bootargs)")
     p.add_argument("--initrd", help="initial ramdisk file")
     p.add_argument("--rng", action="store_true", help="add a virtio-rng device (host entropy)")
@@ -70,9 +75,9 @@ def machine_from(args: argparse.Namespace, echo: bool):
 
 
 def cmd_boot(args: argparse.Namespace) -> int:
-    from .loader import read_elf
+    from . import firmware
 
-    read_elf(args.elf)  # a bad image is reported before anything else is set up
+    firmware.check(args.elf, args.bios)  # a bad image is reported before anything is set up
     if args.wait and not args.gdb:
         print("rvemu: --wait needs --gdb", file=sys.stderr)
         return 2
@@ -201,9 +206,9 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 def cmd_dtb(args: argparse.Namespace) -> int:
     if args.elf:
-        from .loader import read_elf
+        from . import firmware
 
-        read_elf(args.elf)
+        firmware.check(args.elf, args.bios)
     machine = machine_from(args, echo=False)
     if args.elf:  # the initrd and kernel placement go into the tree only with an image
         machine.load(args.elf)
@@ -228,8 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(prog="rvemu", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
 
-    boot = sub.add_parser("boot", help="boot a RISC-V ELF on the virt machine")
-    boot.add_argument("elf")
+    boot = sub.add_parser("boot", help="boot a kernel (ELF or Linux Image) on the virt machine")
+    boot.add_argument("elf", metavar="KERNEL", help="a RISC-V ELF, or a Linux Image (or Image.gz)")
     add_machine_options(boot)
     boot.add_argument("--max-instructions", type=int, default=None, metavar="N")
     boot.add_argument("--stats", action="store_true", help="print run statistics to stderr")
@@ -291,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_machine_options(dtb)
     dtb.add_argument("-o", "--output", metavar="FILE", help="where to write it (default stdout)")
     dtb.set_defaults(func=cmd_dtb)
+
+    initramfs.add_command(sub)
 
     bench = sub.add_parser("bench", help="guest MIPS, boot latency and sizes beside QEMU")
     bench.add_argument("--only", metavar="NAME", help="only benchmarks whose name has NAME")

@@ -4,10 +4,11 @@ mask ROM at 0x1000 that hands a0 = hart id, a1 = device tree, a2 = fw_dynamic in
 
 from __future__ import annotations
 
+import os
 import struct
 from dataclasses import dataclass
 
-from .loader import Image, LoadError, read_elf
+from .loader import Image, LoadError, kernel_format, read_elf, read_linux_image
 
 VIRT_MROM = 0x1000  # hw/riscv/virt.c: virt_memmap[VIRT_MROM] = { 0x1000, 0xf000 }
 VIRT_MROM_SIZE = 0xF000
@@ -17,6 +18,14 @@ FW_DYNAMIC_INFO_MAGIC = 0x4942534F  # "OSBI", include/hw/riscv/boot_opensbi.h
 FW_DYNAMIC_INFO_VERSION = 2
 FW_DYNAMIC_INFO_NEXT_MODE_S = 1
 RESET_VEC_WORDS = 10
+# `-bios default` on QEMU's virt loads RISCV64_BIOS_BIN, its own build of OpenSBI's
+# fw_dynamic ("opensbi-riscv64-generic-fw_dynamic.bin", hw/riscv/virt.c
+# virt_machine_done -> riscv_find_and_load_firmware). rvemu takes Debian's build of the same
+# firmware (package opensbi), else the copy Debian's QEMU ships (package qemu-system-data).
+DEFAULT_BIOS = (
+    "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin",
+    "/usr/share/qemu/opensbi-riscv64-generic-fw_dynamic.bin",
+)
 FW_DYNAMIC_INFO_ADDR = VIRT_MROM + 4 * RESET_VEC_WORDS  # what QEMU's stub puts in a2
 
 
@@ -79,8 +88,8 @@ class Placement:
 
 
 def load_blob_or_elf(path: str, default_addr: int) -> tuple[list[tuple[int, bytes, int]], int]:
-    """An ELF's loadable segments, or a raw binary placed at `default_addr` (as QEMU's
-    riscv_find_and_load_firmware and riscv_load_kernel fall back to)."""
+    """Firmware: an ELF's loadable segments, or a raw binary placed at `default_addr` (as
+    QEMU's riscv_load_firmware falls back to)."""
     try:
         with open(path, "rb") as f:
             head = f.read(4)
@@ -93,6 +102,32 @@ def load_blob_or_elf(path: str, default_addr: int) -> tuple[list[tuple[int, byte
     return list(image.segments), image.entry
 
 
+def bios_path(bios: str | None) -> str | None:
+    """The firmware file for a --bios value: "none" (or None) for no firmware, "default"
+    for OpenSBI's fw_dynamic as QEMU's virt board loads it (riscv_find_firmware), else the
+    file named."""
+    if bios is None or bios == "none":
+        return None
+    if bios == "default":
+        for path in DEFAULT_BIOS:
+            if os.path.isfile(path):
+                return path
+        raise LoadError(
+            "--bios default: OpenSBI's fw_dynamic.bin is not installed (apt install opensbi)"
+        )
+    return bios
+
+
+def check(kernel: str | None, bios: str | None = None) -> None:
+    """Refuse a kernel rvemu cannot boot, or firmware that is missing, in one line, before
+    a machine is built: an ELF is read whole (its tables checked), an Image by its header."""
+    if kernel is not None and kernel_format(kernel) == "elf":
+        read_elf(kernel)
+    fw = bios_path(bios)
+    if fw is not None and not os.path.isfile(fw):
+        raise LoadError(f"{fw}: no such firmware file")
+
+
 def place(
     kernel: str | None,
     ram_base: int,
@@ -100,32 +135,35 @@ def place(
     bios: str | None = None,
     initrd: str | None = None,
 ) -> Placement:
-    """Lay out firmware, kernel and initrd as QEMU virt does (hw/riscv/boot.c)."""
+    """Lay out firmware, kernel and initrd as QEMU virt does (hw/riscv/boot.c). `bios` is
+    a --bios value ("none", "default" or a file)."""
     segments: list[tuple[int, bytes, int]] = []
     image = None
+    bios = bios_path(bios)
     firmware_end = ram_base
     start = ram_base
     if bios is not None:
         fw_segments, _ = load_blob_or_elf(bios, ram_base)
         segments += fw_segments
         firmware_end = max(a + m for a, _, m in fw_segments)
-    kernel_entry = start
+    # riscv_calc_kernel_start_addr: after the firmware, 2 MiB aligned on RV64
+    kernel_start = (firmware_end + 2 * MiB - 1) & ~(2 * MiB - 1)
+    kernel_entry = kernel_start
     if kernel is not None:
-        # riscv_calc_kernel_start_addr: after the firmware, 2 MiB aligned on RV64
-        kernel_start = (firmware_end + 2 * MiB - 1) & ~(2 * MiB - 1) if bios else ram_base
-        with open_or_fail(kernel) as f:
-            is_elf = f.read(4) == b"\x7fELF"
-        if is_elf:
+        if kernel_format(kernel) == "elf":
             image = read_elf(kernel)
             segments += list(image.segments)
             kernel_entry = image.entry
         else:
-            k_segments, kernel_entry = load_blob_or_elf(kernel, kernel_start)
-            segments += k_segments
+            # riscv_load_kernel: what is not an ELF (or a U-Boot uImage) goes in as it is at
+            # kernel_start (load_image_targphys_as), and the firmware jumps there. QEMU's
+            # RISC-V boards do not inflate a gzipped Image (hw/arm/boot.c's
+            # load_aarch64_image does, for arm64's Image.gz); rvemu does, since gzip bytes
+            # as code can only hang the guest.
+            data, memsz = read_linux_image(kernel, max(0, ram_base + ram_size - kernel_start))
+            segments.append((kernel_start, data, memsz))
         if bios is None:
             start = kernel_entry
-    elif bios is not None:
-        kernel_entry = (firmware_end + 2 * MiB - 1) & ~(2 * MiB - 1)
     initrd_range = None
     if initrd is not None:
         try:

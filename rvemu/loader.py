@@ -1,4 +1,5 @@
-"""Loading RISC-V ELF images into guest RAM (pyelftools).
+"""Reading kernels for guest RAM: RISC-V ELF images (pyelftools) and Linux Images, flat or
+gzipped.
 
 The file is checked before anything is read from it: every table and segment must lie
 inside the file, so a corrupt header is a one-line error, never a huge read.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import struct
+import zlib
 from dataclasses import dataclass, field
 
 from elftools.common.exceptions import ELFError
@@ -117,3 +119,87 @@ def symbols_of(elf: ELFFile, file_size: int) -> dict[str, int]:
         if sym["st_info"]["type"] in KINDS:
             symbols.setdefault(sym.name, sym["st_value"])
     return symbols
+
+
+# --- Linux kernel Images (Documentation/arch/riscv/boot-image-header.rst)
+
+IMAGE_HEADER_SIZE = 64
+IMAGE_MAGIC2 = b"RSC\x05"  # at 0x38, headers of version 0.2 and later
+IMAGE_MAGIC = b"RISCV\0\0\0"  # at 0x30, deprecated since 0.2 but still written
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def kernel_format(path: str) -> str:
+    """'elf', 'image' (a flat RISC-V Linux Image) or 'gzip' (a gzipped Image), from the
+    first bytes of the file; anything else is refused in one line. Only a gzip file's
+    first 64 bytes are inflated here."""
+    head = read_head(path, 1 << 16)  # enough for a gzip header with a long file name
+    if head[:4] == b"\x7fELF":
+        return "elf"
+    if head[:2] == GZIP_MAGIC:
+        try:
+            d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            head = d.decompress(head, IMAGE_HEADER_SIZE)
+        except zlib.error as e:
+            raise LoadError(f"{path}: corrupt gzip data: {e}") from None
+        if not is_linux_image(head):
+            raise LoadError(f"{path}: gzip data that is not a RISC-V Linux Image")
+        return "gzip"
+    if is_linux_image(head):
+        return "image"
+    raise LoadError(f"{path}: not an ELF file or a RISC-V Linux Image")
+
+
+def is_linux_image(head: bytes) -> bool:
+    return len(head) >= IMAGE_HEADER_SIZE and (
+        head[0x38:0x3C] == IMAGE_MAGIC2 or head[0x30:0x38] == IMAGE_MAGIC
+    )
+
+
+def read_linux_image(path: str, limit: int) -> tuple[bytes, int]:
+    """A Linux Image's bytes (inflated if gzipped) if they fit in `limit` bytes, and the
+    memory it occupies from its load address: the header's image_size, bss included."""
+    kind = kernel_format(path)
+    if kind == "gzip":
+        data = gunzip(path, limit)
+    elif os.path.getsize(path) > limit:
+        raise LoadError(f"{path}: the Image does not fit in RAM (give the machine more memory)")
+    else:
+        data = read_head(path, limit)
+    image_size = int.from_bytes(data[16:24], "little")
+    return data, max(len(data), image_size)
+
+
+def gunzip(path: str, limit: int) -> bytes:
+    """The inflated contents of a gzip file, read and inflated a piece at a time so that
+    no more than `limit` bytes are ever produced."""
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    out = bytearray()
+    with open(path, "rb") as f:
+        try:
+            while not d.eof:
+                piece = d.unconsumed_tail or f.read(1 << 20)
+                if not piece:
+                    raise LoadError(f"{path}: truncated gzip data")
+                out += d.decompress(piece, limit + 1 - len(out))
+                if len(out) > limit:
+                    raise LoadError(
+                        f"{path}: the Image inflates to more than fits in RAM "
+                        "(give the machine more memory)"
+                    )
+        except zlib.error as e:
+            raise LoadError(f"{path}: corrupt gzip data: {e}") from None
+    return bytes(out)
+
+
+def read_head(path: str, size: int) -> bytes:
+    """Up to `size` bytes from the start of the file, or a one-line error."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(size)
+    except FileNotFoundError:
+        raise LoadError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise LoadError(f"{path}: is a directory") from None
+    except OSError as e:
+        raise LoadError(f"{path}: cannot read: {e.strerror}") from None
