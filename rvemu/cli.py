@@ -94,8 +94,47 @@ def cmd_boot(args: argparse.Namespace) -> int:
             return 0
     elif args.trace:
         result = run_traced(machine, args)
+    elif args.save_at:
+        result = run_and_save(machine, args)
     else:
         result = machine.run(max_instructions=args.max_instructions)
+    return finish(machine, result, args)
+
+
+def run_and_save(machine, args: argparse.Namespace):  # noqa: ANN201 (a RunResult)
+    """Run to the mark or instruction count --save-at names, save there, run on."""
+    where, path = args.save_at
+    if where == "main":
+        machine.stop_at.add("main")
+        result = machine.run(max_instructions=args.max_instructions)
+        machine.stop_at.discard("main")
+        if result.reason != "mark":
+            print(f"rvemu: the guest never reached main: nothing saved to {path}", file=sys.stderr)
+            return result
+    else:
+        try:
+            count = int(where, 0)
+        except ValueError:
+            print(f"rvemu: --save-at {where!r}: use main or a number of instructions",
+                  file=sys.stderr)  # fmt: skip
+            raise SystemExit(2) from None
+        result = machine.run(max_instructions=count)
+        if result.reason != "limit":
+            return result
+    machine.save(path)
+    left = None if args.max_instructions is None else args.max_instructions - result.instructions
+    return machine.run(max_instructions=left)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from . import Machine
+
+    machine = Machine.from_snapshot(args.snapshot, echo=True)
+    return finish(machine, machine.run(max_instructions=args.max_instructions), args)
+
+
+def finish(machine, result, args: argparse.Namespace) -> int:  # noqa: ANN001
+    """The exit status for how the run ended (and --stats)."""
     if args.stats:
         print_stats(machine, result)
     if result.reason == "poweroff":
@@ -238,6 +277,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_machine_options(boot)
     boot.add_argument("--max-instructions", type=int, default=None, metavar="N")
     boot.add_argument("--stats", action="store_true", help="print run statistics to stderr")
+    boot.add_argument(
+        "--save-at",
+        nargs=2,
+        metavar=("WHERE", "FILE"),
+        help="save a snapshot to FILE at main (the boot mark) or after N instructions, "
+        "then run on (rvemu resume FILE goes on from there)",
+    )
     debug = boot.add_argument_group("debugging (see README: Debugging a guest)")
     debug.add_argument(
         "--gdb",
@@ -274,6 +320,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --gdb: hold the hart at reset until GDB continues it (QEMU's -S)",
     )
     boot.set_defaults(func=cmd_boot)
+
+    resume = sub.add_parser("resume", help="go on from a snapshot (rvemu boot --save-at)")
+    resume.add_argument("snapshot", metavar="FILE")
+    resume.add_argument("--max-instructions", type=int, default=None, metavar="N")
+    resume.add_argument("--stats", action="store_true", help="print run statistics to stderr")
+    resume.set_defaults(func=cmd_resume)
 
     test = sub.add_parser("test", help="run riscv-tests style ELFs (HTIF tohost)")
     test.add_argument("paths", nargs="+", metavar="PATH", help="ELF files or folders")

@@ -49,7 +49,7 @@ class RunResult:
 
     # "poweroff", "tohost", "limit", "reset", "halt", "quit" (Ctrl-A x); and for a
     # debugger: "step" (Machine.step ran its steps), "breakpoint", "watchpoint" (see
-    # Machine.stop_address), "hook" (a pc hook asked to stop)
+    # Machine.stop_address), "hook" (a pc hook asked to stop), "mark" (see Machine.stop_at)
     reason: str
     exit_code: int | None  # the guest's exit code (0 = pass) for poweroff/tohost
     instructions: int  # retired in this run
@@ -112,6 +112,7 @@ class Machine:
         self.breakpoints: set[int] = set()
         self.watchpoints: dict[int, int] = {}  # address -> length
         self.stop_address: int | None = None  # the breakpoint or watchpoint last stopped at
+        self.stop_at: set[str] = set()  # boot marks ("main") that end a run (RunResult "mark")
         self._watch_stop: int | None = None  # the pc of the store a watchpoint stopped
         self._pc_hooks: dict[int, list[Callable[[Machine], object]]] = {}
         self._device_hooks: list[Callable[[DeviceAccess], object]] = []
@@ -169,6 +170,46 @@ class Machine:
     def symbol_at(self, address: int) -> str | None:
         """ "main" or "main+0x10": the loaded ELF's nearest symbol at or below address."""
         return symbol_at(self.symbols, address)
+
+    # --- snapshots (rvemu/snapshot.py)
+    def snapshot(self) -> dict:
+        """The machine's whole state as data; `restore` goes back to it."""
+        from . import snapshot
+
+        return snapshot.snapshot(self)
+
+    def restore(self, snap: dict) -> None:
+        """Go back to a snapshot of this machine (or of one made with the same options)."""
+        from . import snapshot
+
+        snapshot.restore(self, snap)
+
+    def save(self, path: str) -> None:
+        """Write a snapshot file, for Machine.from_snapshot or `rvemu resume`."""
+        from . import snapshot
+
+        snapshot.save(self.snapshot(), path)
+
+    @classmethod
+    def from_snapshot(cls, path: str, echo: bool = False) -> Machine:
+        """A machine made with the saved options, in the saved state: disk and network
+        back ends are opened again from their options."""
+        from . import snapshot
+        from .loader import read_elf
+
+        snap = snapshot.load(path)
+        try:
+            machine = cls(memory=snap["memory"], echo=echo, **snap["options"])
+        except (TypeError, KeyError) as e:
+            raise snapshot.SnapshotError(f"{path}: malformed snapshot ({e})") from None
+        machine.restore(snap)
+        image = snap.get("image")
+        if image:
+            try:
+                machine.image = read_elf(image)  # (its symbols, for the debugger)
+            except (LoadError, OSError):
+                pass
+        return machine
 
     # --- memory access from Python
     def read_phys(self, paddr: int, size: int) -> bytes:
@@ -264,6 +305,8 @@ class Machine:
                 return "tohost", code
         elif why == S.EXIT_MARK:
             self._mark("main")
+            if "main" in self.stop_at:
+                return "mark", None
         elif why == S.EXIT_WFI:
             if not self._wait_for_interrupt():
                 return "halt", None
