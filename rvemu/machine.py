@@ -3,6 +3,7 @@ exits (the VMM side of the KVM-style split). Addresses follow QEMU's hw/riscv/vi
 
 from __future__ import annotations
 
+import mmap
 import re
 import time
 from collections.abc import Callable
@@ -89,7 +90,9 @@ class Machine:
         if size < 4096 or size % 4096:
             raise ValueError(f"memory must be a positive multiple of 4 KiB, not {memory!r}")
         self.ram_base = VIRT_DRAM
-        self.ram = np.zeros(size, dtype=np.uint8)
+        # An anonymous mapping, so that clear_ram can hand every page back at once.
+        self._ram_map = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        self.ram = np.frombuffer(self._ram_map, dtype=np.uint8)
         self.hart = Hart(self.ram, self.ram_base)
         self.hart.extensions = parse_cpu(cpu)
         self.options = dict(
@@ -170,6 +173,15 @@ class Machine:
     def symbol_at(self, address: int) -> str | None:
         """ "main" or "main+0x10": the loaded ELF's nearest symbol at or below address."""
         return symbol_at(self.symbols, address)
+
+    def clear_ram(self) -> None:
+        """All of RAM to zero, at the cost of the pages the guest touched (the kernel
+        drops them; they read as zero again)."""
+        if hasattr(mmap, "MADV_DONTNEED"):
+            self._ram_map.madvise(mmap.MADV_DONTNEED)
+        else:
+            self.ram[:] = 0
+        self.hart.flush_decoded()
 
     # --- snapshots (rvemu/snapshot.py)
     def snapshot(self) -> dict:

@@ -43,27 +43,54 @@ class SnapshotError(ValueError):
 # --- device state as data
 def capture(obj: object, wiring: set[int]) -> dict:
     """The state of an rvemu object: its attributes that hold plain data, and the state
-    of the rvemu objects it holds, skipping anything in `wiring` (ids)."""
+    of the rvemu objects it holds, skipping anything in `wiring` (ids). Values are kept
+    as copies; `save` encodes them for a file."""
     state = {}
     for name, value in vars(obj).items():
         if id(value) in wiring or callable(value):
             continue
         try:
-            state[name] = _encode(value, wiring)
+            state[name] = _copy(value, wiring)
         except TypeError:
             continue  # a file, a socket, a thread: host-side, not the machine's state
     return {"$object": type(obj).__qualname__, "state": state}
+
+
+def _copy(value: object, wiring: set[int]) -> object:
+    """A copy of plain data (TypeError for anything else), rvemu objects as their state."""
+    if value is None or isinstance(value, (bool, int, float, str, bytes)):
+        return value
+    if id(value) in wiring:
+        raise TypeError("wiring")
+    if isinstance(value, (bytearray, np.ndarray)):
+        return value.copy()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, list):
+        return [_copy(v, wiring) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_copy(v, wiring) for v in value)
+    if isinstance(value, deque):
+        return deque((_copy(v, wiring) for v in value), value.maxlen)
+    if isinstance(value, (set, frozenset)):
+        return {_copy(v, wiring) for v in value}
+    if isinstance(value, dict):
+        return {_copy(k, wiring): _copy(v, wiring) for k, v in value.items()}
+    if _is_rvemu_object(value):
+        return capture(value, wiring)
+    raise TypeError(f"not machine state: {type(value).__name__}")
 
 
 def _is_rvemu_object(value: object) -> bool:
     return type(value).__module__.startswith("rvemu.") and hasattr(value, "__dict__")
 
 
-def _encode(value: object, wiring: set[int]) -> object:
+def _encode(value: object) -> object:
+    """Copied state as JSON data (bytes and arrays in base64, containers tagged)."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    if id(value) in wiring:
-        raise TypeError("wiring")
+    if isinstance(value, dict) and "$object" in value:
+        return {"$object": value["$object"], "state": _encode_dict(value["state"])}
     if isinstance(value, bytes):
         return {"$bytes": base64.b64encode(value).decode()}
     if isinstance(value, bytearray):
@@ -71,21 +98,21 @@ def _encode(value: object, wiring: set[int]) -> object:
     if isinstance(value, np.ndarray):
         data = base64.b64encode(np.ascontiguousarray(value).tobytes()).decode()
         return {"$array": data, "dtype": value.dtype.str, "shape": list(value.shape)}
-    if isinstance(value, np.generic):
-        return value.item()
     if isinstance(value, list):
-        return [_encode(v, wiring) for v in value]
+        return [_encode(v) for v in value]
     if isinstance(value, tuple):
-        return {"$tuple": [_encode(v, wiring) for v in value]}
+        return {"$tuple": [_encode(v) for v in value]}
     if isinstance(value, deque):
-        return {"$deque": [_encode(v, wiring) for v in value], "maxlen": value.maxlen}
+        return {"$deque": [_encode(v) for v in value], "maxlen": value.maxlen}
     if isinstance(value, (set, frozenset)):
-        return {"$set": [_encode(v, wiring) for v in value]}
+        return {"$set": [_encode(v) for v in value]}
     if isinstance(value, dict):
-        return {"$dict": [[_encode(k, wiring), _encode(v, wiring)] for k, v in value.items()]}
-    if _is_rvemu_object(value):
-        return capture(value, wiring)
+        return {"$dict": [[_encode(k), _encode(v)] for k, v in value.items()]}
     raise TypeError(f"not machine state: {type(value).__name__}")
+
+
+def _encode_dict(state: dict) -> dict:
+    return {name: _encode(v) for name, v in state.items()}
 
 
 def _decode(tree: object) -> object:
@@ -108,7 +135,12 @@ def _decode(tree: object) -> object:
         return {_decode(v) for v in tree["$set"]}
     if "$dict" in tree:
         return {_decode(k): _decode(v) for k, v in tree["$dict"]}
-    raise SnapshotError(f"cannot rebuild {tree.get('$object', 'a value')} on its own")
+    if "$object" in tree:
+        return {
+            "$object": tree["$object"],
+            "state": {k: _decode(v) for k, v in tree["state"].items()},
+        }
+    raise SnapshotError("an unknown kind of value")
 
 
 def apply(obj: object, tree: dict) -> None:
@@ -122,20 +154,21 @@ def apply(obj: object, tree: dict) -> None:
         setattr(obj, name, _apply_value(getattr(obj, name, None), value))
 
 
-def _apply_value(current: object, tree: object) -> object:
-    """The value an attribute gets: the current object updated in place where the tree
-    holds an object's state, else the decoded data."""
-    if isinstance(tree, dict) and "$object" in tree and _is_rvemu_object(current):
-        apply(current, tree)
+def _apply_value(current: object, saved: object) -> object:
+    """The value an attribute gets: the current object updated in place where the saved
+    value is an object's state, else a copy of the saved data (a snapshot can be
+    restored again)."""
+    if isinstance(saved, dict) and "$object" in saved:
+        if not _is_rvemu_object(current):
+            raise SnapshotError(f"no {saved['$object']} to restore")
+        apply(current, saved)
         return current
-    if isinstance(tree, list) and isinstance(current, list) and len(current) == len(tree):
-        current[:] = [_apply_value(c, t) for c, t in zip(current, tree, strict=True)]
+    if isinstance(saved, list) and isinstance(current, list) and len(current) == len(saved):
+        current[:] = [_apply_value(c, v) for c, v in zip(current, saved, strict=True)]
         return current
-    if isinstance(tree, dict) and "$tuple" in tree and isinstance(current, tuple):
-        items = tree["$tuple"]
-        if len(items) == len(current):
-            return tuple(_apply_value(c, t) for c, t in zip(current, items, strict=True))
-    return _decode(tree)
+    if isinstance(saved, tuple) and isinstance(current, tuple) and len(current) == len(saved):
+        return tuple(_apply_value(c, v) for c, v in zip(current, saved, strict=True))
+    return _copy(saved, set())
 
 
 # --- the machine
@@ -179,13 +212,14 @@ def restore(machine: Machine, snap: dict) -> None:
             f"snapshot of {snap['memory']} bytes of RAM, machine has {len(machine.ram)}"
         )
     hart = machine.hart
-    machine.ram[:] = 0
+    machine.clear_ram()
     pages = machine.ram.reshape(-1, PAGE)
     for page, data in snap["ram"].items():
         if not 0 <= page < len(pages) or len(data) != PAGE:
             raise SnapshotError(f"RAM page {page} does not fit")
         pages[page] = np.frombuffer(data, dtype=np.uint8)
-    hart.extensions = snap["hart"]["extensions"]
+    if hart.extensions != snap["hart"]["extensions"]:
+        hart.extensions = snap["hart"]["extensions"]
     for name in ("x", "f", "csr", "st"):
         array = getattr(hart, name)
         value = snap["hart"][name]
@@ -198,7 +232,7 @@ def restore(machine: Machine, snap: dict) -> None:
     machine.tohost, machine.fromhost = m["tohost"], m["fromhost"]
     machine.fdt_address = m["fdt_address"]
     machine.marks = {name: tuple(mark) for name, mark in m["marks"].items()}
-    hart.flush_decoded()  # decoded code, regions and the TLB follow the new RAM
+    # (clear_ram dropped the decoded code and regions; _sync_debug below flushes the TLB)
     hart.tier2.hot[:] = 0
     hart.breakpoints = hart.breakpoints  # a debugger's settings are this machine's
     if machine.tohost is not None:
@@ -218,13 +252,12 @@ def save(snap: dict, path: str) -> None:
         f.write(MAGIC + struct.pack("<Q", len(text)) + text + body)
 
 
-def _jsonable(value: object) -> object:
-    """The snapshot's header with its numpy arrays and bytes as tagged data."""
-    if isinstance(value, dict) and not any(k.startswith("$") for k in value if isinstance(k, str)):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (np.ndarray, bytes)):
-        return _encode(value, set())
-    return value
+def _jsonable(header: dict) -> dict:
+    """The snapshot's header as JSON data."""
+    out = dict(header)
+    out["hart"] = _encode_dict(header["hart"])
+    out["board"] = _encode(header["board"])
+    return out
 
 
 def load(path: str) -> dict:
@@ -252,6 +285,7 @@ def load(path: str) -> dict:
         snap = dict(header)
         snap["ram"] = {int(p): ram[i * PAGE : (i + 1) * PAGE] for i, p in enumerate(pages)}
         snap["hart"] = {k: _decode(v) for k, v in header["hart"].items()}
+        snap["board"] = _decode(header["board"])
         return snap
     except SnapshotError as e:
         raise SnapshotError(f"{path}: {e}") from None
