@@ -55,6 +55,8 @@ class VirtBoard:
     "udp:LPORT:HOST:RPORT" or "tap:NAME", `rng` adds virtio-rng, `append` the kernel
     command line, `clock` "instructions" (deterministic) or "host"."""
 
+    HOST_SIDE = ("_clock_t0",)  # not in a snapshot: the host clock of this process
+
     def __init__(
         self,
         hart,

@@ -11,7 +11,8 @@ from its options, as Firecracker re-attaches them.
 Device state is found, not listed: `capture` takes every attribute of a device object
 that holds plain data (numbers, strings, bytes, containers of them, numpy arrays) and
 recurses into the rvemu objects it holds; the machine's wiring (the hart, RAM, the bus,
-the console, callbacks, files) is left alone. A snapshot file holds only that data, as
+the console, callbacks, files) is left alone, and so are the attributes a class names in
+`HOST_SIDE` (a disk's file descriptor, a network back end). A snapshot file holds only that data, as
 JSON beside the compressed RAM: loading one runs no code.
 """
 
@@ -46,8 +47,9 @@ def capture(obj: object, wiring: set[int]) -> dict:
     of the rvemu objects it holds, skipping anything in `wiring` (ids). Values are kept
     as copies; `save` encodes them for a file."""
     state = {}
+    host_side = getattr(type(obj), "HOST_SIDE", ())  # (a device's back end: its fd...)
     for name, value in vars(obj).items():
-        if id(value) in wiring or callable(value):
+        if id(value) in wiring or callable(value) or name in host_side:
             continue
         try:
             state[name] = _copy(value, wiring)

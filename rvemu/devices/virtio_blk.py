@@ -47,6 +47,7 @@ def parse_disk(spec: str) -> tuple[str, bool, str]:
 class VirtioBlk(VirtioDevice):
     device_id = DEVICE_ID
     queue_sizes = (QUEUE_SIZE,)
+    HOST_SIDE = ("fd",)  # not in a snapshot: a restored disk opens its file again
 
     def __init__(self, path: str, read_only: bool = False, serial: str = "") -> None:
         self.fd = -1

@@ -126,6 +126,7 @@ class VirtioNet(VirtioDevice):
     device_id = DEVICE_ID
     queue_sizes = (QUEUE_SIZE, QUEUE_SIZE)
     features = F_MAC | F_STATUS
+    HOST_SIDE = ("backend",)  # not in a snapshot: a restored machine attaches its own
 
     def __init__(self, backend, mac: str = DEFAULT_MAC) -> None:
         self.backend = backend
