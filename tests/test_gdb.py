@@ -32,7 +32,10 @@ def require_gdb() -> None:
 
 
 class Rvemu:
-    """`rvemu boot ELF --gdb 127.0.0.1:0 --wait` in the background; .port is where it serves."""
+    """`rvemu boot ELF --gdb 127.0.0.1:0 --wait` in the background; .port is where it serves.
+    Every one started is killed when its test ends (see the autouse fixture below)."""
+
+    started: list[Rvemu] = []
 
     def __init__(self, elf: Path, *options: str) -> None:
         cmd = [sys.executable, "-m", "rvemu", "boot", str(elf), "--gdb", "127.0.0.1:0"]
@@ -43,6 +46,7 @@ class Rvemu:
             stderr=subprocess.PIPE,
             text=True,
         )
+        Rvemu.started.append(self)
         line = self.proc.stderr.readline()
         match = re.search(r"gdb server on localhost:(\d+)", line)
         assert match, line + self.proc.stderr.read()
@@ -54,6 +58,13 @@ class Rvemu:
         finally:
             self.proc.kill()
         return self.proc.returncode, out
+
+
+@pytest.fixture(autouse=True)
+def no_rvemu_left_running():
+    yield
+    while Rvemu.started:
+        Rvemu.started.pop().proc.kill()
 
 
 def gdb(elf: Path, port: int, commands: str, timeout: float = 180) -> str:
