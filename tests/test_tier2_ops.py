@@ -96,7 +96,7 @@ class Pair:
         rig.place([word, EBREAK], CODE)
         self.hart.flush_decoded()
         off = CODE - int(self.hart.st[S.RAM_BASE])
-        address = self.hart.tier2._compile(off, CODE, False)
+        address = self.hart.tier2.compile_at(off, CODE, False)
         assert address, f"{word:#010x}: no region compiled"
         self.region = REGION_SIGNATURE(address)
 

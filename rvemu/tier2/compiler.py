@@ -151,6 +151,19 @@ class Tier2:
             self.seconds += time.perf_counter() - start
         self._install(off, entry_pc, address, code)
 
+    def compile_at(self, off: int, pc: int, paged: bool) -> int:
+        """The address of the region entered at RAM offset off (pc), compiled or taken
+        from the code cache now, without marking it in the decoded cache; 0 if there is
+        none (for tests that call regions directly)."""
+        job = self._job(off, pc, paged)
+        if job is None:
+            return 0
+        address = self._cached_code(job)
+        if address is None:
+            address = self._load(job, compile_object(job))
+            self._count(job, cached=False)
+        return address
+
     def install_ready(self) -> None:
         """Mark the regions the worker has finished, where their code is still what was
         compiled (the slot holds the same instruction, the page the same bytes)."""
