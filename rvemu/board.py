@@ -51,7 +51,7 @@ HOST_CLOCK_SLACK = 20_000  # ticks (2 ms) guest time may run ahead of the host's
 class VirtBoard:
     """Builds the bus for the given options and connects device interrupts to the hart.
 
-    Options are those of `rvemu boot`: `disk` "FILE[,ro][,serial=ID]", `net`
+    Options are those of `rvemu boot`: `disk` "FILE[,ro][,serial=ID][,slot=N]", `net`
     "udp:LPORT:HOST:RPORT" or "tap:NAME", `rng` adds virtio-rng, `append` the kernel
     command line, `clock` "instructions" (deterministic) or "host"."""
 
@@ -96,14 +96,21 @@ class VirtBoard:
         # (irq, device) pairs whose `interrupt_pending()` drives a PLIC source
         self.irq_sources: list[tuple[int, object]] = [(UART0_IRQ, self.uart), (RTC_IRQ, self.rtc)]
 
-        # Devices fill the virtio-mmio slots from the last one down, which is where QEMU's
-        # virt puts -device virtio-*-device in command-line order.
+        # A device given a slot (--disk FILE,slot=N, QEMU's bus=virtio-mmio-bus.N) goes
+        # there; the others fill the free slots from the last one down, in command-line
+        # order: where QEMU's virt puts -device virtio-*-device without bus= (qdev takes
+        # the first free virtio-mmio bus, and the newest transport is listed first).
+        placed: list[VirtioDevice | None] = [None] * VIRTIO_COUNT
         devices: list[VirtioDevice] = []
         self.disk: VirtioBlk | None = None
         self.net = None
         if disk is not None:
-            self.disk = VirtioBlk(*parse_disk(disk))
-            devices.append(self.disk)
+            path, read_only, serial, disk_slot = parse_disk(disk, VIRTIO_COUNT)
+            self.disk = VirtioBlk(path, read_only, serial)
+            if disk_slot is None:
+                devices.append(self.disk)
+            else:
+                placed[disk_slot] = self.disk
         if net is not None:
             from .devices.virtio_net import VirtioNet
 
@@ -111,10 +118,11 @@ class VirtBoard:
             devices.append(self.net)
         if rng:
             devices.append(VirtioRng())
+        free = [slot for slot in reversed(range(VIRTIO_COUNT)) if placed[slot] is None]
+        for slot, device in zip(free, devices, strict=False):
+            placed[slot] = device
         self.virtio: list[VirtioMmio] = []
-        for slot in range(VIRTIO_COUNT):
-            index = VIRTIO_COUNT - 1 - slot
-            device = devices[index] if index < len(devices) else None
+        for slot, device in enumerate(placed):
             transport = VirtioMmio(self.memory, device)
             self.virtio.append(transport)
             self.bus.attach(VIRT_VIRTIO + slot * VIRTIO_SLOT_SIZE, transport, f"virtio{slot}")

@@ -12,6 +12,7 @@ from rvemu.board import UART0_IRQ
 from rvemu.cpu import state as S
 from rvemu.devices.bus import BusError
 from rvemu.devices.plic import CONTEXT_BASE, ENABLE_BASE, ENABLE_STRIDE
+from rvemu.devices.virtio_blk import DiskError
 
 PLIC = 0x0C00_0000
 
@@ -33,6 +34,30 @@ def test_bus_map_matches_qemu_virt(tmp_path):
     assert m.bus.read(0x10001008, 4) == 0
     with pytest.raises(BusError):
         m.bus.attach(0x10000080, m.uart, "overlap")
+
+
+@pytest.mark.parametrize(
+    "option, slot", [("slot=0", 0), ("bus=virtio-mmio-bus.0", 0), ("slot=7", 7), ("slot=3", 3)]
+)
+def test_disk_goes_to_the_slot_asked_for_and_the_others_fill_from_the_top(tmp_path, option, slot):
+    """xv6 looks for its disk at 0x10001000 (IRQ 1), where QEMU's bus=virtio-mmio-bus.0
+    puts it; devices without a slot still fill the free slots from the last one down."""
+    disk = tmp_path / "d.img"
+    disk.write_bytes(bytes(4096))
+    m = Machine(disk=f"{disk},{option}", rng=True)
+    ids = [m.bus.read(0x10001008 + n * 0x1000, 4) for n in range(8)]
+    rng_slot = 6 if slot == 7 else 7
+    assert ids == [2 if n == slot else 4 if n == rng_slot else 0 for n in range(8)]
+    assert (1 + slot, m.board.virtio[slot]) in m.board.irq_sources
+    assert m.board.virtio[slot].device is m.board.disk
+
+
+@pytest.mark.parametrize("option", ["slot=8", "slot=-1", "slot=x", "bus=virtio-mmio-bus.9"])
+def test_a_disk_slot_that_does_not_exist_is_a_one_line_error(tmp_path, option):
+    disk = tmp_path / "d.img"
+    disk.write_bytes(bytes(4096))
+    with pytest.raises(DiskError, match="slot is a number from 0 to 7"):
+        Machine(disk=f"{disk},{option}")
 
 
 def test_uart_interrupt_reaches_meip_and_seip_through_the_plic():
