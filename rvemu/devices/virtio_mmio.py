@@ -367,11 +367,12 @@ class VirtioMmio:
             self.reset()
             return
         if value & S_FEATURES_OK and not self.status & S_FEATURES_OK:
-            # 3.1.1: features the device did not offer, or a legacy driver: refuse
-            ok = (self.driver_features & ~self.device_features) == 0
-            ok = ok and bool(self.driver_features & F_VERSION_1)
-            if not ok:
-                value &= ~S_FEATURES_OK
+            # QEMU 7.2 (force-legacy=false) never refuses FEATURES_OK here: virtio_mmio_write
+            # calls virtio_set_features, whose virtio_set_features_nocheck keeps only the
+            # offered bits (its error return is ignored), and virtio_set_status validates
+            # features only when VERSION_1 was negotiated, with nothing to refuse for
+            # blk, net or rng. xv6 writes bits 0-31 only, never VERSION_1, and needs this.
+            self.driver_features &= self.device_features
         self.status = value | (self.status & S_NEEDS_RESET)
 
     # --- the host side
