@@ -129,6 +129,7 @@ class VirtBoard:
             if device is not None:  # an empty slot never interrupts
                 self.irq_sources.append((VIRTIO_IRQ + slot, transport))
         self._active_virtio = [t for t in self.virtio if t.device is not None]
+        self._irq_seen = [(False, 0)] * len(self.irq_sources)  # (level, updates) sent
         self._clock_t0: float | None = None
         self._last_poll = 0
         self._clock_base_set: int | None = None
@@ -147,6 +148,7 @@ class VirtBoard:
         self.rtc.irq_pending = False
         for transport in self.virtio:
             transport.reset()
+        self._irq_seen = [(False, -1)] * len(self.irq_sources)  # send every line again
         self.hart.st[S.EXT_IRQ] = 0
 
     # --- interrupts
@@ -156,17 +158,17 @@ class VirtBoard:
         return self.console is not None and self.console.quit_requested
 
     def sync_interrupts(self) -> None:
-        """Copy device interrupt lines through the PLIC into the hart's MEIP/SEIP."""
-        plic = self.plic
-        level = 0
-        for irq, device in self.irq_sources:
-            if device.interrupt_pending():
-                level |= 1 << irq
-        if level != plic.level:
-            changed = level ^ plic.level
-            for irq in range(1, NUM_SOURCES):
-                if changed >> irq & 1:
-                    plic.set_level(irq, bool(level >> irq & 1))
+        """Copy device interrupt lines through the PLIC into the hart's MEIP/SEIP.
+
+        A line reaches the PLIC when its level changed, or when the device signalled it
+        again at the same level (its `irq_updates` count moved: QEMU's devices call
+        qemu_set_irq at every update, and sifive_plic pends the source each time)."""
+        plic, seen = self.plic, self._irq_seen
+        for i, (irq, device) in enumerate(self.irq_sources):
+            line = (device.interrupt_pending(), getattr(device, "irq_updates", 0))
+            if line != seen[i]:
+                seen[i] = line
+                plic.set_level(irq, line[0])
         lines = 0
         if plic.output(CTX_M):
             lines |= S.MIP_MEIP
