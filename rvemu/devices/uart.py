@@ -62,6 +62,7 @@ class Uart16550:
         self.lsr = LSR_THRE | LSR_TEMT
         self.msr = MSR_DCD | MSR_DSR | MSR_CTS
         self.thr_ipending = False
+        self.iir = IIR_NO_INT  # IIR as serial_update_irq last latched it
         self._update_irq()  # serial_reset: qemu_irq_lower
 
     # --- the host side
