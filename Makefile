@@ -9,7 +9,8 @@ APT_PACKAGES := gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system
 # One Numba cache for every process (rvemu keys a subfolder on its compiled sources).
 export RVEMU_CACHE_DIR ?= $(CURDIR)/.cache/rvemu
 
-.PHONY: run test deps packages venv apps apps-sv39 warm lint format bench riscv-tests fuzz clean
+.PHONY: run test deps packages venv apps apps-sv39 warm lint format bench riscv-tests fuzz \
+        xv6-usertests clean
 
 run: deps apps
 	$(PY) -m rvemu boot build/unikernel/hello.elf --stats
@@ -68,6 +69,11 @@ bench: deps apps apps-sv39 warm
 # A long campaign of mutated images through the loader (make test runs a short one).
 fuzz: deps apps warm
 	$(PY) tests/fuzz_elf.py 100000
+
+# xv6-riscv's whole `usertests -q` on rvemu, timed, and on QEMU beside it when installed.
+# xv6 is not in this repository: build and install it as README.md ("xv6-riscv") says.
+xv6-usertests: deps warm
+	$(PY) tests/xv6.py "usertests -q"
 
 clean:
 	rm -rf build .cache

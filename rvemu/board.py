@@ -51,7 +51,7 @@ HOST_CLOCK_SLACK = 20_000  # ticks (2 ms) guest time may run ahead of the host's
 class VirtBoard:
     """Builds the bus for the given options and connects device interrupts to the hart.
 
-    Options are those of `rvemu boot`: `disk` "FILE[,ro][,serial=ID]", `net`
+    Options are those of `rvemu boot`: `disk` "FILE[,ro][,serial=ID][,slot=N]", `net`
     "udp:LPORT:HOST:RPORT" or "tap:NAME", `rng` adds virtio-rng, `append` the kernel
     command line, `clock` "instructions" (deterministic) or "host"."""
 
@@ -96,14 +96,21 @@ class VirtBoard:
         # (irq, device) pairs whose `interrupt_pending()` drives a PLIC source
         self.irq_sources: list[tuple[int, object]] = [(UART0_IRQ, self.uart), (RTC_IRQ, self.rtc)]
 
-        # Devices fill the virtio-mmio slots from the last one down, which is where QEMU's
-        # virt puts -device virtio-*-device in command-line order.
+        # A device given a slot (--disk FILE,slot=N, QEMU's bus=virtio-mmio-bus.N) goes
+        # there; the others fill the free slots from the last one down, in command-line
+        # order: where QEMU's virt puts -device virtio-*-device without bus= (qdev takes
+        # the first free virtio-mmio bus, and the newest transport is listed first).
+        placed: list[VirtioDevice | None] = [None] * VIRTIO_COUNT
         devices: list[VirtioDevice] = []
         self.disk: VirtioBlk | None = None
         self.net = None
         if disk is not None:
-            self.disk = VirtioBlk(*parse_disk(disk))
-            devices.append(self.disk)
+            path, read_only, serial, disk_slot = parse_disk(disk, VIRTIO_COUNT)
+            self.disk = VirtioBlk(path, read_only, serial)
+            if disk_slot is None:
+                devices.append(self.disk)
+            else:
+                placed[disk_slot] = self.disk
         if net is not None:
             from .devices.virtio_net import VirtioNet
 
@@ -111,16 +118,18 @@ class VirtBoard:
             devices.append(self.net)
         if rng:
             devices.append(VirtioRng())
+        free = [slot for slot in reversed(range(VIRTIO_COUNT)) if placed[slot] is None]
+        for slot, device in zip(free, devices, strict=False):
+            placed[slot] = device
         self.virtio: list[VirtioMmio] = []
-        for slot in range(VIRTIO_COUNT):
-            index = VIRTIO_COUNT - 1 - slot
-            device = devices[index] if index < len(devices) else None
+        for slot, device in enumerate(placed):
             transport = VirtioMmio(self.memory, device)
             self.virtio.append(transport)
             self.bus.attach(VIRT_VIRTIO + slot * VIRTIO_SLOT_SIZE, transport, f"virtio{slot}")
             if device is not None:  # an empty slot never interrupts
                 self.irq_sources.append((VIRTIO_IRQ + slot, transport))
         self._active_virtio = [t for t in self.virtio if t.device is not None]
+        self._irq_seen = [(False, 0)] * len(self.irq_sources)  # (level, updates) sent
         self._clock_t0: float | None = None
         self._last_poll = 0
         self._clock_base_set: int | None = None
@@ -139,6 +148,7 @@ class VirtBoard:
         self.rtc.irq_pending = False
         for transport in self.virtio:
             transport.reset()
+        self._irq_seen = [(False, -1)] * len(self.irq_sources)  # send every line again
         self.hart.st[S.EXT_IRQ] = 0
 
     # --- interrupts
@@ -148,17 +158,17 @@ class VirtBoard:
         return self.console is not None and self.console.quit_requested
 
     def sync_interrupts(self) -> None:
-        """Copy device interrupt lines through the PLIC into the hart's MEIP/SEIP."""
-        plic = self.plic
-        level = 0
-        for irq, device in self.irq_sources:
-            if device.interrupt_pending():
-                level |= 1 << irq
-        if level != plic.level:
-            changed = level ^ plic.level
-            for irq in range(1, NUM_SOURCES):
-                if changed >> irq & 1:
-                    plic.set_level(irq, bool(level >> irq & 1))
+        """Copy device interrupt lines through the PLIC into the hart's MEIP/SEIP.
+
+        A line reaches the PLIC when its level changed, or when the device signalled it
+        again at the same level (its `irq_updates` count moved: QEMU's devices call
+        qemu_set_irq at every update, and sifive_plic pends the source each time)."""
+        plic, seen = self.plic, self._irq_seen
+        for i, (irq, device) in enumerate(self.irq_sources):
+            line = (device.interrupt_pending(), getattr(device, "irq_updates", 0))
+            if line != seen[i]:
+                seen[i] = line
+                plic.set_level(irq, line[0])
         lines = 0
         if plic.output(CTX_M):
             lines |= S.MIP_MEIP

@@ -31,7 +31,7 @@ class ArgumentParser(argparse.ArgumentParser):
 
 def add_machine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--memory", "-m", default="128M", help="RAM size (default 128M)")
-    p.add_argument("--disk", help="virtio-blk disk image: FILE[,ro][,serial=ID]")
+    p.add_argument("--disk", help="virtio-blk disk image: FILE[,ro][,serial=ID][,slot=N]")
     p.add_argument(
         "--net", help="virtio-net backend: tap:NAME or udp:LPORT:HOST:RPORT, then [,mac=MAC]"
     )

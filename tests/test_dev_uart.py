@@ -75,6 +75,41 @@ def test_thr_empty_interrupt_raised_on_enable_and_cleared_by_reading_iir():
     assert not u.interrupt_pending()
 
 
+def test_the_line_is_signalled_where_serial_c_calls_serial_update_irq_and_only_there():
+    """QEMU's PLIC pends the UART's source at every serial_update_irq call, even at an
+    unchanged level; polling LSR (xv6's uartgetc) must not be one of them."""
+    u = Uart16550()
+    u.write(IER_DLM, 1, 0x03)
+    assert u.interrupt_pending()  # THR empty
+
+    def signals(access) -> int:
+        before = u.irq_updates
+        access()
+        return u.irq_updates - before
+
+    assert signals(lambda: u.read(LSR, 1)) == 0
+    assert signals(lambda: u.write(IER_DLM, 1, 0x03)) == 0  # IER unchanged
+    assert signals(lambda: u.read(SCR, 1)) == 0
+    assert signals(lambda: u.write(RBR_THR_DLL, 1, ord("a"))) > 0
+    assert u.interrupt_pending()  # still high after the write, THR empty again
+    assert signals(lambda: u.feed(b"z")) > 0
+    assert signals(lambda: u.read(RBR_THR_DLL, 1)) > 0
+    assert u.interrupt_pending()  # THR empty is still unacknowledged
+    assert signals(lambda: u.read(IIR_FCR, 1)) > 0  # it was THRI: acknowledged
+    assert not u.interrupt_pending()
+    assert signals(lambda: u.read(IIR_FCR, 1)) == 0  # nothing to acknowledge
+
+
+def test_resetting_the_transmit_fifo_raises_thr_empty_again():
+    """serial_ioport_write, FCR with XMIT FIFO reset: THRE and thr_ipending set."""
+    u = Uart16550()
+    u.write(IIR_FCR, 1, 0x01)  # FIFO on
+    u.write(IER_DLM, 1, 0x02)
+    assert u.read(IIR_FCR, 1) == 0xC2 and u.read(IIR_FCR, 1) == 0xC1  # acknowledged
+    u.write(IIR_FCR, 1, 0x01 | 0x04)  # reset the transmit FIFO
+    assert u.interrupt_pending() and u.read(IIR_FCR, 1) == 0xC2
+
+
 def test_receive_has_priority_over_thr_empty():
     u = Uart16550()
     u.write(IER_DLM, 1, 0x03)

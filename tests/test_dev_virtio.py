@@ -117,20 +117,34 @@ def test_identification_registers_and_empty_slot():
     assert empty.read(V.R_STATUS, 4) == 0
 
 
-def test_feature_negotiation_requires_version_1_and_offered_bits(disk):
+def test_feature_negotiation_accepts_what_qemu_accepts_and_keeps_only_offered_bits(disk):
+    """QEMU 7.2's virtio-mmio (force-legacy=false) sets FEATURES_OK for a driver that never
+    writes VERSION_1 (xv6 writes bits 0-31 only) and drops bits it did not offer."""
     d = Driver(VirtioBlk(str(disk)))
     d.w(V.R_DEVICE_FEATURES_SEL, 1)
-    assert d.r(V.R_DEVICE_FEATURES) & 1  # VERSION_1
-    for features in (0, V.F_VERSION_1 | 1 << 40, V.F_VERSION_1 | 1 << 5):  # legacy, unoffered
+    assert d.r(V.R_DEVICE_FEATURES) & 1  # VERSION_1 is offered
+    d.w(V.R_DEVICE_FEATURES_SEL, 0)
+    offered = d.r(V.R_DEVICE_FEATURES)
+    for features in (0, 1 << 9, V.F_VERSION_1 | 1 << 40 | 1 << 5 | 1 << 9):
         d.w(V.R_STATUS, 0)
         d.w(V.R_STATUS, 3)
         for sel in (0, 1):
             d.w(V.R_DRIVER_FEATURES_SEL, sel)
             d.w(V.R_DRIVER_FEATURES, (features >> (32 * sel)) & 0xFFFF_FFFF)
         d.w(V.R_STATUS, 3 | V.S_FEATURES_OK)
-        assert not d.r(V.R_STATUS) & V.S_FEATURES_OK
-    d.init(V.F_VERSION_1 | 1 << 9)
+        assert d.r(V.R_STATUS) == 3 | V.S_FEATURES_OK
+        assert d.t.driver_features == features & (offered | V.F_VERSION_1)
+        d.w(V.R_DRIVER_FEATURES, 0xFFFF_FFFF)  # too late: negotiation is over
+        assert d.t.driver_features == features & (offered | V.F_VERSION_1)
+
+
+def test_a_driver_that_writes_only_the_low_feature_word_reads_and_writes_the_disk(disk):
+    """xv6's virtio_disk_init: features from word 0 only, FEATURES_OK, then requests."""
+    d = Driver(VirtioBlk(str(disk)))
+    d.init(features=0)  # no feature bits at all, VERSION_1 included
     assert d.r(V.R_STATUS) == 15
+    assert blk_request(d, 0, 3, 512) == (0, 513)
+    assert d.mem.read(BUF + 0x100, 512) == bytes([3]) * 512
 
 
 def test_queue_registers_and_reset():

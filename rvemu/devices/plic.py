@@ -19,12 +19,15 @@ SOURCES_MASK = ((1 << NUM_SOURCES) - 1) & ~1  # sources 1..NUM_SOURCES-1 exist
 
 
 class Plic:
-    """Level-triggered sources with a gateway per source: a source whose line is high
-    becomes pending unless a request from it is already claimed and not yet completed;
-    completing a source whose line is still high makes it pending again.
+    """The gateway of QEMU 7.2's sifive_plic, not the PLIC spec's: a source's pending bit
+    is set to whatever level the device last signalled (sifive_plic_irq_request, called
+    at every qemu_set_irq, whether the level changed or not, and whether or not the
+    source is claimed); a claim clears it; a completion only ends the claim. A line that
+    stays high is therefore not pending again after its completion until the device
+    signals it again: xv6 never reads the UART's IIR, so its THR-empty interrupt stays
+    high, and a PLIC that re-pended it on completion would interrupt it forever.
 
-    Pending, claimed, line levels and each context's enables are bit masks (bit n =
-    source n): the board asks for the output lines after every device access."""
+    Pending, claimed and each context's enables are bit masks (bit n = source n)."""
 
     access_sizes = (4,)  # QEMU sifive_plic_ops .valid: 4 bytes only
     size = PLIC_SIZE
@@ -32,7 +35,6 @@ class Plic:
     def __init__(self, num_contexts: int = 2) -> None:
         self.num_contexts = num_contexts
         self.priority = [0] * NUM_SOURCES
-        self.level = 0
         self.pending = 0
         self.claimed = 0
         self.enable = [0] * num_contexts
@@ -40,22 +42,17 @@ class Plic:
 
     # --- the device side
     def set_level(self, irq: int, level: bool) -> None:
+        """A device signals its line (QEMU's qemu_set_irq): pending follows it."""
         if not 0 < irq < NUM_SOURCES:
             return
-        bit = 1 << irq
         if level:
-            self.level |= bit
-            if not self.claimed & bit:
-                self.pending |= bit
+            self.pending |= 1 << irq
         else:
-            self.level &= ~bit
-            # QEMU's sifive_plic_irq_request: pending follows the line until claimed
-            if not self.claimed & bit:
-                self.pending &= ~bit
+            self.pending &= ~(1 << irq)
 
     def best(self, ctx: int) -> int:
         """The source a claim by `ctx` would return (highest priority, then lowest id)."""
-        candidates = self.pending & self.enable[ctx]
+        candidates = self.pending & ~self.claimed & self.enable[ctx]
         best, best_prio = 0, self.threshold[ctx]
         while candidates:
             low = candidates & -candidates
@@ -67,7 +64,7 @@ class Plic:
 
     def output(self, ctx: int) -> bool:
         """The interrupt line from the PLIC to context `ctx` (0 = hart 0 M, 1 = hart 0 S)."""
-        if not 0 <= ctx < self.num_contexts or not self.pending & self.enable[ctx]:
+        if not 0 <= ctx < self.num_contexts or not self.pending & ~self.claimed & self.enable[ctx]:
             return False
         return self.best(ctx) != 0
 
@@ -130,6 +127,4 @@ class Plic:
             bit = 1 << value if value < NUM_SOURCES else 0
             # the PLIC spec: a completion for a source not enabled for the context is ignored
             if bit & self.enable[ctx] & self.claimed:
-                self.claimed &= ~bit
-                if self.level & bit:
-                    self.pending |= bit
+                self.claimed &= ~bit  # sifive_plic_write: nothing is pended here

@@ -3,6 +3,10 @@
 Transmission is instantaneous (THR is empty again as soon as it is written). Received bytes
 wait in a host-side queue and enter the 16-byte receive FIFO as it has room, as QEMU's
 chardev does through serial_can_receive.
+
+The interrupt line changes only where serial.c calls serial_update_irq, which also latches
+IIR; each call counts in `irq_updates`, because QEMU's PLIC takes every such call as a new
+request, even at an unchanged level (see plic.py).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ class Uart16550:
         self.output = bytearray()
         self.sink = sink  # called with each byte transmitted
         self.host_input: deque[int] = deque()  # bytes from the host not yet in the FIFO
+        self.irq_updates = 0  # serial_update_irq calls so far: each one signals the line
         self.reset()
 
     def reset(self) -> None:
@@ -57,6 +62,8 @@ class Uart16550:
         self.lsr = LSR_THRE | LSR_TEMT
         self.msr = MSR_DCD | MSR_DSR | MSR_CTS
         self.thr_ipending = False
+        self.iir = IIR_NO_INT  # IIR as serial_update_irq last latched it
+        self._update_irq()  # serial_reset: qemu_irq_lower
 
     # --- the host side
     def feed(self, data: bytes) -> None:
@@ -67,10 +74,13 @@ class Uart16550:
     def _pump(self) -> None:
         if self.mcr & MCR_LOOP:
             return  # in loopback the receiver only hears the transmitter
+        received = False
         while self.host_input and len(self.rx) < self._capacity():
             self.rx.append(self.host_input.popleft())
-        if self.rx:
+            received = True
+        if received:  # serial_receive1
             self.lsr |= LSR_DR
+            self._update_irq()
 
     def _capacity(self) -> int:
         return FIFO_SIZE if self.fcr & FCR_FE else 1
@@ -78,11 +88,17 @@ class Uart16550:
     def _receive(self, byte: int) -> None:
         if len(self.rx) >= self._capacity():
             self.lsr |= LSR_OE
-            return
-        self.rx.append(byte)
-        self.lsr |= LSR_DR
+        else:
+            self.rx.append(byte)
+            self.lsr |= LSR_DR
+        self._update_irq()  # serial_receive1
 
-    def iir(self) -> int:
+    def _update_irq(self) -> None:
+        """serial_update_irq: latch IIR and signal the line at its level."""
+        self.iir = self._identify()
+        self.irq_updates += 1
+
+    def _identify(self) -> int:
         """The interrupt identification value for the current state (serial_update_irq)."""
         fifo = self.fcr & FCR_FE
         if self.ier & IER_RLSI and self.lsr & LSR_INT_ANY:
@@ -103,7 +119,8 @@ class Uart16550:
         return ident | (IIR_FIFO if fifo else 0)
 
     def interrupt_pending(self) -> bool:
-        return not self.iir() & IIR_NO_INT
+        """The level of the line, as the last serial_update_irq left it."""
+        return not self.iir & IIR_NO_INT
 
     def _msr(self) -> int:
         if self.mcr & MCR_LOOP:
@@ -126,16 +143,18 @@ class Uart16550:
             if dlab:
                 return self.dll
             value = self.rx.popleft() if self.rx else 0
-            self._pump()
             if not self.rx:
                 self.lsr &= ~(LSR_DR | LSR_BI)
+            self._update_irq()
+            self._pump()  # qemu_chr_fe_accept_input: the host may send more
             return value
         if offset == IER_DLM:
             return self.dlm if dlab else self.ier
         if offset == IIR_FCR:
-            value = self.iir()
-            if value & 0x0F == IIR_THRI:
+            value = self.iir
+            if value & 0x0F == IIR_THRI:  # reading it acknowledges THR empty
                 self.thr_ipending = False
+                self._update_irq()
             return value
         if offset == LCR:
             return self.lcr
@@ -143,11 +162,15 @@ class Uart16550:
             return self.mcr
         if offset == LSR:
             value = self.lsr
-            self.lsr &= ~(LSR_BI | LSR_OE)
+            if value & (LSR_BI | LSR_OE):  # reading clears break and overrun
+                self.lsr &= ~(LSR_BI | LSR_OE)
+                self._update_irq()
             return value
         if offset == MSR:
             value = self._msr()
-            self.msr &= ~MSR_ANY_DELTA
+            if self.msr & MSR_ANY_DELTA:
+                self.msr &= ~MSR_ANY_DELTA
+                self._update_irq()
             return value
         if offset == SCR:
             return self.scr
@@ -166,18 +189,24 @@ class Uart16550:
             if dlab:
                 self.dlm = value
             else:
-                changed = (self.ier ^ value) & IER_THRI
+                changed = (self.ier ^ value) & 0x0F
                 self.ier = value & 0x0F
-                if changed:
+                if changed & IER_THRI:
                     # serial_ioport_write: enabling THRI with THR empty raises it at once
                     self.thr_ipending = bool(self.ier & IER_THRI and self.lsr & LSR_THRE)
+                if changed:
+                    self._update_irq()
         elif offset == IIR_FCR:
             if (value ^ self.fcr) & FCR_FE:
                 value |= FCR_RFR | FCR_XFR  # changing FIFO mode resets both FIFOs
             if value & FCR_RFR:
                 self.rx.clear()
                 self.lsr &= ~(LSR_DR | LSR_BI)
+            if value & FCR_XFR:  # an empty transmit FIFO is a THR-empty interrupt
+                self.lsr |= LSR_THRE
+                self.thr_ipending = True
             self.fcr = value & 0xC9
+            self._update_irq()
             self._pump()
         elif offset == LCR:
             self.lcr = value
@@ -188,11 +217,17 @@ class Uart16550:
             self.scr = value
 
     def _transmit(self, byte: int) -> None:
+        # serial_ioport_write: THR full (the line drops unless something else is
+        # pending), then serial_xmit sends it at once and THR is empty again
+        self.thr_ipending = False
+        self.lsr &= ~(LSR_THRE | LSR_TEMT)
+        self._update_irq()
+        self.lsr |= LSR_THRE | LSR_TEMT
+        self.thr_ipending = True
+        self._update_irq()
         if self.mcr & MCR_LOOP:
             self._receive(byte)
         else:
             self.output.append(byte)
             if self.sink is not None:
                 self.sink(bytes([byte]))
-        self.lsr |= LSR_THRE | LSR_TEMT
-        self.thr_ipending = True

@@ -30,18 +30,29 @@ class DiskError(ValueError):
     """The disk image cannot be used (message is one line for the user)."""
 
 
-def parse_disk(spec: str) -> tuple[str, bool, str]:
-    """'FILE[,ro][,serial=ID]' -> (path, read_only, serial)."""
+def parse_disk(spec: str, slots: int = 8) -> tuple[str, bool, str, int | None]:
+    """'FILE[,ro][,serial=ID][,slot=N]' -> (path, read_only, serial, slot or None).
+
+    `slot=N` puts the disk in virtio-mmio slot N (0x10001000 + N * 0x1000, IRQ 1 + N);
+    QEMU's spelling `bus=virtio-mmio-bus.N` means the same (hw/riscv/virt.c creates the
+    transports, and so their buses .0 to .7, from the lowest address up)."""
     path, *opts = spec.split(",")
-    read_only, serial = False, ""
+    read_only, serial, slot = False, "", None
     for opt in opts:
         if opt in ("ro", "readonly", "readonly=on"):
             read_only = True
         elif opt.startswith("serial="):
             serial = opt[len("serial=") :]
+        elif opt.startswith(("slot=", "bus=virtio-mmio-bus.")):
+            number = opt.removeprefix("slot=").removeprefix("bus=virtio-mmio-bus.")
+            if number not in [str(n) for n in range(slots)]:
+                raise DiskError(f"--disk {spec}: the slot is a number from 0 to {slots - 1}")
+            slot = int(number)
         else:
-            raise DiskError(f"--disk {spec}: unknown option {opt!r} (use FILE[,ro][,serial=ID])")
-    return path, read_only, serial
+            raise DiskError(
+                f"--disk {spec}: unknown option {opt!r} (use FILE[,ro][,serial=ID][,slot=N])"
+            )
+    return path, read_only, serial, slot
 
 
 class VirtioBlk(VirtioDevice):

@@ -231,6 +231,7 @@ class VirtioMmio:
         self.queues = [Virtqueue(n) for n in sizes]
         self.device_features = device.features | F_VERSION_1 | F_INDIRECT_DESC if device else 0
         self.config_generation = 0
+        self.irq_updates = 0  # virtio_mmio_update_irq calls: each one signals the line
         self.reset()
 
     def reset(self) -> None:
@@ -240,6 +241,7 @@ class VirtioMmio:
         self.driver_features = 0
         self.queue_sel = 0
         self.interrupt_status = 0
+        self.irq_updates += 1  # virtio_reset: isr = 0, virtio_notify_vector
         self.broken = False
         for q in self.queues:
             q.reset()
@@ -258,17 +260,23 @@ class VirtioMmio:
         self.broken = True
         self.broken_reason = why
         self.status |= S_NEEDS_RESET
-        self.interrupt_status |= INT_CONFIG_CHANGE
+        self._interrupt(INT_CONFIG_CHANGE)
 
     def used(self, index: int) -> None:
         """The device returned buffers on queue `index`: interrupt unless suppressed."""
         if self.queues[index].wants_interrupt(self.mem):
-            self.interrupt_status |= INT_USED_BUFFER
+            self._interrupt(INT_USED_BUFFER)
 
     def config_changed(self) -> None:
         self.config_generation = (self.config_generation + 1) & 0xFFFF_FFFF
         if self.status & S_DRIVER_OK:
-            self.interrupt_status |= INT_CONFIG_CHANGE
+            self._interrupt(INT_CONFIG_CHANGE)
+
+    def _interrupt(self, cause: int) -> None:
+        """virtio_notify/virtio_notify_config: set ISR and signal the line, which QEMU's
+        PLIC takes as a new request even while an earlier one is unacknowledged."""
+        self.interrupt_status |= cause
+        self.irq_updates += 1
 
     def _queue(self) -> Virtqueue | None:
         return self.queues[self.queue_sel] if self.queue_sel < len(self.queues) else None
@@ -348,6 +356,7 @@ class VirtioMmio:
                     self.fail(str(e))
         elif offset == R_INTERRUPT_ACK:
             self.interrupt_status &= ~value
+            self.irq_updates += 1  # virtio_update_irq
         elif offset == R_STATUS:
             self._write_status(value & 0xFF)
         elif q is not None:
@@ -367,11 +376,12 @@ class VirtioMmio:
             self.reset()
             return
         if value & S_FEATURES_OK and not self.status & S_FEATURES_OK:
-            # 3.1.1: features the device did not offer, or a legacy driver: refuse
-            ok = (self.driver_features & ~self.device_features) == 0
-            ok = ok and bool(self.driver_features & F_VERSION_1)
-            if not ok:
-                value &= ~S_FEATURES_OK
+            # QEMU 7.2 (force-legacy=false) never refuses FEATURES_OK here: virtio_mmio_write
+            # calls virtio_set_features, whose virtio_set_features_nocheck keeps only the
+            # offered bits (its error return is ignored), and virtio_set_status validates
+            # features only when VERSION_1 was negotiated, with nothing to refuse for
+            # blk, net or rng. xv6 writes bits 0-31 only, never VERSION_1, and needs this.
+            self.driver_features &= self.device_features
         self.status = value | (self.status & S_NEEDS_RESET)
 
     # --- the host side
