@@ -9,6 +9,7 @@ which would hold the interpreter's lock half the time the guest needs it.
 
 from __future__ import annotations
 
+import os
 import pickle
 import queue
 import subprocess
@@ -80,14 +81,20 @@ def main() -> None:
 
     target_machine = host_target_machine()
     jobs, answers = sys.stdin.buffer, sys.stdout.buffer
+    parent = os.getppid()
     while True:
         try:
             job = pickle.load(jobs)
-        except EOFError:
+        except (EOFError, OSError, pickle.UnpicklingError):
             return
+        if os.getppid() != parent:
+            return  # rvemu has ended: the jobs still queued are for nobody
         try:
             result: bytes | str = compile_object(job, target_machine)
         except Exception as error:  # the guest interprets this region instead
             result = f"{type(error).__name__}: {error}"
-        pickle.dump((job.key, result), answers)
-        answers.flush()
+        try:
+            pickle.dump((job.key, result), answers)
+            answers.flush()
+        except OSError:  # (BrokenPipeError: rvemu ended meanwhile)
+            return
