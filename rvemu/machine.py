@@ -81,7 +81,8 @@ class Machine:
         cpu: str = "rv64",
     ) -> None:
         """`echo` copies console output to stdout as it happens. `disk` is
-        "FILE[,ro][,slot=N]", `net` "tap:NAME" or "udp:LOCALPORT:HOST:PORT", `bios` firmware loaded
+        "FILE[,ro][,slot=N]", `net` "user[,hostfwd=tcp::8080-:80]", "tap:NAME" or
+        "udp:LOCALPORT:HOST:PORT", `bios` firmware loaded
         at the start of RAM, `append` the kernel command line, `initrd` a file for the
         device tree's initrd, `clock` "instructions" (deterministic) or "host", `rng` adds a
         virtio-rng device, `cpu` turns extensions off as QEMU's -cpu does

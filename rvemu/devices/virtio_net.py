@@ -1,5 +1,7 @@
-"""virtio-net (virtio spec 1.2, 5.1) with two host backends:
+"""virtio-net (virtio spec 1.2, 5.1) with three host backends:
 
+- `user[,hostfwd=tcp::HOSTPORT-:GUESTPORT]...`: QEMU's user-mode networking (a NAT with a
+  DHCP server, no root needed), from libslirp: see slirp.py;
 - `udp:LOCALPORT:REMOTEHOST:REMOTEPORT`: every Ethernet frame is one UDP datagram, the
   format of QEMU's `-netdev socket,udp=...,localaddr=...` (net/socket.c), so two rvemu
   instances, or rvemu and QEMU, or rvemu and any host program, share a link without root;
@@ -62,6 +64,9 @@ class UdpBackend:
         except OSError:
             return None  # e.g. ICMP port unreachable reported on the socket
 
+    def pump(self) -> None:
+        """(Frames wait in the socket: nothing to do before recv.)"""
+
     def fileno(self) -> int:
         return self.sock.fileno()
 
@@ -99,6 +104,9 @@ class TapBackend:
             return None
         except OSError:
             return None
+
+    def pump(self) -> None:
+        """(Frames wait in the device: nothing to do before recv.)"""
 
     def fileno(self) -> int:
         return self.fd
@@ -138,16 +146,24 @@ class VirtioNet(VirtioDevice):
 
     @classmethod
     def from_spec(cls, spec: str) -> VirtioNet:
-        """'udp:LPORT:HOST:RPORT[,mac=..]' or 'tap:NAME[,mac=..]'."""
+        """'user[,hostfwd=...]...', 'udp:LPORT:HOST:RPORT' or 'tap:NAME', then [,mac=..]."""
         main, *opts = spec.split(",")
         mac = DEFAULT_MAC
+        backend_opts = []
         for opt in opts:
             if opt.startswith("mac="):
                 mac = opt[4:]
+            elif main == "user":
+                backend_opts.append(opt)
             else:
                 raise NetError(f"--net {spec}: unknown option {opt!r}")
+        parse_mac(mac)  # a bad MAC is reported before a backend opens anything
         kind, _, rest = main.partition(":")
-        if kind == "udp":
+        if main == "user":
+            from .slirp import SlirpBackend
+
+            backend = SlirpBackend.from_options(backend_opts)
+        elif kind == "udp":
             try:
                 lport, host, rport = rest.split(":")
                 backend = UdpBackend(int(lport), host, int(rport))
@@ -156,7 +172,10 @@ class VirtioNet(VirtioDevice):
         elif kind == "tap" and rest:
             backend = TapBackend(rest)
         else:
-            raise NetError(f"--net {spec}: use tap:NAME or udp:LOCALPORT:REMOTEHOST:REMOTEPORT")
+            raise NetError(
+                f"--net {spec}: use user[,hostfwd=tcp::HOSTPORT-:GUESTPORT], tap:NAME "
+                "or udp:LOCALPORT:REMOTEHOST:REMOTEPORT"
+            )
         return cls(backend, mac)
 
     def config(self) -> bytes:
@@ -186,6 +205,7 @@ class VirtioNet(VirtioDevice):
             self._deliver(transport)
 
     def poll(self, transport: VirtioMmio) -> None:
+        self.backend.pump()
         while True:
             frame = self.backend.recv()
             if frame is None:
