@@ -261,6 +261,7 @@ class SlirpBackend:
                     f"--net user: cannot forward {proto} {f.host_addr}:{f.host_port} "
                     f"(in use, or not allowed)"
                 )
+        self._deepen_listen_backlogs()
 
     @classmethod
     def from_options(cls, options: list[str]) -> SlirpBackend:
@@ -272,6 +273,20 @@ class SlirpBackend:
                 raise NetError(f"--net user: unknown option {opt!r} (have: hostfwd=)")
             forwards.append(parse_hostfwd(value))
         return cls(forwards)
+
+    def _deepen_listen_backlogs(self) -> None:
+        """slirp listens on forwarded TCP ports with a backlog of 1 (as QEMU does): while
+        the guest runs, the host kernel drops further clients' SYNs and they wait a second
+        or more to try again. A deeper queue on the host's side changes nothing the guest
+        sees."""
+        self._polled = []
+        timeout = c_uint32(0)
+        self.lib.slirp_pollfds_fill(self.slirp, byref(timeout), self._add_poll, None)
+        for fd, _ in self._polled:
+            with socket.fromfd(fd, socket.AF_INET, socket.SOCK_STREAM) as s:  # (a dup)
+                if s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+                    s.listen(socket.SOMAXCONN)
+        self._polled = []
 
     # --- callbacks from slirp (kept trivial: an exception here cannot reach the caller)
     def _send_packet(self, buf: int, length: int, _opaque) -> int:

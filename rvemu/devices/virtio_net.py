@@ -18,6 +18,7 @@ import os
 import socket
 import struct
 from collections import deque
+from typing import Protocol
 
 from .virtio_mmio import VirtioDevice, VirtioMmio
 
@@ -37,6 +38,18 @@ IFF_TAP, IFF_NO_PI = 0x0002, 0x1000
 
 class NetError(ValueError):
     """The --net option cannot be used (message is one line for the user)."""
+
+
+class Backend(Protocol):
+    """Where frames go: `send` takes one the guest sent, `recv` returns one for the guest
+    (None when there is none), `pump` lets the backend make progress before the device
+    calls `recv`, `fileno` is a descriptor to wait on for more (None: nothing to wait on)."""
+
+    def send(self, frame: bytes) -> None: ...
+    def recv(self) -> bytes | None: ...
+    def pump(self) -> None: ...
+    def fileno(self) -> int | None: ...
+    def close(self) -> None: ...
 
 
 class UdpBackend:
@@ -136,7 +149,7 @@ class VirtioNet(VirtioDevice):
     features = F_MAC | F_STATUS
     HOST_SIDE = ("backend",)  # not in a snapshot: a restored machine attaches its own
 
-    def __init__(self, backend, mac: str = DEFAULT_MAC) -> None:
+    def __init__(self, backend: Backend, mac: str = DEFAULT_MAC) -> None:
         self.backend = backend
         self.mac = parse_mac(mac)
         self.pending: deque[bytes] = deque()
@@ -145,8 +158,11 @@ class VirtioNet(VirtioDevice):
         self.dropped = 0
 
     @classmethod
-    def from_spec(cls, spec: str) -> VirtioNet:
-        """'user[,hostfwd=...]...', 'udp:LPORT:HOST:RPORT' or 'tap:NAME', then [,mac=..]."""
+    def from_spec(cls, spec: str | Backend) -> VirtioNet:
+        """'user[,hostfwd=...]...', 'udp:LPORT:HOST:RPORT' or 'tap:NAME', then [,mac=..];
+        or a backend object, for scripts and tests that play the network themselves."""
+        if not isinstance(spec, str):
+            return cls(spec)
         main, *opts = spec.split(",")
         mac = DEFAULT_MAC
         backend_opts = []

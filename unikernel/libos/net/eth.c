@@ -1,14 +1,14 @@
 /* Ethernet II framing and ARP (RFC 826): a small cache of neighbours' MAC addresses.
- * A packet to a neighbour not yet resolved waits in its cache entry (the last one sent
- * wins) while an ARP request goes out; the reply sends it. Entries are refreshed by any
- * ARP packet from their owner and asked again after ARP_TTL_US. */
-#include <stddef.h>
+ * Packets to a neighbour not yet resolved wait (the last WAITING of them, for any
+ * neighbours) while an ARP request goes out; the reply sends them, in order. Entries are
+ * refreshed by any ARP packet from their owner and asked again after ARP_TTL_US. */
 #include <string.h>
 #include <timer.h>
 
 #include "stack.h"
 
 #define ARP_ENTRIES 8
+#define WAITING 8
 #define ARP_TTL_US (10 * 60 * 1000000ULL)
 #define ARP_RETRY_US 1000000ULL
 #define ARP_LEN 28
@@ -20,11 +20,15 @@ struct arp_entry {
     uint8_t mac[6];
     uint8_t resolved;
     uint64_t stamp_us; /* when resolved, or when last asked */
-    uint16_t pending_len;
-    uint8_t pending[NET_ETH_HLEN + NET_MTU];
 };
 
 static struct arp_entry arp[ARP_ENTRIES];
+static struct {
+    net_ip hop; /* 0: free */
+    uint16_t len;
+    uint8_t frame[NET_ETH_HLEN + NET_MTU];
+} waiting[WAITING];
+static unsigned next_waiting; /* the slot to fill next (the oldest when all are full) */
 static const uint8_t broadcast_mac[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
 uint8_t net_out[NET_ETH_HLEN + NET_MTU];
@@ -75,7 +79,7 @@ static struct arp_entry *arp_new(net_ip ip)
         if (arp[i].stamp_us < e->stamp_us)
             e = &arp[i];
     }
-    memset(e, 0, offsetof(struct arp_entry, pending));
+    memset(e, 0, sizeof(*e));
     e->ip = ip;
     return e;
 }
@@ -85,10 +89,13 @@ static void arp_learn(struct arp_entry *e, const uint8_t *mac)
     memcpy(e->mac, mac, 6);
     e->resolved = 1;
     e->stamp_us = time_us();
-    if (e->pending_len) {
-        memcpy(e->pending, mac, 6);
-        net_dev_send(e->pending, e->pending_len);
-        e->pending_len = 0;
+    for (unsigned i = 0; i < WAITING; i++) { /* oldest first */
+        unsigned k = (next_waiting + i) % WAITING;
+        if (waiting[k].hop == e->ip) {
+            memcpy(waiting[k].frame, mac, 6);
+            net_dev_send(waiting[k].frame, waiting[k].len);
+            waiting[k].hop = 0;
+        }
     }
 }
 
@@ -144,8 +151,10 @@ void net_eth_send_ip(net_ip dst, size_t ip_len)
     if (!e)
         e = arp_new(hop);
     eth_header(net_out, broadcast_mac, NET_ETH_IP);
-    memcpy(e->pending, net_out, len);
-    e->pending_len = (uint16_t)len;
+    memcpy(waiting[next_waiting].frame, net_out, len);
+    waiting[next_waiting].len = (uint16_t)len;
+    waiting[next_waiting].hop = hop;
+    next_waiting = (next_waiting + 1) % WAITING;
     if (e->resolved || !e->stamp_us || now - e->stamp_us >= ARP_RETRY_US) {
         e->resolved = 0;
         e->stamp_us = now;
