@@ -10,6 +10,7 @@ segments, a closed window, and 10,000 malformed frames.
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import random
 import re
@@ -670,3 +671,24 @@ def test_http_image_is_at_most_32_kib(images: Path):
     assert size <= 32 * 1024
     out = build("http")
     assert re.search(r"^\s+net\s+\d+ B$", out, re.M), out  # the size table shows net's bytes
+
+
+def test_bench_prints_size_first_response_and_requests_per_second(images: Path, tmp_path: Path):
+    out = tmp_path / "bench.json"
+    r = subprocess.run(
+        [sys.executable, "-m", "rvemu", "bench", "--only", "http", "--runs", "1",
+         "--images", str(images), "--json", str(out)],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    net = json.loads(out.read_text())["network"]
+    assert net["http_image_bytes"] == (images / "http.elf").stat().st_size
+    assert net["first_response_ms"]["rvemu_process"] > net["first_response_ms"]["rvemu_api"] > 0
+    assert "http.elf:" in r.stdout and "first HTTP response after" in r.stdout
+    if shutil.which("ab"):
+        assert net["requests_per_second"]["rvemu"]["keepalive"] > 0
+        assert "requests/s" in r.stdout
+    if shutil.which(QEMU):
+        assert net["first_response_ms"]["qemu_process"] > 0
+        assert net["requests_per_second"]["qemu"]["close"] > 0
