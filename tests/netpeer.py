@@ -161,7 +161,8 @@ def parse(frame: bytes) -> tuple[str, object]:
 @dataclass
 class Client:
     """One TCP connection the peer opens to the guest: sends `request` once established,
-    acknowledges everything, answers the guest's FIN with its own. `drop` names data
+    acknowledges everything, answers the guest's FIN with its own (unless not `closes`).
+    `drop` names data
     segments (by count, from 1) to lose the first time; `window` can be changed."""
 
     port: int
@@ -169,6 +170,7 @@ class Client:
     request: bytes
     iss: int = 1000
     window: int = 65535
+    closes: bool = True  # answer the guest's FIN with ours (else only ACK it, twice)
     drop: set[int] = field(default_factory=set)
     received: bytearray = field(default_factory=bytearray)
     state: str = "syn-sent"
@@ -251,8 +253,10 @@ class Peer:
         if fin_now:
             c.rcv_nxt += 1
         if s.data or fin_now:
-            if fin_now and c.state == "established":
+            if fin_now and c.state == "established" and c.closes:
                 self._to_guest(c, ACK | FIN)  # our FIN goes with the ACK
                 c.state = "closed"
             else:
                 self._to_guest(c, ACK)
+                if fin_now:
+                    self._to_guest(c, ACK)  # and a window update, in FIN_WAIT_2

@@ -535,6 +535,17 @@ def test_keep_alive_and_pipelined_requests_on_one_connection(images: Path):
     assert any(s.flags & FIN for s in c.segments)
 
 
+def test_a_peer_that_never_closes_its_side_is_let_go(images: Path):
+    m, peer = boot_with_peer(images)
+    c = peer.connect(40005, b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n", closes=False)
+    settle(m)  # FIN_WAIT_2 for a minute (of guest time), then the connection is dropped
+    assert bytes(c.received).endswith((DISK / "index.html").read_bytes())
+    assert len([s for s in c.segments if s.flags & FIN]) == 1  # sent once, acknowledged
+    peer._to_guest(c, ACK)
+    settle(m)
+    assert c.segments[-1].flags & RST  # it is gone
+
+
 def malformed_frames(n: int, seed: int = 14):
     """Truncated headers, wrong lengths and checksums, nonsense TCP flags and options,
     random bytes: frames that must not hurt the guest. Half have their checksums

@@ -30,6 +30,7 @@
 #define RTO_MAX_MS 60000
 #define MAX_RETRIES 8
 #define TIME_WAIT_MS 2000 /* 2 MSL, with a short MSL: the peer is one hop away */
+#define FIN_WAIT_2_MS 60000 /* for a peer that never closes its side (Linux: tcp_fin_timeout) */
 #define EPHEMERAL 49152
 
 #define SEQ_LT(a, b) ((int32_t)((a) - (b)) < 0)
@@ -235,8 +236,8 @@ static struct net_tcp *new_conn(void)
 
 static void arm(struct net_tcp *c)
 {
-    if (c->state == TIME_WAIT || c->state == CLOSED)
-        return;
+    if (c->state == TIME_WAIT || c->state == FIN_WAIT_2 || c->state == CLOSED)
+        return; /* (their timers are not about retransmission) */
     int unacked = c->snd_max != c->snd_una;
     int blocked = c->len > c->snd_nxt - c->snd_una && c->snd_wnd == 0; /* needs a probe */
     if (unacked || blocked) {
@@ -250,7 +251,7 @@ static void arm(struct net_tcp *c)
 static void on_timer(void *arg)
 {
     struct net_tcp *c = arg;
-    if (c->state == TIME_WAIT) {
+    if (c->state == TIME_WAIT || c->state == FIN_WAIT_2) {
         set_closed(c);
         return;
     }
@@ -284,8 +285,8 @@ static void output(struct net_tcp *c, int force)
         return;
     for (;;) {
         uint32_t off = c->snd_nxt - c->snd_una; /* data already sent */
-        if (off > c->len)
-            break; /* the FIN is out too */
+        if (off > c->len || (c->fin_sent && c->snd_una == c->snd_max))
+            break; /* the FIN is out too, or even acknowledged */
         uint32_t wnd_end = c->snd_una + c->snd_wnd;
         uint32_t room = SEQ_GT(wnd_end, c->snd_nxt) ? wnd_end - c->snd_nxt : 0;
         if (force && room == 0)
@@ -350,8 +351,10 @@ static void acknowledged(struct net_tcp *c, uint32_t ack, uint16_t wnd)
         rtt_sample(c);
     timer_stop(&c->timer); /* arm() starts it again for what is still out */
     if (c->fin_sent && ack == c->snd_max) {
-        if (c->state == FIN_WAIT_1)
+        if (c->state == FIN_WAIT_1) {
             c->state = FIN_WAIT_2;
+            timer_oneshot(&c->timer, FIN_WAIT_2_MS * 1000ULL, on_timer, c);
+        }
         else if (c->state == CLOSING)
             enter_time_wait(c);
         else if (c->state == LAST_ACK)
