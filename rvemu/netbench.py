@@ -18,12 +18,15 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 QEMU = "qemu-system-riscv64"
 READY = b"serving"
 LIMIT_BYTES = 32 * 1024
 CONCURRENCY = 8
+
+Command = Callable[[Path, Path, int], list[str]]  # (image, disk, host port) -> argv
 
 
 def free_port() -> int:
@@ -81,7 +84,7 @@ def stop(proc: subprocess.Popen) -> None:
     proc.wait(timeout=60)
 
 
-def process_first_response(command, elf: Path, disk: Path, runs: int) -> float:
+def process_first_response(command: Command, elf: Path, disk: Path, runs: int) -> float:
     """Median seconds from starting the process to the end of the first response."""
     times = []
     for _ in range(runs):
@@ -140,7 +143,7 @@ def ab(port: int, requests: int, keepalive: bool) -> float:
     return float(rate.group(1))
 
 
-def requests_per_second(command, elf: Path, disk: Path, requests: int) -> dict:
+def requests_per_second(command: Command, elf: Path, disk: Path, requests: int) -> dict:
     """ab, new connections and keep-alive, after a warm-up run (both emulators compile
     guest code as it gets hot)."""
     port = free_port()
