@@ -9,6 +9,7 @@ segments, a closed window, and 10,000 malformed frames.
 
 from __future__ import annotations
 
+import fcntl
 import http.client
 import json
 import os
@@ -64,19 +65,16 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
 
 @pytest.fixture(scope="module")
 def images() -> Path:
+    """build/unikernel/{http,udp-echo}.elf, and the test app build/tests/netapps/fetch.elf."""
     build("http")
     build("udp-echo")
     out = ROOT / "build" / "tests" / "netapps"
-    cmd = [
-        "make",
-        "-s",
-        "-C",
-        str(ROOT / "unikernel"),
-        "APP=fetch",
-        f"APPS_DIR={ROOT / 'tests' / 'netapps'}",
-        f"OUT={out}",
-    ]
-    subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+    out.mkdir(parents=True, exist_ok=True)
+    cmd = ["make", "-s", "-C", str(ROOT / "unikernel"), "APP=fetch",
+           f"APPS_DIR={ROOT / 'tests' / 'netapps'}", f"OUT={out}"]  # fmt: skip
+    with open(out / ".test-build.lock", "w") as lock:  # (pytest-xdist workers share it)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        subprocess.run(cmd, check=True, capture_output=True, timeout=300)
     return BUILD
 
 
