@@ -284,10 +284,11 @@ def test_udp_echo_through_a_forwarded_port(images: Path):
         server.stop()
 
 
-def test_active_open_to_a_host_server_both_ways_through_the_window(images: Path):
+@pytest.mark.parametrize("clock", ["instructions", "host"])
+def test_active_open_to_a_host_server_both_ways_through_the_window(images: Path, clock: str):
     """fetch connects out through slirp to a host socket (10.0.2.2 is the host's loopback),
     sends 300 kB that the host reads only after a pause (the guest meets a full window and
-    probes it), and reads 100 kB back."""
+    probes it), and reads 100 kB back; with TCP's timers on instructions and on host time."""
     reply = bytes(i * 7 % 251 for i in range(100_000))
     got = {}
     with socket.socket() as srv:
@@ -315,6 +316,8 @@ def test_active_open_to_a_host_server_both_ways_through_the_window(images: Path)
             "user",
             "--append",
             f"fetch=10.0.2.2:{port} send=300000",
+            "--clock",
+            clock,
         ]
         r = subprocess.run(
             cmd,

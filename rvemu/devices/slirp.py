@@ -399,10 +399,16 @@ class SlirpBackend:
         return self.epoll.fileno()
 
     def close(self) -> None:
+        """Closes slirp's sockets (forwarded ports included); safe to call twice, and on a
+        backend whose __init__ failed part way."""
         if getattr(self, "slirp", None):
             self.lib.slirp_cleanup(self.slirp)
             self.slirp = None
-        if self.timerfd >= 0:
+        if getattr(self, "timerfd", -1) >= 0:
             os.close(self.timerfd)
             self.timerfd = -1
-        self.epoll.close()
+        if getattr(self, "epoll", None) is not None:
+            self.epoll.close()
+
+    def __del__(self) -> None:
+        self.close()
