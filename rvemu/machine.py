@@ -87,8 +87,7 @@ class Machine:
         """`echo` copies console output to stdout as it happens. `disk` is
         "FILE[,ro][,slot=N]", `net` "user[,hostfwd=tcp::8080-:80]", "tap:NAME" or
         "udp:LOCALPORT:HOST:PORT" (or a devices.virtio_net.Backend object), `bios` firmware
-        loaded
-        at the start of RAM, `append` the kernel command line, `initrd` a file for the
+        loaded at the start of RAM, `append` the kernel command line, `initrd` a file for the
         device tree's initrd, `clock` "instructions" (deterministic) or "host", `rng` adds a
         virtio-rng device, `cpu` turns extensions off as QEMU's -cpu does
         ("rv64,zba=false")."""
