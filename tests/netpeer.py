@@ -171,6 +171,7 @@ class Client:
     iss: int = 1000
     window: int = 65535
     closes: bool = True  # answer the guest's FIN with ours (else only ACK it, twice)
+    repeat_fin: bool = False  # send our FIN again once the guest has acknowledged it
     drop: set[int] = field(default_factory=set)
     received: bytearray = field(default_factory=bytearray)
     state: str = "syn-sent"
@@ -233,6 +234,10 @@ class Peer:
         assert s.checksum_ok, "guest sent a bad TCP checksum"
         if s.flags & RST:
             c.state = "reset"
+            return
+        if c.state == "closed" and c.repeat_fin and s.ack == c.snd_nxt:
+            c.repeat_fin = False  # as if the guest's ACK had been lost
+            self.inbox.append(tcp_frame(c.port, c.dport, c.snd_nxt - 1, c.rcv_nxt, ACK | FIN))
             return
         if c.state == "syn-sent":
             if s.flags & (SYN | ACK) == SYN | ACK and s.ack == c.iss + 1:

@@ -536,6 +536,21 @@ def test_keep_alive_and_pipelined_requests_on_one_connection(images: Path):
     assert any(s.flags & FIN for s in c.segments)
 
 
+def test_time_wait_answers_a_repeated_fin(images: Path):
+    """The server closes first, so it waits in TIME_WAIT: the peer's FIN sent again (its
+    ACK lost) is acknowledged again, not reset; after TIME_WAIT the pair is forgotten."""
+    m, peer = boot_with_peer(images)
+    c = peer.connect(40006, b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n", repeat_fin=True)
+    settle(m)
+    last_two = c.segments[-2:]
+    assert [s.flags for s in last_two] == [ACK, ACK] and not c.repeat_fin
+    assert last_two[0].ack == last_two[1].ack == c.snd_nxt  # our FIN, acknowledged twice
+    assert not any(s.flags & RST for s in c.segments)
+    peer.inbox.append(tcp_frame(40006, 80, c.snd_nxt - 1, c.rcv_nxt, ACK | FIN))
+    settle(m)  # TIME_WAIT is over: no connection, so a reset
+    assert c.segments[-1].flags & RST
+
+
 def test_a_peer_that_never_closes_its_side_is_let_go(images: Path):
     m, peer = boot_with_peer(images)
     c = peer.connect(40005, b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n", closes=False)
