@@ -1,4 +1,5 @@
-"""`rvemu bench`: guest MIPS, boot latency and image sizes, side by side with QEMU.
+"""`rvemu bench`: guest MIPS, boot latency, the http image's network figures (netbench.py)
+and image sizes, side by side with QEMU.
 
 Speeds are CPU time, so that another process on the machine does not skew them. QEMU's
 MIPS divides the guest instruction count (from rvemu's run of the same image) by QEMU's
@@ -179,6 +180,14 @@ def bench(
 ) -> int:
     images = find_images(folder, only)
     hello = folder / "hello.elf"
+    if only == "http":  # the network figures alone
+        from .netbench import net_bench
+
+        report = {"runs": runs, "network": net_bench(folder, runs)}
+        if json_path:
+            with open(json_path, "w") as f:
+                json.dump(report, f, indent=1)
+        return 0 if report["network"] else 2
     if not images or not hello.exists():
         print(
             f"rvemu: no benchmark images in {folder} (build them with `make apps`)", file=sys.stderr
@@ -288,6 +297,11 @@ def bench(
             f"  QEMU: first output after {boot['qemu_first_output_ms']:.1f} ms, "
             f"power-off after {boot['qemu_total_ms']:.1f} ms (process start)"
         )
+
+    if only is None:
+        from .netbench import net_bench
+
+        report["network"] = net_bench(folder, runs)
 
     print(f"\n{'image':<14}{'file':>8}{'text':>8}{'data':>8}{'bss':>8}")
     for s in report["sizes"]:

@@ -33,7 +33,9 @@ def add_machine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--memory", "-m", default="128M", help="RAM size (default 128M)")
     p.add_argument("--disk", help="virtio-blk disk image: FILE[,ro][,serial=ID][,slot=N]")
     p.add_argument(
-        "--net", help="virtio-net backend: tap:NAME or udp:LPORT:HOST:RPORT, then [,mac=MAC]"
+        "--net",
+        help="virtio-net backend: user[,hostfwd=tcp::HOSTPORT-:GUESTPORT] (QEMU's user "
+        "networking), tap:NAME or udp:LPORT:HOST:RPORT, then [,mac=MAC]",
     )
     p.add_argument(
         "--bios",

@@ -8,6 +8,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +20,9 @@ from .cpu.hart import Hart, int64
 from .cpu.isa import parse_cpu
 from .loader import LoadError
 from .views import Memory, Registers, symbol_at
+
+if TYPE_CHECKING:
+    from .devices.virtio_net import Backend
 
 CHUNK = 1 << 22  # instructions per entry into the core when nothing else limits it
 
@@ -72,7 +76,7 @@ class Machine:
         memory: str | int = "128M",
         echo: bool = False,
         disk: str | None = None,
-        net: str | None = None,
+        net: str | Backend | None = None,
         bios: str | None = None,
         append: str | None = None,
         initrd: str | None = None,
@@ -81,8 +85,9 @@ class Machine:
         cpu: str = "rv64",
     ) -> None:
         """`echo` copies console output to stdout as it happens. `disk` is
-        "FILE[,ro][,slot=N]", `net` "tap:NAME" or "udp:LOCALPORT:HOST:PORT", `bios` firmware loaded
-        at the start of RAM, `append` the kernel command line, `initrd` a file for the
+        "FILE[,ro][,slot=N]", `net` "user[,hostfwd=tcp::8080-:80]", "tap:NAME" or
+        "udp:LOCALPORT:HOST:PORT" (or a devices.virtio_net.Backend object), `bios` firmware
+        loaded at the start of RAM, `append` the kernel command line, `initrd` a file for the
         device tree's initrd, `clock` "instructions" (deterministic) or "host", `rng` adds a
         virtio-rng device, `cpu` turns extensions off as QEMU's -cpu does
         ("rv64,zba=false")."""

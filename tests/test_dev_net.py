@@ -38,6 +38,9 @@ class Wire:
     def recv(self) -> bytes | None:
         return self.inbox.popleft() if self.inbox else None
 
+    def pump(self) -> None:
+        pass
+
     def fileno(self) -> int | None:
         return None
 

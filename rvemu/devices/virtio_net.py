@@ -1,5 +1,7 @@
-"""virtio-net (virtio spec 1.2, 5.1) with two host backends:
+"""virtio-net (virtio spec 1.2, 5.1) with three host backends:
 
+- `user[,hostfwd=tcp::HOSTPORT-:GUESTPORT]...`: QEMU's user-mode networking (a NAT with a
+  DHCP server, no root needed), from libslirp: see slirp.py;
 - `udp:LOCALPORT:REMOTEHOST:REMOTEPORT`: every Ethernet frame is one UDP datagram, the
   format of QEMU's `-netdev socket,udp=...,localaddr=...` (net/socket.c), so two rvemu
   instances, or rvemu and QEMU, or rvemu and any host program, share a link without root;
@@ -16,6 +18,7 @@ import os
 import socket
 import struct
 from collections import deque
+from typing import Protocol
 
 from .virtio_mmio import VirtioDevice, VirtioMmio
 
@@ -35,6 +38,18 @@ IFF_TAP, IFF_NO_PI = 0x0002, 0x1000
 
 class NetError(ValueError):
     """The --net option cannot be used (message is one line for the user)."""
+
+
+class Backend(Protocol):
+    """Where frames go: `send` takes one the guest sent, `recv` returns one for the guest
+    (None when there is none), `pump` lets the backend make progress before the device
+    calls `recv`, `fileno` is a descriptor to wait on for more (None: nothing to wait on)."""
+
+    def send(self, frame: bytes) -> None: ...
+    def recv(self) -> bytes | None: ...
+    def pump(self) -> None: ...
+    def fileno(self) -> int | None: ...
+    def close(self) -> None: ...
 
 
 class UdpBackend:
@@ -61,6 +76,9 @@ class UdpBackend:
             return None
         except OSError:
             return None  # e.g. ICMP port unreachable reported on the socket
+
+    def pump(self) -> None:
+        """(Frames wait in the socket: nothing to do before recv.)"""
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -100,6 +118,9 @@ class TapBackend:
         except OSError:
             return None
 
+    def pump(self) -> None:
+        """(Frames wait in the device: nothing to do before recv.)"""
+
     def fileno(self) -> int:
         return self.fd
 
@@ -128,7 +149,7 @@ class VirtioNet(VirtioDevice):
     features = F_MAC | F_STATUS
     HOST_SIDE = ("backend",)  # not in a snapshot: a restored machine attaches its own
 
-    def __init__(self, backend, mac: str = DEFAULT_MAC) -> None:
+    def __init__(self, backend: Backend, mac: str = DEFAULT_MAC) -> None:
         self.backend = backend
         self.mac = parse_mac(mac)
         self.pending: deque[bytes] = deque()
@@ -137,17 +158,28 @@ class VirtioNet(VirtioDevice):
         self.dropped = 0
 
     @classmethod
-    def from_spec(cls, spec: str) -> VirtioNet:
-        """'udp:LPORT:HOST:RPORT[,mac=..]' or 'tap:NAME[,mac=..]'."""
+    def from_spec(cls, spec: str | Backend) -> VirtioNet:
+        """'user[,hostfwd=...]...', 'udp:LPORT:HOST:RPORT' or 'tap:NAME', then [,mac=..];
+        or a backend object, for scripts and tests that play the network themselves."""
+        if not isinstance(spec, str):
+            return cls(spec)
         main, *opts = spec.split(",")
         mac = DEFAULT_MAC
+        backend_opts = []
         for opt in opts:
             if opt.startswith("mac="):
                 mac = opt[4:]
+            elif main == "user":
+                backend_opts.append(opt)
             else:
                 raise NetError(f"--net {spec}: unknown option {opt!r}")
+        parse_mac(mac)  # a bad MAC is reported before a backend opens anything
         kind, _, rest = main.partition(":")
-        if kind == "udp":
+        if main == "user":
+            from .slirp import SlirpBackend
+
+            backend = SlirpBackend.from_options(backend_opts)
+        elif kind == "udp":
             try:
                 lport, host, rport = rest.split(":")
                 backend = UdpBackend(int(lport), host, int(rport))
@@ -156,7 +188,10 @@ class VirtioNet(VirtioDevice):
         elif kind == "tap" and rest:
             backend = TapBackend(rest)
         else:
-            raise NetError(f"--net {spec}: use tap:NAME or udp:LOCALPORT:REMOTEHOST:REMOTEPORT")
+            raise NetError(
+                f"--net {spec}: use user[,hostfwd=tcp::HOSTPORT-:GUESTPORT], tap:NAME "
+                "or udp:LOCALPORT:REMOTEHOST:REMOTEPORT"
+            )
         return cls(backend, mac)
 
     def config(self) -> bytes:
@@ -186,6 +221,7 @@ class VirtioNet(VirtioDevice):
             self._deliver(transport)
 
     def poll(self, transport: VirtioMmio) -> None:
+        self.backend.pump()
         while True:
             frame = self.backend.recv()
             if frame is None:

@@ -23,35 +23,57 @@ uint32_t fdt_size(const void *dtb)
     return dtb && be32(dtb) == FDT_MAGIC ? be32((const char *)dtb + 4) : 0;
 }
 
-int fdt_memory(const void *dtb, uint64_t *base, uint64_t *size)
+/* The value of property `prop` of the first child of the root whose name starts with
+ * `node` (up to its unit address: "memory" finds memory@80000000), and its length. */
+static const char *root_child_property(const void *dtb, const char *node, const char *prop,
+                                       uint32_t *len)
 {
     if (!fdt_size(dtb))
-        return -1;
+        return 0;
     const char *blob = dtb;
     const char *p = blob + be32(blob + 8);
     const char *strings = blob + be32(blob + 12);
-    int depth = 0, in_memory = 0;
+    size_t node_len = strlen(node);
+    int depth = 0, in_node = 0;
     for (;;) {
         uint32_t token = be32(p);
         p += 4;
         if (token == FDT_BEGIN_NODE) {
             depth++;
-            in_memory = depth == 2 && strncmp(p, "memory", 6) == 0;
+            in_node = depth == 2 && strncmp(p, node, node_len) == 0 &&
+                      (p[node_len] == 0 || p[node_len] == '@');
             p += (strlen(p) + 4) & ~3UL;
         } else if (token == FDT_END_NODE) {
             depth--;
-            in_memory = 0;
+            in_node = 0;
         } else if (token == FDT_PROP) {
-            uint32_t len = be32(p), name = be32(p + 4);
+            uint32_t n = be32(p), name = be32(p + 4);
             const char *value = p + 8;
-            if (in_memory && len >= 16 && strcmp(strings + name, "reg") == 0) {
-                *base = be64(value);
-                *size = be64(value + 8);
-                return 0;
+            if (in_node && strcmp(strings + name, prop) == 0) {
+                *len = n;
+                return value;
             }
-            p = value + ((len + 3) & ~3UL);
+            p = value + ((n + 3) & ~3UL);
         } else if (token != FDT_NOP) {
-            return -1; /* FDT_END or garbage */
+            return 0; /* FDT_END or garbage */
         }
     }
+}
+
+int fdt_memory(const void *dtb, uint64_t *base, uint64_t *size)
+{
+    uint32_t len;
+    const char *reg = root_child_property(dtb, "memory", "reg", &len);
+    if (!reg || len < 16)
+        return -1;
+    *base = be64(reg);
+    *size = be64(reg + 8);
+    return 0;
+}
+
+const char *fdt_bootargs(const void *dtb)
+{
+    uint32_t len;
+    const char *args = root_child_property(dtb, "chosen", "bootargs", &len);
+    return args && len > 0 && args[len - 1] == 0 ? args : 0;
 }

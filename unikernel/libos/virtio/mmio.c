@@ -30,9 +30,25 @@ static void on_irq(unsigned irq, void *arg)
     (void)irq;
     struct virtio_dev *dev = arg;
     mmio_write32(dev->base + INTERRUPT_ACK, mmio_read32(dev->base + INTERRUPT_STATUS));
+    if (dev->on_interrupt)
+        dev->on_interrupt(dev->interrupt_arg);
+}
+
+void virtio_on_interrupt(struct virtio_dev *dev, void (*fn)(void *arg), void *arg)
+{
+    unsigned long s = irq_save();
+    dev->on_interrupt = fn;
+    dev->interrupt_arg = arg;
+    irq_restore(s);
 }
 
 int virtio_open(struct virtio_dev *dev, uint32_t device_id, unsigned n)
+{
+    return virtio_open_features(dev, device_id, n, 0);
+}
+
+int virtio_open_features(struct virtio_dev *dev, uint32_t device_id, unsigned n,
+                         uint32_t features)
 {
     for (unsigned slot = 0; slot < SLOTS; slot++) {
         uintptr_t base = SLOT_BASE + slot * SLOT_SIZE;
@@ -42,14 +58,17 @@ int virtio_open(struct virtio_dev *dev, uint32_t device_id, unsigned n)
         dev->base = base;
         dev->irq = 1 + slot;
         dev->device_id = device_id;
+        dev->on_interrupt = 0;
         mmio_write32(base + STATUS, 0);
         mmio_write32(base + STATUS, STATUS_ACKNOWLEDGE);
         mmio_write32(base + STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER);
         mmio_write32(base + DEVICE_FEATURES_SEL, 1);
         if (!(mmio_read32(base + DEVICE_FEATURES) & VIRTIO_F_VERSION_1_HIGH))
             return -1;
+        mmio_write32(base + DEVICE_FEATURES_SEL, 0);
+        dev->features = features & mmio_read32(base + DEVICE_FEATURES);
         mmio_write32(base + DRIVER_FEATURES_SEL, 0);
-        mmio_write32(base + DRIVER_FEATURES, 0);
+        mmio_write32(base + DRIVER_FEATURES, dev->features);
         mmio_write32(base + DRIVER_FEATURES_SEL, 1);
         mmio_write32(base + DRIVER_FEATURES, VIRTIO_F_VERSION_1_HIGH);
         uint32_t status = STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK;

@@ -1,5 +1,6 @@
-/* Split virtqueues. One request is in flight at a time, so descriptors are simply taken
- * from the start of the table. */
+/* Split virtqueues. virtq_transfer has one request in flight at a time, so its descriptors
+ * are simply taken from the start of the table; drivers with many in flight (net) manage
+ * the table themselves and use virtq_post / virtq_kick / virtq_next_used. */
 #include <arch.h>
 #include <kernel.h>
 #include <stdlib.h>
@@ -52,6 +53,34 @@ int virtq_init(struct virtq *q, struct virtio_dev *dev, unsigned index, unsigned
     return 0;
 }
 
+void virtq_post(struct virtq *q, uint16_t head)
+{
+    uint16_t idx = q->avail[1];
+    q->avail[2 + idx % q->size] = head;
+    fence(); /* the device must see the descriptors and ring entry before the index */
+    q->avail[1] = idx + 1;
+}
+
+void virtq_kick(struct virtq *q)
+{
+    fence();
+    mmio_write32(q->dev->base + QUEUE_NOTIFY, q->index);
+}
+
+int virtq_next_used(struct virtq *q, uint32_t *len)
+{
+    if (q->used->idx == q->last_used)
+        return -1;
+    fence(); /* read the entry only after seeing the index */
+    volatile struct virtq_used_elem *e = &q->used->ring[q->last_used % q->size];
+    *len = e->len;
+    int head = (int)e->id;
+    q->last_used++;
+    return head;
+}
+
+void virtq_quiet(struct virtq *q) { q->avail[0] = 1; /* VIRTQ_AVAIL_F_NO_INTERRUPT */ }
+
 static int used_advanced(void *arg)
 {
     struct virtq *q = arg;
@@ -69,15 +98,10 @@ uint32_t virtq_transfer(struct virtq *q, const struct virtio_buf *bufs, unsigned
                            (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0);
         q->desc[i].next = i + 1 < n ? i + 1 : 0;
     }
-    uint16_t idx = q->avail[1];
-    q->avail[2 + idx % q->size] = 0; /* the chain starts at descriptor 0 */
-    fence();                          /* the device must see the ring entry before the index */
-    q->avail[1] = idx + 1;
-    fence();
-    mmio_write32(q->dev->base + QUEUE_NOTIFY, q->index);
+    virtq_post(q, 0); /* the chain starts at descriptor 0 */
+    virtq_kick(q);
     os_wait(used_advanced, q);
-    fence();
-    uint32_t written = q->used->ring[q->last_used % q->size].len;
-    q->last_used++;
+    uint32_t written = 0;
+    virtq_next_used(q, &written);
     return written;
 }
