@@ -245,6 +245,12 @@ def restore(machine: Machine, snap: dict) -> None:
 def save(snap: dict, path: str) -> None:
     """Write a snapshot: MAGIC, the header's length, the header (JSON), then the non-zero
     RAM pages; header and pages compressed."""
+    for name, value in snap["options"].items():
+        if not (value is None or isinstance(value, (str, int, bool))):
+            raise SnapshotError(
+                f"cannot save a machine whose {name} is a Python object ({type(value).__name__}):"
+                " only options given as text can be opened again"
+            )
     pages = sorted(snap["ram"])
     header = {k: v for k, v in snap.items() if k != "ram"}
     header["ram_pages"] = pages
