@@ -15,7 +15,7 @@ from ..tier2.compiler import Tier2
 from . import state as S
 from .core import run_bare, run_paged
 from .isa import ALL_EXTENSIONS
-from .memory import PAGE_CODE, PAGE_REGION, PAGE_WATCH, flush_decoded, new_decoded_cache
+from .memory import PAGE_CODE, PAGE_REGION, PAGE_WATCH, flush_code_pages, new_decoded_cache
 from .names import X_NAMES
 
 # Taken jumps to a pc before the second tier compiles the code there (0: never).
@@ -164,7 +164,7 @@ class Hart:
 
     def flush_decoded(self) -> None:
         """Forget decoded instructions: call after writing guest RAM from Python."""
-        flush_decoded(self.dc)
+        flush_code_pages(self.dc, self.page_flags)
         self.page_flags &= ~np.uint8(PAGE_CODE | PAGE_REGION)
         tlb_flush(self.tlb)
 

@@ -294,6 +294,22 @@ def flush_decoded(dc) -> None:
 
 
 @njit_generic
+def flush_code_pages(dc, pagef) -> None:
+    """Forget the decoded instructions, visiting only the pages flagged as holding code
+    (every decoded instruction lies on one) when that is less work than the whole cache."""
+    code_pages = 0
+    for page in range(len(pagef)):
+        if pagef[page] & (PAGE_CODE | PAGE_REGION):
+            code_pages += 1
+    if code_pages * 2048 >= DC_ENTRIES:
+        flush_decoded(dc)
+        return
+    for page in range(len(pagef)):
+        if pagef[page] & (PAGE_CODE | PAGE_REGION):
+            invalidate_decoded(dc, page << 12, 4096)
+
+
+@njit_generic
 def amo_offset(addr: int, size: int, mem, tlb, pagef, dc, csr, st) -> tuple[int, int]:
     """RAM offset for an AMO or SC (a store-permission access), or a trap cause."""
     paddr, status, _ = physical(addr, size, ACCESS_STORE, csr, st, mem[3])
