@@ -152,6 +152,28 @@ def rvemu_process_first_output(elf: Path, runs: int) -> float:
     return statistics.median(times)
 
 
+def boots_from_snapshot(elf: Path, seconds: float = 2.0) -> float:
+    """Boots per second of `elf` to power-off in this process, each restored from a
+    snapshot taken when it reached main (Machine.restore, then run)."""
+    from . import Machine
+
+    machine = Machine(memory="128M")
+    machine.load(str(elf))
+    machine.stop_at.add("main")
+    if machine.run().reason != "mark":
+        raise RuntimeError(f"{elf.name} never reached main")
+    machine.stop_at.clear()
+    snap = machine.snapshot()
+    boots, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        machine.restore(snap)
+        result = machine.run()
+        if result.reason != "poweroff":
+            raise RuntimeError(f"{elf.name} did not power off after a restore: {result}")
+        boots += 1
+    return boots / (time.perf_counter() - start)
+
+
 def image_sizes(folder: Path) -> list[dict]:
     rows = []
     for elf in sorted(folder.glob("*.elf")):
@@ -275,6 +297,7 @@ def bench(
         if insns:
             boot[mark] = {"instructions": insns[0], "rvemu_ms": statistics.median(secs) * 1e3}
     boot["rvemu_process_first_output_ms"] = rvemu_process_first_output(hello, runs) * 1e3
+    boot["rvemu_snapshot_boots_per_second"] = boots_from_snapshot(hello)
     if have_qemu:
         q = run_qemu(hello, runs)
         boot["qemu_first_output_ms"] = q["first_output"] * 1e3
@@ -291,6 +314,10 @@ def bench(
     print(
         f"  rvemu process: first output after {boot['rvemu_process_first_output_ms']:.1f} ms "
         "(process start, warm compile cache)"
+    )
+    print(
+        f"  rvemu in one process: {boot['rvemu_snapshot_boots_per_second']:.0f} boots/s to "
+        "power-off, each restored from a snapshot taken at main"
     )
     if have_qemu:
         print(

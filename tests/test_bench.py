@@ -39,6 +39,7 @@ def test_bench_reports_mips_boot_latency_and_sizes(images: Path, tmp_path: Path)
     assert "bench-crc32" in r.stdout and "geomean" in r.stdout
     assert report["boot"]["main"]["instructions"] < report["boot"]["first_output"]["instructions"]
     assert report["boot"]["rvemu_process_first_output_ms"] > 0
+    assert report["boot"]["rvemu_snapshot_boots_per_second"] > 0
     sizes = {s["image"]: s for s in report["sizes"]}
     assert sizes["hello"]["file"] == (images / "hello.elf").stat().st_size
 
