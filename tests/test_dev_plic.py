@@ -103,3 +103,58 @@ def test_hostile_accesses_are_ignored():
     p.set_level(1000, True)
     p.set_level(-3, True)
     assert not p.output(0) and not p.output(1) and not p.output(7)
+
+
+def test_a_completed_source_is_pending_again_when_its_line_rises_again():
+    """Complete clears the claim: a line that fell while claimed and rises after the
+    completion is a new request (a PLIC that kept the source claimed would never again
+    forward it)."""
+    p = Plic()
+    p.write(4 * 9, 4, 1)
+    enable(p, 0, 9)
+    for _ in range(3):  # again and again, as a driver's interrupt handler sees it
+        p.set_level(9, True)
+        assert p.output(0) and p.read(claim_addr(0), 4) == 9
+        assert not p.output(0)  # claimed: in flight
+        p.set_level(9, False)
+        p.write(claim_addr(0), 4, 9)
+        assert not p.output(0) and p.read(PENDING_BASE, 4) == 0
+        p.set_level(9, True)
+        assert p.read(PENDING_BASE, 4) == 1 << 9 and p.output(0)
+        p.set_level(9, False)
+
+
+def test_a_line_that_stays_high_while_claimed_is_one_request_until_completed():
+    p = Plic()
+    p.write(4 * 33, 4, 2)
+    enable(p, 1, 33)
+    p.set_level(33, True)
+    assert p.read(claim_addr(1), 4) == 33
+    p.set_level(33, True)  # the device keeps asking: still the one request in flight
+    assert p.read(PENDING_BASE + 4, 4) == 0 and p.read(claim_addr(1), 4) == 0
+    p.write(claim_addr(1), 4, 33)
+    assert p.read(PENDING_BASE + 4, 4) == 1 << 1 and p.read(claim_addr(1), 4) == 33
+
+
+def test_claim_honours_priority_threshold_and_context_at_the_edges():
+    p = Plic()
+    p.write(4 * 95, 4, 7)  # the last source, the highest priority
+    p.write(4 * 1, 4, 1)  # the first source, the lowest
+    for irq in (1, 95):
+        p.set_level(irq, True)
+    enable(p, 0, 1, 95)
+    p.write(threshold_addr(0), 4, 7)
+    assert not p.output(0) and p.read(claim_addr(0), 4) == 0  # nothing above 7
+    p.write(threshold_addr(0), 4, 6)
+    assert p.read(claim_addr(0), 4) == 95
+    p.write(threshold_addr(0), 4, 1)
+    assert not p.output(0)  # source 1's priority 1 does not exceed threshold 1
+    p.write(threshold_addr(0), 4, 0)
+    assert p.read(claim_addr(0), 4) == 1
+    assert p.read(threshold_addr(0), 4) == 0
+    p.write(threshold_addr(0), 4, 8)  # beyond the priority range: ignored
+    assert p.read(threshold_addr(0), 4) == 0
+    assert not p.output(1)  # context 1 enabled nothing
+    p.write(claim_addr(0), 4, 96)  # no such source: ignored
+    p.write(claim_addr(0), 4, 95)
+    assert p.read(claim_addr(0), 4) == 95
