@@ -343,3 +343,30 @@ def test_dma_into_code_invalidates_decoded_instructions():
     m.hart.pc = RAM
     m.hart.run(10)
     assert m.hart.reg("a0") == 2
+
+
+def test_blk_the_last_sector_and_a_request_ending_at_the_end_are_served(disk):
+    """The disk's edges are the guest's: sector 15 of 16 is read and written, and so is
+    a request of several sectors that ends exactly at the end."""
+    d = Driver(VirtioBlk(str(disk)))
+    d.init()
+    assert blk_request(d, 0, 15, 512) == (0, 513)
+    assert d.mem.read(BUF + 0x100, 512) == b"\x0f" * 512
+    assert blk_request(d, 0, 13, 1536) == (0, 1537)
+    assert d.mem.read(BUF + 0x100, 1536) == b"\x0d" * 512 + b"\x0e" * 512 + b"\x0f" * 512
+    assert blk_request(d, 1, 15, 512, data_in=False, payload=b"E" * 512) == (0, 1)
+    assert disk.read_bytes()[-512:] == b"E" * 512
+    assert blk_request(d, 1, 14, 1024, data_in=False, payload=b"F" * 1024) == (0, 1)
+    assert disk.read_bytes()[-1024:] == b"F" * 1024
+    assert blk_request(d, 0, 16, 0)[0] == 0  # no data at the end: nothing to refuse
+
+
+def test_blk_capacity_rounds_a_partial_last_sector_down(tmp_path):
+    path = tmp_path / "odd.img"
+    path.write_bytes(bytes(3 * 512 + 100))
+    d = Driver(VirtioBlk(str(path)))
+    d.init()
+    assert d.t.read(0x100, 8) == 3
+    assert blk_request(d, 0, 2, 512)[0] == 0
+    assert blk_request(d, 0, 3, 512)[0] == 1  # the partial sector is not the guest's
+    assert path.stat().st_size == 3 * 512 + 100
