@@ -222,8 +222,8 @@ def test_own_lines_agree_with_the_tables(tables) -> None:
         instructions.random_word(line, rng) for line in instructions.own_lines() for _ in range(20)
     ]
 
-    def name(line) -> str | None:  # noqa: ANN001
-        return line if line in (None, RESERVED) else line.name
+    def name(line) -> str:  # noqa: ANN001 (unclaimed and reserved words are both illegal)
+        return "illegal" if line in (None, RESERVED) else line.name
 
     for word in words:
         theirs = name(classify(word, lines, fields))
