@@ -89,7 +89,10 @@ class Machine:
         if size < 4096 or size % 4096:
             raise ValueError(f"memory must be a positive multiple of 4 KiB, not {memory!r}")
         self.ram_base = VIRT_DRAM
-        self.ram = np.zeros(size, dtype=np.uint8)
+        try:
+            self.ram = np.zeros(size, dtype=np.uint8)
+        except (MemoryError, ValueError):  # more than the host can give, or numpy can index
+            raise ValueError(f"cannot allocate {memory!r} of memory on this host") from None
         self.hart = Hart(self.ram, self.ram_base)
         self.hart.extensions = parse_cpu(cpu)
         self.options = dict(
