@@ -9,7 +9,8 @@ APT_PACKAGES := gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system
 # One Numba cache for every process (rvemu keys a subfolder on its compiled sources).
 export RVEMU_CACHE_DIR ?= $(CURDIR)/.cache/rvemu
 
-.PHONY: run test deps packages venv apps apps-sv39 warm lint format bench riscv-tests fuzz clean
+.PHONY: run test deps packages venv apps apps-sv39 warm lint format bench riscv-tests fuzz mutate \
+        clean
 
 run: deps apps
 	$(PY) -m rvemu boot build/unikernel/hello.elf --stats
@@ -65,9 +66,19 @@ riscv-tests: deps warm
 bench: deps apps apps-sv39 warm
 	$(PY) -m rvemu bench
 
-# A long campaign of mutated images through the loader (make test runs a short one).
+# Long fuzzing campaigns (make test runs short ones): mutated images through the loader;
+# every harness of tests/test_fuzz_inputs.py with FUZZ_SCALE times its make-test inputs,
+# random ones (failures are kept in .hypothesis/); then each harness coverage-guided under
+# atheris for FUZZ_RUNS inputs (its corpus grows in build/fuzz-corpus/).
+FUZZ_SCALE ?= 20
+FUZZ_RUNS ?= 20000
+FUZZ_HARNESSES := elf cli registers guest-mmio virtqueues frames
 fuzz: deps apps warm
+	$(PY) -m pip install -q -e '.[dev,fuzz]'
 	$(PY) tests/fuzz_elf.py 100000
+	RVEMU_FUZZ_SCALE=$(FUZZ_SCALE) $(PY) -m pytest -q tests/test_fuzz_inputs.py \
+	  -p no:cacheprovider --hypothesis-show-statistics
+	for h in $(FUZZ_HARNESSES); do $(PY) tests/fuzz_atheris.py $$h $(FUZZ_RUNS) || exit 1; done
 
 clean:
 	rm -rf build .cache
