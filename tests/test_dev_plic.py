@@ -158,3 +158,56 @@ def test_claim_honours_priority_threshold_and_context_at_the_edges():
     p.write(claim_addr(0), 4, 96)  # no such source: ignored
     p.write(claim_addr(0), 4, 95)
     assert p.read(claim_addr(0), 4) == 95
+
+
+def test_registers_at_the_edges_of_their_ranges():
+    """The last source's priority and pending bit, the words and contexts past the end,
+    and the threshold at the very start of the context area."""
+    p = Plic()
+    p.write(4 * 95, 4, 3)
+    assert p.read(4 * 95, 4) == 3
+    p.write(4 * 96, 4, 3)  # no source 96
+    assert p.read(4 * 96, 4) == 0 and p.read(PENDING_BASE - 4, 4) == 0
+    p.set_level(95, True)
+    assert p.read(PENDING_BASE + 8, 4) == 1 << 31 and p.read(PENDING_BASE + 12, 4) == 0
+    p.set_level(0, True)  # source 0 does not exist: never pending
+    p.set_level(96, True)
+    assert p.pending == 1 << 95 and p.read(PENDING_BASE, 4) == 0
+    enable(p, 1, 95)
+    assert p.read(ENABLE_BASE + ENABLE_STRIDE + 8, 4) == 1 << 31
+    p.write(ENABLE_BASE + 2 * ENABLE_STRIDE, 4, 0xFFFF_FFFF)  # no context 2
+    assert p.read(ENABLE_BASE + 2 * ENABLE_STRIDE, 4) == 0 and p.enable == [0, 1 << 95]
+    p.write(CONTEXT_BASE, 4, 5)  # context 0's threshold: the first context register
+    assert p.read(CONTEXT_BASE, 4) == 5 and p.threshold == [5, 0]
+    p.write(threshold_addr(2), 4, 3)  # no context 2
+    assert p.read(threshold_addr(2), 4) == 0 and p.read(claim_addr(2), 4) == 0
+    assert p.threshold == [5, 0] and p.pending == 1 << 95
+    assert p.read(CONTEXT_BASE + 8, 4) == 0  # no register there
+    assert p.read(claim_addr(1), 4) == 95
+
+
+def test_only_aligned_word_accesses_act():
+    p = Plic()
+    p.write(4 * 10, 1, 5)
+    p.write(4 * 10, 2, 5)
+    p.write(4 * 10 + 1, 4, 5)
+    assert p.read(4 * 10, 4) == 0
+    p.write(4 * 10, 4, 5)
+    assert p.read(4 * 10, 1) == 0 and p.read(4 * 10, 2) == 0 and p.read(4 * 10, 4) == 5
+    p.set_level(10, True)
+    enable(p, 0, 10)
+    assert p.read(claim_addr(0), 2) == 0 and p.pending == 1 << 10  # no claim by a halfword
+
+
+def test_completing_one_source_leaves_the_others_as_they_are():
+    p = Plic()
+    for irq in (3, 4, 5):
+        p.write(4 * irq, 4, 1)
+        p.set_level(irq, True)
+    enable(p, 0, 3, 4, 5)
+    assert p.read(claim_addr(0), 4) == 3 and p.read(claim_addr(0), 4) == 4
+    p.write(claim_addr(0), 4, 3)  # 3 completed (line high: pending again); 4 still claimed
+    assert p.claimed == 1 << 4 and p.pending == (1 << 3) | (1 << 5)
+    p.set_level(4, False)
+    p.set_level(4, True)  # 4 is in flight: its line is not a new request yet
+    assert p.pending == (1 << 3) | (1 << 5)
