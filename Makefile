@@ -80,5 +80,14 @@ fuzz: deps apps warm
 	  -p no:cacheprovider --hypothesis-show-statistics
 	for h in $(FUZZ_HARNESSES); do $(PY) tests/fuzz_atheris.py $$h $(FUZZ_RUNS) || exit 1; done
 
+# Mutation testing (mutmut; what it mutates and which tests it runs: [tool.mutmut] in
+# pyproject.toml): the devices and the hart's Python-level helpers against their unit tests.
+# Prints every mutant that survived (or had no test) and the totals.
+mutate: deps apps warm
+	$(PY) -m pip install -q -e '.[dev,mutate]'
+	rm -rf mutants
+	$(VENV)/bin/mutmut run --max-children 2
+	$(VENV)/bin/mutmut results
+
 clean:
-	rm -rf build .cache
+	rm -rf build .cache mutants .hypothesis
