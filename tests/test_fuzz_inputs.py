@@ -114,7 +114,16 @@ def mutated_images(draw) -> bytes:  # noqa: ANN001
     return bytes(data)
 
 
-ELF_FOLDER = Path(tempfile.mkdtemp(prefix="rvemu-fuzz-elf-"))
+FOLDERS: dict[str, Path] = {}
+
+
+def scratch(name: str) -> Path:
+    """A temporary folder for one harness, made on first use (removed after the module)."""
+    if name not in FOLDERS:
+        FOLDERS[name] = Path(tempfile.mkdtemp(prefix=f"rvemu-fuzz-{name}-"))
+    return FOLDERS[name]
+
+
 ELF_MACHINE: list[Machine] = []  # one machine for every example (loading resets it)
 
 
@@ -124,7 +133,7 @@ def test_mutated_images_load_or_are_refused_in_one_line(image: bytes) -> None:
     if not ELF_MACHINE:
         ELF_MACHINE.append(Machine(memory="16M"))
     machine = ELF_MACHINE[0]
-    path = ELF_FOLDER / "image.elf"
+    path = scratch("elf") / "image.elf"
     path.write_bytes(image)
     try:
         machine.load(str(path))
@@ -145,7 +154,7 @@ class Files:
     file's (size, mtime, bytes) to see that nothing changed that was not asked to."""
 
     def __init__(self) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="rvemu-fuzz-cli-"))
+        self.folder = scratch("cli")
         images = seed_images()
         hello = next((p for p in images if p.name == "hello.elf"), images[0])
         good = {"hello.elf": hello.read_bytes()}
@@ -328,13 +337,12 @@ def fuzz_machine(folder: Path) -> Machine:
     return Machine(memory="1M", disk=str(disk), net="udp:0:127.0.0.1:9", rng=True)
 
 
-DEVICE_FOLDER = Path(tempfile.mkdtemp(prefix="rvemu-fuzz-dev-"))
 DEVICE_MACHINE: list[Machine] = []
 
 
 def device_machine() -> Machine:
     if not DEVICE_MACHINE:
-        DEVICE_MACHINE.append(fuzz_machine(DEVICE_FOLDER))
+        DEVICE_MACHINE.append(fuzz_machine(scratch("dev")))
     m = DEVICE_MACHINE[0]
     m.board.reset()
     return m
@@ -363,7 +371,7 @@ def register_accesses(draw) -> list[tuple[int, int, int, bool]]:  # noqa: ANN001
 @given(register_accesses())
 def test_random_register_accesses_on_every_device(accesses) -> None:  # noqa: ANN001
     m = device_machine()
-    disk = DEVICE_FOLDER / "disk.img"
+    disk = scratch("dev") / "disk.img"
     size = disk.stat().st_size
     for addr, width, value, write in accesses:
         if write:
@@ -513,7 +521,6 @@ class Wire:
         pass
 
 
-VQ_FOLDER = Path(tempfile.mkdtemp(prefix="rvemu-fuzz-vq-"))
 VQ_MACHINE: list[Machine] = []
 
 
@@ -541,7 +548,7 @@ def driven_transport(device) -> tuple[Machine, V.VirtioMmio]:  # noqa: ANN001
 
 
 def disk_file(read_only: bool) -> Path:
-    path = VQ_FOLDER / ("ro.img" if read_only else "rw.img")
+    path = scratch("vq") / ("ro.img" if read_only else "rw.img")
     path.write_bytes(bytes(range(256)) * (10 * SECTOR // 256))  # 10 sectors
     if read_only:
         os.utime(path, ns=(1_000_000_000, 1_000_000_000))
@@ -668,5 +675,5 @@ def test_the_harnesses_can_fail() -> None:
 
 
 def teardown_module() -> None:
-    for folder in (ELF_FOLDER, DEVICE_FOLDER, VQ_FOLDER, *(f.folder for f in FILES)):
+    for folder in FOLDERS.values():
         shutil.rmtree(folder, ignore_errors=True)
