@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import shutil
 import struct
 import sys
@@ -590,8 +591,8 @@ def test_hostile_virtqueues_complete_or_break_and_stay_in_their_buffers(work) ->
     if t.broken:
         assert t.interrupt_pending()
     used = mem.read_int(USED + 0x4000 * queue + 2, 2)
-    if t.broken:
-        event(f"{kind}: needs a reset: " + " ".join(t.broken_reason.split()[:3]))
+    if t.broken:  # why, with the numbers left out
+        event(f"{kind}: needs a reset: " + re.sub(r"\S*[0-9]\S*", "N", t.broken_reason))
     else:
         event(f"{kind}: {min(used, 2)}+ chains used")
     # only the used rings, the buffers, and nothing else in RAM
