@@ -124,8 +124,8 @@ def test_rtc_alarm_registers_edges_and_clearing():
     assert not rtc.interrupt_pending()
     now[0] = 0x200
     rtc.write(R.ALARM_HIGH, 4, 0)
-    rtc.write(R.ALARM_LOW, 4, 0x200)  # exactly now: due
-    assert rtc.interrupt_pending() and rtc.read(R.ALARM_STATUS, 4) == 0
+    rtc.write(R.ALARM_LOW, 4, 0x200)  # exactly now: due at once
+    assert rtc.read(R.ALARM_STATUS, 4) == 0 and rtc.interrupt_pending()
     assert rtc.read(0x20, 4) == 0 and rtc.read(0xFFC, 4) == 0  # no registers there
 
 
@@ -138,3 +138,13 @@ def test_rtc_time_written_twice_keeps_the_last():
         assert rtc.read(R.TIME_LOW, 4) == value
     now[0] += 10
     assert rtc.read(R.TIME_LOW, 4) == 70_010
+
+
+def test_rtc_power_on_state():
+    rtc = R.GoldfishRtc(lambda: 1 << 40)
+    for reg in (R.TIME_HIGH, R.ALARM_LOW, R.ALARM_HIGH, R.IRQ_ENABLED, R.ALARM_STATUS):
+        assert rtc.read(reg, 4) == 0, hex(reg)
+    rtc.write(R.IRQ_ENABLED, 4, 1)
+    assert not rtc.interrupt_pending()  # no alarm armed, nothing pending
+    rtc.write(R.ALARM_LOW, 4, 5)  # the high half is 0 until written
+    assert rtc.read(R.ALARM_HIGH, 4) == 0 and rtc.interrupt_pending()
