@@ -9,7 +9,7 @@ APT_PACKAGES := gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system
 # One Numba cache for every process (rvemu keys a subfolder on its compiled sources).
 export RVEMU_CACHE_DIR ?= $(CURDIR)/.cache/rvemu
 
-.PHONY: run test deps packages venv apps apps-sv39 warm lint format bench riscv-tests fuzz \
+.PHONY: run test deps packages venv apps apps-sv39 warm lint format bench riscv-tests fuzz mutate \
         xv6-usertests clean
 
 run: deps apps
@@ -66,9 +66,31 @@ riscv-tests: deps warm
 bench: deps apps apps-sv39 warm
 	$(PY) -m rvemu bench
 
-# A long campaign of mutated images through the loader (make test runs a short one).
+# Long fuzzing campaigns (make test runs short ones): mutated images through the loader;
+# every harness of tests/test_fuzz_inputs.py with FUZZ_SCALE times its make-test inputs,
+# random ones (failures are kept in .hypothesis/); then each harness coverage-guided under
+# atheris for FUZZ_RUNS inputs (its corpus grows in build/fuzz-corpus/).
+FUZZ_SCALE ?= 20
+FUZZ_RUNS ?= 20000
+FUZZ_HARNESSES := elf cli registers guest-mmio virtqueues frames
 fuzz: deps apps warm
+	$(PY) -m pip install -q -e '.[dev,fuzz]'
 	$(PY) tests/fuzz_elf.py 100000
+	RVEMU_FUZZ_SCALE=$(FUZZ_SCALE) $(PY) -m pytest -q tests/test_fuzz_inputs.py \
+	  -p no:cacheprovider --hypothesis-show-statistics
+	for h in $(FUZZ_HARNESSES); do $(PY) tests/fuzz_atheris.py $$h $(FUZZ_RUNS) || exit 1; done
+
+# Mutation testing (mutmut; what it may mutate and which tests it runs: [tool.mutmut] in
+# pyproject.toml) of the mutants named by MUTATE against their unit tests: the devices take
+# ~20 minutes of both cores; MUTATE='rvemu.cpu.hart.*' mutates the hart's Python-level
+# helpers (slow: every one of them runs the debug, board and guest tests). Prints every
+# mutant that survived, timed out or had no test.
+MUTATE ?= rvemu.devices.*
+mutate: deps apps warm
+	$(PY) -m pip install -q -e '.[dev,mutate]'
+	rm -rf mutants
+	$(VENV)/bin/mutmut run --max-children 2 '$(MUTATE)'
+	$(VENV)/bin/mutmut results
 
 # xv6-riscv's whole `usertests -q` on rvemu, timed, and on QEMU beside it when installed.
 # xv6 is not in this repository: build and install it as README.md ("xv6-riscv") says.
@@ -76,4 +98,4 @@ xv6-usertests: deps warm
 	$(PY) tests/xv6.py "usertests -q"
 
 clean:
-	rm -rf build .cache
+	rm -rf build .cache mutants .hypothesis

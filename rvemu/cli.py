@@ -24,9 +24,15 @@ def positive(text: str) -> int:
     return value
 
 
+def one_line(message: object) -> str:
+    """The message with control characters escaped: a file name may hold a newline, and an
+    error is one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(message))
+
+
 class ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, non-zero exit
-        self.exit(2, f"rvemu: {message}\n")
+        self.exit(2, f"rvemu: {one_line(message)}\n")
 
 
 def add_machine_options(p: argparse.ArgumentParser) -> None:
@@ -225,7 +231,7 @@ def cmd_test(args: argparse.Namespace) -> int:
     try:
         paths = collect(args.paths, args.filter)
     except FileNotFoundError as e:
-        print(f"rvemu: {e}", file=sys.stderr)
+        print(f"rvemu: {one_line(e)}", file=sys.stderr)
         return 2
     if not paths:
         print("rvemu: no test ELFs found (ELF files with a tohost symbol)", file=sys.stderr)
@@ -377,10 +383,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except LoadError as e:
-        print(f"rvemu: {e}", file=sys.stderr)
+        print(f"rvemu: {one_line(e)}", file=sys.stderr)
         return 1
     except (ValueError, OSError) as e:
-        print(f"rvemu: {e}", file=sys.stderr)
+        print(f"rvemu: {one_line(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -87,14 +87,17 @@ class Placement:
     initrd: tuple[int, int] | None  # (start, end)
 
 
-def load_blob_or_elf(path: str, default_addr: int) -> tuple[list[tuple[int, bytes, int]], int]:
+def load_blob_or_elf(
+    path: str, default_addr: int, limit: int
+) -> tuple[list[tuple[int, bytes, int]], int]:
     """Firmware: an ELF's loadable segments, or a raw binary placed at `default_addr` (as
-    QEMU's riscv_load_firmware falls back to)."""
+    QEMU's riscv_load_firmware falls back to); a raw binary longer than `limit` (the RAM)
+    is refused."""
     try:
         with open(path, "rb") as f:
             head = f.read(4)
             if head != b"\x7fELF":
-                data = head + f.read()
+                data = head + read_at_most(f, path, limit)
                 return [(default_addr, data, len(data))], default_addr
     except OSError as e:
         raise LoadError(f"{path}: cannot read: {e.strerror}") from None
@@ -143,7 +146,7 @@ def place(
     firmware_end = ram_base
     start = ram_base
     if bios is not None:
-        fw_segments, _ = load_blob_or_elf(bios, ram_base)
+        fw_segments, _ = load_blob_or_elf(bios, ram_base, ram_size)
         segments += fw_segments
         firmware_end = max(a + m for a, _, m in fw_segments)
     # riscv_calc_kernel_start_addr: after the firmware, 2 MiB aligned on RV64
@@ -168,7 +171,7 @@ def place(
     if initrd is not None:
         try:
             with open(initrd, "rb") as f:
-                data = f.read()
+                data = read_at_most(f, initrd, ram_size)
         except OSError as e:
             raise LoadError(f"{initrd}: cannot read: {e.strerror}") from None
         # riscv_load_initrd: halfway into small RAMs, at 128 MiB into large ones
@@ -208,6 +211,15 @@ def fdt_address(
         if free(addr):
             return addr
     return 0
+
+
+def read_at_most(f, path: str, limit: int) -> bytes:  # noqa: ANN001 (a binary file)
+    """The rest of f, refused if longer than `limit` (a device such as /dev/zero has no
+    end: never read more than could be placed)."""
+    data = f.read(limit + 1)
+    if len(data) > limit:
+        raise LoadError(f"{path}: larger than the machine's memory ({limit} bytes)")
+    return data
 
 
 def open_or_fail(path: str):

@@ -41,7 +41,11 @@ def read_elf(path: str) -> Image:
         if size > MAX_IMAGE:
             raise LoadError(f"{path}: {size} bytes is too large for an image")
         with open(path, "rb") as f:
-            data = f.read()
+            data = f.read(4)  # a device or FIFO has no size: read no more than an image
+            if data == b"\x7fELF":
+                data += f.read(MAX_IMAGE)
+        if len(data) > MAX_IMAGE:
+            raise LoadError(f"{path}: too large for an image")
     except FileNotFoundError:
         raise LoadError(f"{path}: no such file") from None
     except IsADirectoryError:

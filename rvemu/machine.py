@@ -96,7 +96,10 @@ class Machine:
             raise ValueError(f"memory must be a positive multiple of 4 KiB, not {memory!r}")
         self.ram_base = VIRT_DRAM
         # An anonymous mapping, so that clear_ram can hand every page back at once.
-        self._ram_map = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        try:
+            self._ram_map = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        except (OSError, OverflowError, ValueError):  # more than the host can give
+            raise ValueError(f"cannot allocate {memory!r} of memory on this host") from None
         self.ram = np.frombuffer(self._ram_map, dtype=np.uint8)
         self.hart = Hart(self.ram, self.ram_base)
         self.hart.extensions = parse_cpu(cpu)

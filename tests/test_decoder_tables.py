@@ -206,3 +206,26 @@ def test_mark_main_is_the_only_exception(tables) -> None:
     assert decode(MARK_MAIN_WORD)[0] == Op.MARK_MAIN
     for other in (0x00202013, 0x00102093, 0x00112013):  # slti x0,x0,2 / x1,x0,1 / x0,x2,1
         assert decode(other)[0] == Op.SLTI
+
+
+def test_own_lines_agree_with_the_tables(tables) -> None:
+    """tests/instructions.py, which the random instruction tests (test_fuzz, test_isa) draw
+    from so that they run without ../shared, names every 16-bit word and random 32-bit
+    words as the official tables do."""
+    import instructions
+
+    lines, fields = tables
+    rng = random.Random("own-lines")
+    words = [h for h in range(1 << 16) if h & 3 != 3]
+    words += [rng.getrandbits(32) | 3 for _ in range(20_000)]
+    words += [
+        instructions.random_word(line, rng) for line in instructions.own_lines() for _ in range(20)
+    ]
+
+    def name(line) -> str:  # noqa: ANN001 (unclaimed and reserved words are both illegal)
+        return "illegal" if line in (None, RESERVED) else line.name
+
+    for word in words:
+        theirs = name(classify(word, lines, fields))
+        ours = name(instructions.classify(word))
+        assert ours == theirs, f"{word:#x}: tests/instructions.py says {ours}, the tables {theirs}"

@@ -103,3 +103,48 @@ def test_rtc_in_deterministic_mode_advances_with_guest_time():
     t0 = m.board.rtc.time()
     m.run(1_000_000)
     assert m.board.rtc.time() - t0 == m.board.mtime() * 100
+
+
+def test_rtc_alarm_registers_edges_and_clearing():
+    now = [5_000]
+    rtc = R.GoldfishRtc(lambda: now[0])
+    rtc.write(R.IRQ_ENABLED, 4, 1)
+    rtc.write(R.ALARM_HIGH, 4, 0x12)
+    rtc.write(R.ALARM_LOW, 4, 0x3456_7890)
+    assert rtc.read(R.ALARM_LOW, 4) == 0x3456_7890 and rtc.read(R.ALARM_HIGH, 4) == 0x12
+    assert rtc.read(R.ALARM_STATUS, 4) == 1 and not rtc.interrupt_pending()
+    rtc.write(R.CLEAR_ALARM, 4, 0)
+    assert rtc.read(R.ALARM_STATUS, 4) == 0
+    now[0] = 1 << 40
+    assert not rtc.interrupt_pending()  # a cleared alarm never fires
+    rtc.write(R.ALARM_HIGH, 4, 0)
+    rtc.write(R.ALARM_LOW, 4, 1 << 20)  # now - in the past: fires at once
+    assert rtc.read(R.ALARM_STATUS, 4) == 0 and rtc.interrupt_pending()
+    rtc.write(R.CLEAR_INTERRUPT, 4, 0)
+    assert not rtc.interrupt_pending()
+    now[0] = 0x200
+    rtc.write(R.ALARM_HIGH, 4, 0)
+    rtc.write(R.ALARM_LOW, 4, 0x200)  # exactly now: due at once
+    assert rtc.read(R.ALARM_STATUS, 4) == 0 and rtc.interrupt_pending()
+    assert rtc.read(0x20, 4) == 0 and rtc.read(0xFFC, 4) == 0  # no registers there
+
+
+def test_rtc_time_written_twice_keeps_the_last():
+    now = [1_000]
+    rtc = R.GoldfishRtc(lambda: now[0])
+    for value in (50_000, 70_000):
+        rtc.write(R.TIME_HIGH, 4, 0)
+        rtc.write(R.TIME_LOW, 4, value)
+        assert rtc.read(R.TIME_LOW, 4) == value
+    now[0] += 10
+    assert rtc.read(R.TIME_LOW, 4) == 70_010
+
+
+def test_rtc_power_on_state():
+    rtc = R.GoldfishRtc(lambda: 1 << 40)
+    for reg in (R.TIME_HIGH, R.ALARM_LOW, R.ALARM_HIGH, R.IRQ_ENABLED, R.ALARM_STATUS):
+        assert rtc.read(reg, 4) == 0, hex(reg)
+    rtc.write(R.IRQ_ENABLED, 4, 1)
+    assert not rtc.interrupt_pending()  # no alarm armed, nothing pending
+    rtc.write(R.ALARM_LOW, 4, 5)  # the high half is 0 until written
+    assert rtc.read(R.ALARM_HIGH, 4) == 0 and rtc.interrupt_pending()

@@ -201,3 +201,55 @@ def test_tap_backend_carries_frames_both_ways():
         tap.close()
         if host is not None:
             host.close()
+
+
+def test_header_and_frame_in_separate_buffers_both_ways():
+    """Drivers often give the 12-byte header a descriptor of its own: transmit skips exactly
+    it, receive fills it (all zero but num_buffers = 1) and puts the frame in the next."""
+    _, mem, t, wire = setup()
+    hdr_tx, frame_tx = RAM + 0x20000, RAM + 0x21000
+    mem.write(hdr_tx, b"\xaa" * HDR_SIZE)
+    mem.write(frame_tx, b"frame")
+    desc, avail, _ = TXQ
+    mem.write(desc, struct.pack("<QIHH", hdr_tx, HDR_SIZE, V.DESC_F_NEXT, 1))
+    mem.write(desc + 16, struct.pack("<QIHH", frame_tx, 5, 0, 0))
+    mem.write_int(avail + 4, 2, 0)
+    mem.write_int(avail + 2, 2, 1)
+    t.write(V.R_QUEUE_NOTIFY, 4, 1)
+    assert wire.sent == [b"frame"] and t.device.sent == 1
+
+    hdr_rx, frame_rx = RAM + 0x22000, RAM + 0x23000
+    mem.write(hdr_rx, b"\xee" * HDR_SIZE)
+    desc, avail, _ = RXQ
+    flags = V.DESC_F_WRITE | V.DESC_F_NEXT
+    mem.write(desc, struct.pack("<QIHH", hdr_rx, HDR_SIZE, flags, 1))
+    mem.write(desc + 16, struct.pack("<QIHH", frame_rx, 100, V.DESC_F_WRITE, 0))
+    mem.write_int(avail + 4, 2, 0)
+    mem.write_int(avail + 2, 2, 1)
+    wire.inbox.append(b"reply")
+    t.poll()
+    assert mem.read(hdr_rx, HDR_SIZE) == struct.pack("<BBHHHHH", 0, 0, 0, 0, 0, 0, 1)
+    assert mem.read(frame_rx, 5) == b"reply" and used(mem, RXQ) == [(0, HDR_SIZE + 5)]
+    assert t.device.received == 1
+
+
+def test_a_frame_longer_than_64k_is_sent_cut_to_64k():
+    from rvemu.devices.virtio_net import MAX_FRAME
+
+    _, mem, t, wire = setup()
+    add_buffer(mem, TXQ, 0, RAM + 0x30000, HDR_SIZE + MAX_FRAME + 100, write=False)
+    t.write(V.R_QUEUE_NOTIFY, 4, 1)
+    assert [len(f) for f in wire.sent] == [MAX_FRAME]
+
+
+def test_net_options_at_their_edges():
+    net = VirtioNet.from_spec("udp:0:127.0.0.1:65535,mac=52:54:00:aa:bb:cc")
+    try:
+        assert net.mac == bytes.fromhex("525400aabbcc") and net.backend.remote[1] == 65535
+    finally:
+        net.close()
+    bad = ["udp:0:127.0.0.1:65536", "udp:65536:127.0.0.1:9", "udp:0:127.0.0.1:-1"]
+    bad += ["udp:0 127.0.0.1 9", "TAP:x", "udp:0:127.0.0.1:9,MAC=52:54:00:aa:bb:cc"]
+    for spec in bad:
+        with pytest.raises(NetError):
+            VirtioNet.from_spec(spec)

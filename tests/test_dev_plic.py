@@ -130,3 +130,111 @@ def test_hostile_accesses_are_ignored():
     p.set_level(1000, True)
     p.set_level(-3, True)
     assert not p.output(0) and not p.output(1) and not p.output(7)
+
+
+def test_a_completed_source_is_pending_again_when_its_line_rises_again():
+    """Complete clears the claim: a line that fell while claimed and rises after the
+    completion is a new request (a PLIC that kept the source claimed would never again
+    forward it)."""
+    p = Plic()
+    p.write(4 * 9, 4, 1)
+    enable(p, 0, 9)
+    for _ in range(3):  # again and again, as a driver's interrupt handler sees it
+        p.set_level(9, True)
+        assert p.output(0) and p.read(claim_addr(0), 4) == 9
+        assert not p.output(0)  # claimed: in flight
+        p.set_level(9, False)
+        p.write(claim_addr(0), 4, 9)
+        assert not p.output(0) and p.read(PENDING_BASE, 4) == 0
+        p.set_level(9, True)
+        assert p.read(PENDING_BASE, 4) == 1 << 9 and p.output(0)
+        p.set_level(9, False)
+
+
+def test_a_line_that_stays_high_while_claimed_is_one_request_until_completed():
+    p = Plic()
+    p.write(4 * 33, 4, 2)
+    enable(p, 1, 33)
+    p.set_level(33, True)
+    assert p.read(claim_addr(1), 4) == 33
+    p.set_level(33, True)  # the device keeps asking: still the one request in flight
+    assert p.read(PENDING_BASE + 4, 4) == 0 and p.read(claim_addr(1), 4) == 0
+    p.write(claim_addr(1), 4, 33)
+    assert p.read(PENDING_BASE + 4, 4) == 1 << 1 and p.read(claim_addr(1), 4) == 33
+
+
+def test_claim_honours_priority_threshold_and_context_at_the_edges():
+    p = Plic()
+    p.write(4 * 95, 4, 7)  # the last source, the highest priority
+    p.write(4 * 1, 4, 1)  # the first source, the lowest
+    for irq in (1, 95):
+        p.set_level(irq, True)
+    enable(p, 0, 1, 95)
+    p.write(threshold_addr(0), 4, 7)
+    assert not p.output(0) and p.read(claim_addr(0), 4) == 0  # nothing above 7
+    p.write(threshold_addr(0), 4, 6)
+    assert p.read(claim_addr(0), 4) == 95
+    p.write(threshold_addr(0), 4, 1)
+    assert not p.output(0)  # source 1's priority 1 does not exceed threshold 1
+    p.write(threshold_addr(0), 4, 0)
+    assert p.read(claim_addr(0), 4) == 1
+    assert p.read(threshold_addr(0), 4) == 0
+    p.write(threshold_addr(0), 4, 8)  # beyond the priority range: ignored
+    assert p.read(threshold_addr(0), 4) == 0
+    assert not p.output(1)  # context 1 enabled nothing
+    p.write(claim_addr(0), 4, 96)  # no such source: ignored
+    p.write(claim_addr(0), 4, 95)
+    assert p.read(claim_addr(0), 4) == 95
+
+
+def test_registers_at_the_edges_of_their_ranges():
+    """The last source's priority and pending bit, the words and contexts past the end,
+    and the threshold at the very start of the context area."""
+    p = Plic()
+    p.write(4 * 95, 4, 3)
+    assert p.read(4 * 95, 4) == 3
+    p.write(4 * 96, 4, 3)  # no source 96
+    assert p.read(4 * 96, 4) == 0 and p.read(PENDING_BASE - 4, 4) == 0
+    p.set_level(95, True)
+    assert p.read(PENDING_BASE + 8, 4) == 1 << 31 and p.read(PENDING_BASE + 12, 4) == 0
+    p.set_level(0, True)  # source 0 does not exist: never pending
+    p.set_level(96, True)
+    assert p.pending == 1 << 95 and p.read(PENDING_BASE, 4) == 0
+    enable(p, 1, 95)
+    assert p.read(ENABLE_BASE + ENABLE_STRIDE + 8, 4) == 1 << 31
+    p.write(ENABLE_BASE + 2 * ENABLE_STRIDE, 4, 0xFFFF_FFFF)  # no context 2
+    assert p.read(ENABLE_BASE + 2 * ENABLE_STRIDE, 4) == 0 and p.enable == [0, 1 << 95]
+    p.write(CONTEXT_BASE, 4, 5)  # context 0's threshold: the first context register
+    assert p.read(CONTEXT_BASE, 4) == 5 and p.threshold == [5, 0]
+    p.write(threshold_addr(2), 4, 3)  # no context 2
+    assert p.read(threshold_addr(2), 4) == 0 and p.read(claim_addr(2), 4) == 0
+    assert p.threshold == [5, 0] and p.pending == 1 << 95
+    assert p.read(CONTEXT_BASE + 8, 4) == 0  # no register there
+    assert p.read(claim_addr(1), 4) == 95
+
+
+def test_only_aligned_word_accesses_act():
+    p = Plic()
+    p.write(4 * 10, 1, 5)
+    p.write(4 * 10, 2, 5)
+    p.write(4 * 10 + 1, 4, 5)
+    assert p.read(4 * 10, 4) == 0
+    p.write(4 * 10, 4, 5)
+    assert p.read(4 * 10, 1) == 0 and p.read(4 * 10, 2) == 0 and p.read(4 * 10, 4) == 5
+    p.set_level(10, True)
+    enable(p, 0, 10)
+    assert p.read(claim_addr(0), 2) == 0 and p.pending == 1 << 10  # no claim by a halfword
+
+
+def test_completing_one_source_leaves_the_others_as_they_are():
+    p = Plic()
+    for irq in (3, 4, 5):
+        p.write(4 * irq, 4, 1)
+        p.set_level(irq, True)
+    enable(p, 0, 3, 4, 5)
+    assert p.read(claim_addr(0), 4) == 3 and p.read(claim_addr(0), 4) == 4
+    p.write(claim_addr(0), 4, 3)  # 3 completed (line high: pending again); 4 still claimed
+    assert p.claimed == 1 << 4 and p.pending == (1 << 3) | (1 << 5)
+    p.set_level(4, False)
+    p.set_level(4, True)  # 4 is in flight: its line is not a new request yet
+    assert p.pending == (1 << 3) | (1 << 5)

@@ -15,6 +15,7 @@ from rvemu.devices.sifive_test import SifiveTest  # noqa: E402
 
 def test_registers():
     t = SifiveTest()
+    assert t.read(0, 4) == 0 and t.read(8, 4) == 0  # reads as zero
     t.write(0, 4, 0x1234)  # unknown status: ignored, as QEMU does
     t.write(4, 4, 0x5555)  # other offsets: ignored
     assert t.exit_code is None and not t.reset_requested

@@ -149,3 +149,20 @@ def test_registers_repeat_every_8_bytes_and_wide_writes_use_the_low_byte():
     assert u.read(SCR, 1) == 0x78 and u.read(0xF8 + SCR, 8) == 0x78
     u.write(0x40, 8, 0xFFFF_FFFF_FFFF_FF41)
     assert u.output == b"A"
+
+
+def test_loopback_maps_each_modem_control_bit_to_its_status_bit():
+    """DTR->DSR, RTS->CTS, OUT1->RI, OUT2->DCD, each on its own (and no delta bits)."""
+    for mcr, msr in ((0x01, 0x20), (0x02, 0x10), (0x04, 0x40), (0x08, 0x80), (0x00, 0x00)):
+        u = Uart16550()
+        u.write(MCR, 1, 0x10 | mcr)
+        assert u.read(MSR, 1) == msr, (hex(mcr), hex(msr))
+
+
+def test_an_overrun_keeps_the_other_line_status_bits():
+    u = Uart16550()
+    u.write(MCR, 1, 0x10)
+    u.write(RBR_THR_DLL, 1, 1)
+    u.write(RBR_THR_DLL, 1, 2)
+    assert u.read(LSR, 1) == 0x20 | 0x40 | 0x02 | 0x01  # THRE TEMT OE DR
+    assert u.read(RBR_THR_DLL, 1) == 1 and u.read(LSR, 1) == 0x60

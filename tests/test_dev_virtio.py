@@ -357,3 +357,132 @@ def test_dma_into_code_invalidates_decoded_instructions():
     m.hart.pc = RAM
     m.hart.run(10)
     assert m.hart.reg("a0") == 2
+
+
+def test_blk_the_last_sector_and_a_request_ending_at_the_end_are_served(disk):
+    """The disk's edges are the guest's: sector 15 of 16 is read and written, and so is
+    a request of several sectors that ends exactly at the end."""
+    d = Driver(VirtioBlk(str(disk)))
+    d.init()
+    assert blk_request(d, 0, 15, 512) == (0, 513)
+    assert d.mem.read(BUF + 0x100, 512) == b"\x0f" * 512
+    assert blk_request(d, 0, 13, 1536) == (0, 1537)
+    assert d.mem.read(BUF + 0x100, 1536) == b"\x0d" * 512 + b"\x0e" * 512 + b"\x0f" * 512
+    assert blk_request(d, 1, 15, 512, data_in=False, payload=b"E" * 512) == (0, 1)
+    assert disk.read_bytes()[-512:] == b"E" * 512
+    assert blk_request(d, 1, 14, 1024, data_in=False, payload=b"F" * 1024) == (0, 1)
+    assert disk.read_bytes()[-1024:] == b"F" * 1024
+    assert blk_request(d, 0, 16, 0)[0] == 0  # no data at the end: nothing to refuse
+
+
+def test_blk_capacity_rounds_a_partial_last_sector_down(tmp_path):
+    path = tmp_path / "odd.img"
+    path.write_bytes(bytes(3 * 512 + 100))
+    d = Driver(VirtioBlk(str(path)))
+    d.init()
+    assert d.t.read(0x100, 8) == 3
+    assert blk_request(d, 0, 2, 512)[0] == 0
+    assert blk_request(d, 0, 3, 512)[0] == 1  # the partial sector is not the guest's
+    assert path.stat().st_size == 3 * 512 + 100
+
+
+# ------------------------------------------------------------------- edges (mutation testing)
+
+
+def test_guest_memory_edges_are_the_first_and_last_ram_bytes():
+    m = Machine(memory="1M")
+    mem, end = m.board.memory, RAM + (1 << 20)
+    assert mem.offset(RAM, 1) == 0 and mem.offset(end - 1, 1) == (1 << 20) - 1
+    assert mem.offset(end, 0) == 1 << 20  # empty, at the end: nothing outside
+    for addr, length in ((RAM - 1, 1), (end - 1, 2), (end, 1), (RAM, -1), ((1 << 64) - 1, 2)):
+        assert mem.offset(addr, length) == -1, (hex(addr), length)
+        assert mem.read(addr, length) is None
+    assert mem.write(end - 1, b"z") and m.ram[-1] == ord("z")
+    assert not mem.write(end - 1, b"zz") and m.ram[-1] == ord("z")
+    assert mem.write_int(RAM, 2, 0x1_2345) and mem.read_int(RAM, 2) == 0x2345  # truncated
+
+
+def test_a_full_ring_at_once_is_served_and_one_more_breaks():
+    d = Driver(VirtioRng())
+    d.init()
+    for i in range(QSIZE):
+        d.desc(i, BUF + 0x100 * i, 8, V.DESC_F_WRITE)
+        d.submit(i, notify=False)
+    d.w(V.R_QUEUE_NOTIFY, 0)
+    assert not d.broken and len(d.used()) == QSIZE
+    d.mem.write_int(AVAIL + 2, 2, (d.avail_idx + QSIZE + 1) & 0xFFFF)  # one past a full ring
+    d.w(V.R_QUEUE_NOTIFY, 0)
+    assert d.broken
+
+
+def test_a_chain_of_the_whole_table_is_not_a_loop_and_next_must_be_inside_it():
+    d = Driver(VirtioRng())
+    d.init()
+    for i in range(QSIZE):  # 0 -> 1 -> ... -> 7: every descriptor once
+        d.desc(i, BUF + 0x100 * i, 4, V.DESC_F_WRITE | (V.DESC_F_NEXT if i < QSIZE - 1 else 0),
+               i + 1)  # fmt: skip
+    d.submit(0)
+    assert not d.broken and d.used() == [(0, 4 * QSIZE)]
+    d.desc(0, BUF, 4, V.DESC_F_WRITE | V.DESC_F_NEXT, QSIZE)  # next == the table's size
+    d.submit(0)
+    assert d.broken
+
+
+def test_descriptors_at_the_edges_of_ram():
+    """A buffer at RAM's first byte, and a descriptor table ending at its last byte."""
+    d = Driver(VirtioRng())
+    d.init()
+    d.desc(0, RAM, 8, V.DESC_F_WRITE)
+    d.submit(0)
+    assert not d.broken and d.used() == [(0, 8)]
+    last = RAM + (1 << 20) - 16 * QSIZE  # the table fills the last 128 bytes of RAM
+    d.w(V.R_STATUS, 0)
+    d.w(V.R_QUEUE_SEL, 0)
+    d.init()
+    d.t.queues[0].desc = last
+    d.avail_idx = d.used_seen = 0
+    d.mem.write_int(AVAIL + 2, 2, 0)
+    d.mem.write_int(USED + 2, 2, 0)
+    d.desc(QSIZE - 1, BUF, 8, V.DESC_F_WRITE, table=last)
+    d.submit(QSIZE - 1)
+    assert not d.broken and d.used() == [(QSIZE - 1, 8)]
+
+
+def test_indirect_tables_edges():
+    """1024 entries (QEMU's limit) are accepted, 1025 or 0 bytes are not; an indirect
+    descriptor may not be chained, nor point to another indirect table."""
+
+    def run(setup) -> Driver:  # noqa: ANN001
+        d = Driver(VirtioRng(), memory="1M")
+        d.init(V.F_VERSION_1 | V.F_INDIRECT_DESC)
+        setup(d)
+        d.submit(0)
+        return d
+
+    table = RAM + 0x40000
+    d = run(lambda d: (d.desc(1023, BUF, 8, V.DESC_F_WRITE, table=table),
+                       d.desc(0, BUF, 8, V.DESC_F_WRITE | V.DESC_F_NEXT, 1023, table=table),
+                       d.desc(0, table, 16 * 1024, V.DESC_F_INDIRECT)))  # fmt: skip
+    assert not d.broken and d.used() == [(0, 16)]
+    for length in (16 * 1025, 0, 8):
+        assert run(lambda d, n=length: d.desc(0, table, n, V.DESC_F_INDIRECT)).broken, length
+    chained = run(lambda d: (d.desc(0, BUF + 0x100, 8, V.DESC_F_WRITE, table=table),
+                             d.desc(0, table, 16, V.DESC_F_INDIRECT | V.DESC_F_NEXT, 1),
+                             d.desc(1, BUF, 8, V.DESC_F_WRITE)))  # fmt: skip
+    assert chained.broken
+    nested = run(lambda d: (d.desc(0, BUF + 0x100, 8, V.DESC_F_WRITE, table=table + 0x100),
+                            d.desc(0, table + 0x100, 16, V.DESC_F_INDIRECT, table=table),
+                            d.desc(0, table, 16, V.DESC_F_INDIRECT)))  # fmt: skip
+    assert nested.broken  # (the inner table is a good one: only the nesting is wrong)
+
+
+def test_blk_requests_up_to_the_largest_are_served(tmp_path):
+    from rvemu.devices.virtio_blk import MAX_REQUEST
+
+    path = tmp_path / "big.img"
+    with open(path, "wb") as f:
+        f.truncate(MAX_REQUEST + 2 * 512)
+    d = Driver(VirtioBlk(str(path)), memory="32M")
+    d.init()
+    assert blk_request(d, 0, 1, MAX_REQUEST) == (0, MAX_REQUEST + 1)
+    assert blk_request(d, 0, 0, MAX_REQUEST + 512)[0] == 1

@@ -2,13 +2,15 @@
 are run, one at a time, in M, S and U mode, and each must either execute or trap with the
 right cause.
 
-What "right" means is computed here, independently of rvemu's decoder: the word is looked up
-in the official riscv-opcodes tables (../shared/riscv-opcodes) for the extensions rvemu
-implements; an unclaimed or reserved word must raise an illegal-instruction exception with
-the word in xtval; a privileged instruction or CSR the mode may not use must too; a memory
-access must execute or fault (access fault, page fault, misaligned for atomics) with the
-effective address in xtval, depending on where the address points; jumps and branches must
-land where the ISA manual says.
+What "right" means is computed here, apart from rvemu's decoder: the word is looked up in
+rvemu's own instruction lines (tests/instructions.py: the isa.py records and the RVC
+chapter's opcode map; test_decoder_tables checks them against the official tables), so the
+fuzzer runs on any clone; an unclaimed or reserved word must raise an illegal-instruction
+exception with the word in xtval; a CSR the privileged spec does not name (rvemu's
+names.CSR_NAMES, as binutils knows them) must too, and so must a privileged instruction or
+CSR the mode may not use; a memory access must execute or fault (access fault, page fault,
+misaligned for atomics) with the effective address in xtval, depending on where the address
+points; jumps and branches must land where the ISA manual says.
 
 M mode runs with bare translation (so devices are reachable and unmapped addresses raise
 access faults); S and U run under a small Sv39 page table (so most addresses page-fault). U
@@ -26,7 +28,6 @@ from conftest import (
     CODE,
     DATA,
     MTRAP,
-    OPCODES,
     PTE_A,
     PTE_D,
     PTE_R,
@@ -40,25 +41,15 @@ from conftest import (
     OpcodeLine,
     Rig,
     Sv39,
-    arg_fields,
-    classify,
     console_on_rvemu_and_qemu,
-    field_value,
-    opcode_tables,
-    parse_extension,
     s64,
     sext,
     u64,
 )
+from instructions import classify, field_bits, own_lines, random_word
 
 from rvemu.cpu import state as S
-
-if not (OPCODES / "extensions").is_dir():
-    pytest.skip(
-        f"*** riscv-opcodes tables not found at {OPCODES} (../shared/riscv-opcodes from the "
-        "repo root): the instruction fuzzer did NOT run ***",
-        allow_module_level=True,
-    )
+from rvemu.cpu.names import CSR_NAMES
 
 M, SUP, U = S.PRIV_M, S.PRIV_S, S.PRIV_U
 WORDS_PER_MODE = 6000
@@ -78,21 +69,13 @@ C_STORES = {"c.sw": 4, "c.sd": 8, "c.fsd": 8, "c.swsp": 4, "c.sdsp": 8, "c.fsdsp
 
 # CSRs QEMU's virt rv64gc hart has and that rvemu must therefore implement (access rules
 # still apply); other CSRs the spec names may be present or not; CSRs it does not name
-# (csrs.csv) must be illegal.
+# (CSR_NAMES: every CSR binutils 2.40 knows) must be illegal.
 REQUIRED_CSRS = {
     0x001, 0x002, 0x003, 0xC00, 0xC01, 0xC02,
     0x100, 0x104, 0x105, 0x106, 0x10A, 0x140, 0x141, 0x142, 0x143, 0x144, 0x180,
     0x300, 0x301, 0x302, 0x303, 0x304, 0x305, 0x306, 0x30A, 0x340, 0x341, 0x342, 0x343,
     0x344, 0xB00, 0xB02, 0xF11, 0xF12, 0xF13, 0xF14,
 }  # fmt: skip
-
-
-def known_csrs() -> set[int]:
-    numbers = set()
-    for line in (OPCODES / "csrs.csv").read_text().splitlines():
-        if line.strip():
-            numbers.add(int(line.split(",")[0], 16))
-    return numbers
 
 
 # ----------------------------------------------------------------- the reference
@@ -124,12 +107,10 @@ class Reference:
         self.mode = mode
         self.x = [u64(v) for v in xregs]
         self.pages = pages  # vpn -> PTE permission bits (S and U modes)
-        self.lines = opcode_tables()
-        self.fields = arg_fields()
-        self.csrs = known_csrs()
+        self.csrs = set(CSR_NAMES)
 
     def f(self, word: int, name: str) -> int:
-        return field_value(word, self.fields[name])
+        return field_bits(word, name)
 
     # --- memory
     def translate_ok(self, addr: int, size: int, kind: str) -> bool:
@@ -176,7 +157,7 @@ class Reference:
             word &= 0xFFFFFFFF
         else:
             word &= 0xFFFF
-        line = classify(word, self.lines, self.fields)
+        line = classify(word)
         if line is None or line == RESERVED:
             return illegal(word)
         if line.length == 2:
@@ -192,7 +173,7 @@ class Reference:
         if name in STORES:
             imm = sext(((word >> 25) << 5) | ((word >> 7) & 31), 12)
             return self.memory(rs1 + imm, STORES[name], "store", False)
-        if line.ext in ("rv_a", "rv64_a"):
+        if line.ext == "a":
             size = 4 if name.endswith(".w") else 8
             kind = "load" if name.startswith("lr") else "store"
             return self.memory(rs1, size, kind, True)
@@ -407,10 +388,12 @@ class Fuzzer:
         return outcome[1] == (want.next_pc if want.next_pc is not None else CODE + length)
 
 
-def word_stream(rng: random.Random, n: int, lines: list[OpcodeLine]) -> list[int]:
+def word_stream(rng: random.Random, n: int) -> list[int]:
     """A third fully random 32-bit words, a third random 16-bit words, a third random
-    operands on a random line of any table (implemented or not): most random words are
-    illegal, the table-guided ones reach every instruction."""
+    operands on a random one of rvemu's instruction lines: most random words are
+    illegal, the line-guided ones reach every instruction. (Words of the extensions rvemu
+    lacks are test_decoder_tables' business.)"""
+    lines = own_lines()
     words = []
     for k in range(n):
         kind = k % 3
@@ -420,16 +403,8 @@ def word_stream(rng: random.Random, n: int, lines: list[OpcodeLine]) -> list[int
             h = rng.getrandbits(16)
             words.append(h if h & 3 != 3 else h & ~1)
         else:
-            line = rng.choice(lines)
-            words.append((rng.getrandbits(8 * line.length) & ~line.mask) | line.match)
+            words.append(random_word(rng.choice(lines), rng))
     return words
-
-
-def all_lines() -> list[OpcodeLine]:
-    return [
-        line for ext in sorted(p.name for p in (OPCODES / "extensions").iterdir())
-        for line in parse_extension(ext)
-    ]  # fmt: skip
 
 
 PRIVILEGED_WORDS = [
@@ -453,7 +428,7 @@ PRIVILEGED_WORDS = [
 def test_random_instructions(mode: int) -> None:
     rng = random.Random(f"fuzz-{mode}")
     fuzzer = Fuzzer(mode, rng)
-    for word in PRIVILEGED_WORDS + word_stream(rng, WORDS_PER_MODE, all_lines()):
+    for word in PRIVILEGED_WORDS + word_stream(rng, WORDS_PER_MODE):
         fuzzer.run(word)
     counts = fuzzer.counts
     assert counts["executed"] > WORDS_PER_MODE // 10, counts
@@ -562,21 +537,21 @@ CONTROL_OPCODES = {0x63, 0x67, 0x6F, 0x73}  # branches, jalr, jal, SYSTEM (handl
 C_CONTROL = ("c.j", "c.jr", "c.jalr", "c.beqz", "c.bnez")
 
 
-def qemu_cases(rng: random.Random, n: int, lines: list[OpcodeLine], fields) -> list[int]:
+def qemu_cases(rng: random.Random, n: int) -> list[int]:
     """Random words that cannot leave the harness: no jumps, branches or SYSTEM
     instructions other than ecall/ebreak (CSR writes could move mtvec, WFI could sleep)."""
     words: list[int] = []
     while len(words) < n:
-        word = word_stream(rng, 1, lines)[0] if rng.random() < 0.5 else None
+        word = word_stream(rng, 1)[0] if rng.random() < 0.5 else None
         if word is None:
-            word = word_stream(rng, 3, lines)[len(words) % 3]
+            word = word_stream(rng, 3)[len(words) % 3]
         if word & 3 == 3:
             word &= 0xFFFFFFFF
             if word & 0x7F in CONTROL_OPCODES and word not in (0x00000073, 0x00100073):
                 continue
         else:
             word &= 0xFFFF
-            line = classify(word, lines, fields)
+            line = classify(word)
             if line not in (None, RESERVED) and line.name in C_CONTROL:
                 continue
         words.append(word)
@@ -611,8 +586,7 @@ def test_random_words_trap_like_qemu() -> None:
     if shutil.which(QEMU) is None:
         pytest.skip(f"*** {QEMU} not installed: the QEMU trap comparison did NOT run ***")
     rng = random.Random("qemu-traps")
-    lines, fields = opcode_tables(), arg_fields()
-    words = qemu_cases(rng, 4000, all_lines(), fields)
+    words = qemu_cases(rng, 4000)
     moves = "\n".join(f"        mv      x{n}, x31" for n in range(1, 31))
     xors = "\n".join(f"        xor     x1, x1, x{n}" for n in range(2, 31))
     cases = []
@@ -624,7 +598,7 @@ def test_random_words_trap_like_qemu() -> None:
     assert len(theirs) == len(words), f"QEMU printed {len(theirs)} lines: {qemu_stderr!r}"
     problems = []
     for word, a, b in zip(words, ours, theirs, strict=True):
-        line = classify(word, lines, fields)
+        line = classify(word)
         name = line.name if line not in (None, RESERVED) else str(line)
         if a != b and not qemu_7_2_difference(name, a.split(), b.split()):
             problems.append(f"{word:#010x} ({name}): rvemu {a} / qemu {b}")

@@ -59,7 +59,7 @@ class UdpBackend:
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             bind_host = "127.0.0.1" if self.remote[0].startswith("127.") else ""
             self.sock.bind((bind_host, local_port))
-        except OSError as e:
+        except (OSError, OverflowError) as e:  # (OverflowError: a port beyond 65535)
             raise NetError(f"--net udp:{local_port}:{remote_host}:{remote_port}: {e}") from None
         self.sock.setblocking(False)
 
@@ -182,6 +182,8 @@ class VirtioNet(VirtioDevice):
         elif kind == "udp":
             try:
                 lport, host, rport = rest.split(":")
+                if not 0 <= int(lport) <= 0xFFFF or not 0 <= int(rport) <= 0xFFFF:
+                    raise ValueError
                 backend = UdpBackend(int(lport), host, int(rport))
             except ValueError:
                 raise NetError(f"--net {spec}: use udp:LOCALPORT:REMOTEHOST:REMOTEPORT") from None
