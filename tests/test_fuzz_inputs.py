@@ -515,6 +515,9 @@ class Wire:
     def recv(self) -> bytes | None:
         return self.inbox.popleft() if self.inbox else None
 
+    def pump(self) -> None:
+        pass
+
     def fileno(self) -> None:
         return None
 
