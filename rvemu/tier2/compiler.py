@@ -141,8 +141,7 @@ class Tier2:
                 self._waiting.setdefault(job.key, []).append((off, entry_pc, code, job))
                 return
             if address is None:
-                address = self._load(job, compile_object(job))
-                self._count(job, cached=False)
+                address = self._compile(job)
         except Exception as error:  # a bug here must not stop the guest: interpret
             self._failed(pc, error)
             return
@@ -159,9 +158,12 @@ class Tier2:
         if job is None:
             return 0
         address = self._cached_code(job)
-        if address is None:
-            address = self._load(job, compile_object(job))
-            self._count(job, cached=False)
+        return self._compile(job) if address is None else address
+
+    def _compile(self, job: Job) -> int:
+        """Compile the region here and now (the guest waiting); its address."""
+        address = self._load(job, compile_object(job))
+        self._count(job, cached=False)
         return address
 
     def install_ready(self) -> None:
