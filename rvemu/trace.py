@@ -104,14 +104,15 @@ class Tracer:
         pc, priv, instret, traps = hart.pc & ((1 << 64) - 1), hart.priv, hart.instret, hart.traps
         insn = self._fetch(pc)
         x_before, f_before = hart.x.copy(), hart.f.copy()
-        memory = self._memory_access(insn) if insn else None
+        fields = decode(insn[0]) if insn else None  # (op, rd, rs1, rs2, rs3_rm, imm, length)
+        memory = self._memory_access(fields) if insn else None
         result = m.step(1)
         retired = hart.instret > instret
         trap = self._trap() if hart.traps > traps else None
         interrupted = trap is not None and trap[0] < 0
         if insn and not interrupted and (retired or trap or result.reason != "step"):
             if self.start <= pc < self.end:
-                writes = self._writes(insn, x_before, f_before) if retired else []
+                writes = self._writes(fields, x_before, f_before) if retired else []
                 self._write_insn(priv, pc, insn, writes, memory if retired else None)
         if trap is not None:
             self._write_trap(*trap)
@@ -135,10 +136,10 @@ class Tracer:
         except IndexError:
             return None
 
-    def _memory_access(self, insn: tuple[int, int]) -> tuple[int, int, int | None] | None:
+    def _memory_access(self, fields: tuple) -> tuple[int, int, int | None] | None:
         """(address, size, value stored or None for a load) the instruction will make."""
         hart = self.machine.hart
-        op, rd, rs1, rs2, _, imm, _ = decode(insn[0])
+        op, _, rs1, rs2, _, imm, _ = fields
         record = BY_OP.get(int(op))
         if record is None or record.kind not in (LOAD, STORE):
             return None
@@ -148,13 +149,13 @@ class Tracer:
         data = hart.f[rs2] if record.fp_data else hart.x[rs2]
         return address, record.size, int(data) & ((1 << (8 * record.size)) - 1)
 
-    def _writes(self, insn: tuple[int, int], x_before, f_before) -> list[tuple[str, int, int]]:
+    def _writes(self, fields: tuple, x_before, f_before) -> list[tuple[str, int, int]]:
         """(kind, number, value) for each register the instruction changed: kind "x",
         "f" or "c" (a CSR a CSR instruction wrote)."""
         hart = self.machine.hart
         writes = [("x", n, int(hart.x[n])) for n in range(1, 32) if hart.x[n] != x_before[n]]
         writes += [("f", n, int(hart.f[n])) for n in range(32) if hart.f[n] != f_before[n]]
-        op, _, rs1, _, _, imm, _ = decode(insn[0])
+        op, _, rs1, _, _, imm, _ = fields
         record = BY_OP.get(int(op))
         if record is not None and record.name.replace("_", "") in CSR_OPS:
             if record.name in ("csrrw", "csrrwi") or rs1 != 0:
