@@ -11,6 +11,8 @@ import io
 import os
 import struct
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from elftools.common.exceptions import ELFError
@@ -36,7 +38,7 @@ class Image:
 
 def read_elf(path: str) -> Image:
     """Parse a 64-bit RISC-V ELF executable: its PT_LOAD segments, entry and symbols."""
-    try:
+    with reading(path):
         size = os.path.getsize(path)
         if size > MAX_IMAGE:
             raise LoadError(f"{path}: {size} bytes is too large for an image")
@@ -46,12 +48,6 @@ def read_elf(path: str) -> Image:
                 data += f.read(MAX_IMAGE)
         if len(data) > MAX_IMAGE:
             raise LoadError(f"{path}: too large for an image")
-    except FileNotFoundError:
-        raise LoadError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise LoadError(f"{path}: is a directory") from None
-    except OSError as e:
-        raise LoadError(f"{path}: cannot read: {e.strerror}") from None
     if data[:4] != b"\x7fELF":
         raise LoadError(f"{path}: not an ELF file")
     try:
@@ -198,9 +194,15 @@ def gunzip(path: str, limit: int) -> bytes:
 
 def read_head(path: str, size: int) -> bytes:
     """Up to `size` bytes from the start of the file, or a one-line error."""
+    with reading(path), open(path, "rb") as f:
+        return f.read(size)
+
+
+@contextmanager
+def reading(path: str) -> Iterator[None]:
+    """Turn a failure to read `path` into a one-line LoadError."""
     try:
-        with open(path, "rb") as f:
-            return f.read(size)
+        yield
     except FileNotFoundError:
         raise LoadError(f"{path}: no such file") from None
     except IsADirectoryError:
