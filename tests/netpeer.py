@@ -10,8 +10,9 @@ timer left. Frames are built and parsed here from the RFCs, not from the guest's
 from __future__ import annotations
 
 import struct
-from collections import deque
 from dataclasses import dataclass, field
+
+from test_dev_net import Wire
 
 GUEST_IP, PEER_IP = "10.0.2.15", "10.0.2.2"
 GUEST_MAC = bytes.fromhex("525400123456")
@@ -182,12 +183,12 @@ class Client:
     allowed: list[int] = field(default_factory=list)  # per segment: the window's end then
 
 
-class Peer:
+class Peer(Wire):
     """The backend: frames for the guest wait in `inbox`; what the guest sends is answered
-    (ARP for 10.0.2.2, the Clients' TCP) and kept in `sent`."""
+    (ARP for 10.0.2.2, the Clients' TCP) and kept in `sent`, parsed."""
 
     def __init__(self) -> None:
-        self.inbox: deque[bytes] = deque()
+        super().__init__()
         self.sent: list[tuple[str, object]] = []
         self.clients: dict[int, Client] = {}
         self.frames_from_guest = 0
@@ -201,18 +202,6 @@ class Peer:
             self.inbox.append(arp(2, PEER_MAC, PEER_IP, GUEST_MAC, what[1]))
         elif kind == "tcp" and what.dport in self.clients:
             self._client_segment(self.clients[what.dport], what)
-
-    def recv(self) -> bytes | None:
-        return self.inbox.popleft() if self.inbox else None
-
-    def pump(self) -> None:
-        pass
-
-    def fileno(self) -> None:
-        return None
-
-    def close(self) -> None:
-        pass
 
     # --- TCP clients
     def connect(self, port: int, request: bytes, dport: int = 80, **kw) -> Client:

@@ -28,9 +28,9 @@ QSIZE = 8
 class Wire:
     """A backend that records sent frames and hands out queued ones."""
 
-    def __init__(self) -> None:
+    def __init__(self, frames: tuple[bytes, ...] = ()) -> None:
         self.sent: list[bytes] = []
-        self.inbox: deque[bytes] = deque()
+        self.inbox: deque[bytes] = deque(frames)
 
     def send(self, frame: bytes) -> None:
         self.sent.append(frame)

@@ -29,7 +29,6 @@ import shutil
 import struct
 import sys
 import tempfile
-from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +36,7 @@ import pytest
 from conftest import enc
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
+from test_dev_net import Wire
 
 from rvemu import Machine
 from rvemu.cli import main as cli_main
@@ -500,29 +500,6 @@ def virtqueue_work(draw) -> dict:  # noqa: ANN001
         headers = headers or [(0, 0)]
     return dict(device=device, table=table, indirect=indirect, heads=heads,
                 avail_idx=avail_idx, headers=headers, frames=frames)  # fmt: skip
-
-
-class Wire:
-    """A network backend in memory: frames the guest sent, frames waiting for it."""
-
-    def __init__(self, frames=()) -> None:  # noqa: ANN001
-        self.sent: list[bytes] = []
-        self.inbox = deque(frames)
-
-    def send(self, frame: bytes) -> None:
-        self.sent.append(frame)
-
-    def recv(self) -> bytes | None:
-        return self.inbox.popleft() if self.inbox else None
-
-    def pump(self) -> None:
-        pass
-
-    def fileno(self) -> None:
-        return None
-
-    def close(self) -> None:
-        pass
 
 
 VQ_MACHINE: list[Machine] = []

@@ -8,11 +8,11 @@ from __future__ import annotations
 import gzip
 import os
 import stat
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from test_cli import rvemu
 
 from rvemu.initramfs import DEFAULT_INIT, Initramfs, busybox_initramfs, load_order, read_module
 
@@ -148,15 +148,6 @@ def test_modules_are_inflated_and_ordered_by_their_dependencies() -> None:
         assert before(need, "ext4.ko"), order
     assert before("crc32c_generic.ko", "jbd2.ko"), order
     assert before("failover.ko", "net_failover.ko") and before("net_failover.ko", "virtio_net.ko")
-
-
-def rvemu(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "rvemu", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def test_command_builds_an_image_with_modules_and_added_files(tmp_path: Path) -> None:
