@@ -15,9 +15,8 @@ import numpy as np
 from . import firmware
 from .board import VIRT_DRAM, VIRT_UART0, VirtBoard
 from .cpu import state as S
-from .cpu.core import IS_LOAD
 from .cpu.hart import Hart, int64
-from .cpu.isa import parse_cpu
+from .cpu.isa import BY_OP, LOAD, parse_cpu
 from .loader import LoadError
 from .views import Memory, Registers, symbol_at
 
@@ -447,7 +446,8 @@ class Machine:
     def _serve_mmio(self) -> None:
         st = self.hart.st
         addr, size, op = int(st[S.MMIO_ADDR]), int(st[S.MMIO_SIZE]), int(st[S.MMIO_OP])
-        if IS_LOAD[op]:
+        is_load = BY_OP[op].kind == LOAD
+        if is_load:
             value = self.bus.read(addr, size)
             if value is None:
                 st[S.MMIO_FAULT] = 1
@@ -465,7 +465,7 @@ class Machine:
                 st[S.PC] += st[S.MMIO_LEN]
                 st[S.INSTRET] += 1
         if self._device_hooks:
-            access = DeviceAccess(addr, size, not IS_LOAD[op], value)
+            access = DeviceAccess(addr, size, not is_load, value)
             for hook in self._device_hooks:
                 hook(access)
 
