@@ -12,9 +12,15 @@ change in the machine's load touches all three columns alike.
 - QEMU: started held at reset (`-S`) with its gdb stub on a socket. The bench reads QEMU's
   process CPU clock (all its threads) there, when start-up is over, sets a write watchpoint
   on the program's last store, continues, and reads the clock again when the watchpoint
-  stops QEMU. Start-up and exit are not in the figure; translating guest code is, as
-  compiling is in rvemu's cold column. (The old way, CPU time of a whole run less that of
-  an empty one, each near QEMU's start-up cost, could be off by more than the figure.)
+  stops QEMU, less what resuming and stopping through the stub cost by themselves (a
+  probe run stopped by a breakpoint at the entry: about 0.2 ms, which matters only for
+  the shortest programs). Start-up and exit are not in the figure; translating guest code
+  is, as compiling is in rvemu's cold column. (The old way, CPU time of a whole run less
+  that of an empty one, each near QEMU's start-up cost, could be off by more than the
+  figure.) Checked once against an N/2N difference: bench-crc32 built with 200 and 400
+  rounds, QEMU 7.2, medians of 7 runs: 2146 and 2164 MIPS this way (without taking off the
+  stub's 0.2 ms, under 0.4 % here), 2181 MIPS from the difference of the two programs'
+  CPU times and instruction counts.
 
 What a program's last store is: for the unikernel apps, the power-off write to the virt
 board's sifive_test register; for riscv-tests' benchmarks, their first HTIF `tohost`
