@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .devices.virtio_net import Backend
 
 CHUNK = 1 << 22  # instructions per entry into the core when nothing else limits it
+HTIF_SYS_WRITE = 64  # the proxy kernel's write(2), as riscv-tests' benchmarks call it
 
 
 def parse_size(text: str | int) -> int:
@@ -471,19 +472,47 @@ class Machine:
 
     def _serve_tohost(self) -> int | None:
         """HTIF: an odd value ends the run with code value >> 1; device 1 command 1
-        prints a character (the -v- tests' console)."""
+        prints a character (the -v- tests' console); device 0 command 0 with an even
+        address is a proxied system call (the riscv-tests benchmarks' printf)."""
         value = int.from_bytes(self.read_phys(self.tohost, 8), "little")
         if value & 1:
             return value >> 1
         device, command = value >> 56, (value >> 48) & 0xFF
         if device == 1 and command == 1:
-            self.uart.output.append(value & 0xFF)
+            self._htif_output(bytes([value & 0xFF]))
+        elif device == 0 and command == 0 and value:
+            self._htif_syscall(value)
         if value:
             self.ram[self.tohost - self.ram_base : self.tohost - self.ram_base + 8] = 0
             if self.fromhost is not None:
                 off = self.fromhost - self.ram_base
                 self.ram[off : off + 8] = np.frombuffer((1).to_bytes(8, "little"), np.uint8)
         return None
+
+    def _htif_syscall(self, paddr: int) -> None:
+        """A proxy-kernel system call (riscv-tests' syscalls.c, Spike's fesvr): paddr holds
+        [number, a0, a1, a2]; the result replaces the number. Only write(fd 1 or 2) is
+        served; anything else, or an address outside RAM, gets -ENOSYS or is ignored."""
+        memory = self.board.memory
+        words = memory.read(paddr, 32)
+        if words is None:
+            return
+        number, fd, buf, length = (
+            int.from_bytes(words[i : i + 8], "little") for i in range(0, 32, 8)
+        )
+        result = -38  # ENOSYS
+        if number == HTIF_SYS_WRITE and fd in (1, 2):
+            data = memory.read(buf, min(length, 1 << 20))
+            if data is not None:
+                self._htif_output(data)
+                result = len(data)
+        memory.write_int(paddr, 8, result)
+
+    def _htif_output(self, data: bytes) -> None:
+        if "first_output" not in self.marks:
+            self._mark("first_output")
+        self.uart.output += data
+        self._console_output(data)
 
     def _wait_for_interrupt(self) -> bool:
         """WFI with nothing pending. Deterministic time: skip ahead to the next timer or
