@@ -119,6 +119,15 @@ class Tier2:
         # Regions the worker is compiling: key -> [(RAM offset, entry_pc, page bytes, job)]
         self._waiting: dict[str, list[tuple[int, int, bytes, Job]]] = {}
 
+    def load_compiler(self) -> None:
+        """Load now what the first hot region would (LLVM, Numba, the emitter and the
+        compiled decoder), e.g. to time compiling apart from the process's start-up."""
+        from ..cpu.decode import decode
+        from .emit import RegionEmitter  # noqa: F401 (imported for its start-up cost)
+
+        decode(0x13)
+        _llvm()
+
     def enter(self, pc: int, off: int, paged: bool) -> None:
         """pc (at RAM offset off) got hot: compile the region starting there (or reuse
         it) and mark its entry. `paged`: pc is a virtual address (translated code). With
