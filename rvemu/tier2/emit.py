@@ -96,14 +96,14 @@ class RegionEmitter:
 
     def build(self) -> ir.Module:
         b = ir.IRBuilder(self.fn.append_basic_block("entry"))
-        # Guest registers stay in x[]: with x marked noalias LLVM forwards their loads and
-        # stores itself, and a region's many exits need no write-back.
-        # (pointers only for the registers the region names: each GEP costs Python time)
         insns = [i for block in self.region.blocks.values() for i in block.insns]
         named = {r for i in insns for r in (i.rd, i.rs1, i.rs2)}
-        self.regs = {r: b.gep(self.x, [c64(r)]) for r in sorted(named - {0, X_SCRATCH})}
         fp = set().union(*(i.fp_regs() for i in insns))
-        self.fregs = {r: b.gep(self.f, [c64(r)]) for r in sorted(fp)}
+        # Each guest register the region names is read once, at entry, into a local that
+        # SROA makes an SSA value: reads never wait for x[], and writes go to both (x[]
+        # stays exact at every exit, so exits need no write-back).
+        self.regs = self.promote(b, self.x, sorted(named - {0, X_SCRATCH}))
+        self.fregs = self.promote(b, self.f, sorted(fp))
         self.mstatus = b.gep(self.csr, [c64(MSTATUS)])
         self.fcsr = b.gep(self.csr, [c64(FCSR)])
         # Where and how the region leaves: these become phis in the exit block.
@@ -125,12 +125,32 @@ class RegionEmitter:
         return self.module
 
     # --- registers, exits and control flow
+    @staticmethod
+    def promote(b: ir.IRBuilder, array: ir.Value, regs: list[int]) -> dict:
+        """(pointer into the array, local copy) for each register, the copy loaded now."""
+        out = {}
+        for r in regs:
+            ptr, local = b.gep(array, [c64(r)]), b.alloca(i64)
+            b.store(b.load(ptr), local)
+            out[r] = (ptr, local)
+        return out
+
     def read(self, b: ir.IRBuilder, r: int) -> ir.Value:
-        return c64(0) if r == 0 else b.load(self.regs[r])
+        return c64(0) if r == 0 else b.load(self.regs[r][1])
 
     def write(self, b: ir.IRBuilder, r: int, value: ir.Value) -> None:
         if r not in (0, X_SCRATCH):
-            b.store(value, self.regs[r])
+            ptr, local = self.regs[r]
+            b.store(value, local)
+            b.store(value, ptr)
+
+    def fread(self, b: ir.IRBuilder, r: int) -> ir.Value:
+        return b.load(self.fregs[r][1])
+
+    def fwrite(self, b: ir.IRBuilder, r: int, value: ir.Value) -> None:
+        ptr, local = self.fregs[r]
+        b.store(value, local)
+        b.store(value, ptr)
 
     def pc(self, off: int) -> int:
         """The pc of RAM offset `off`: in the region's page, or (falling through its end, or
@@ -180,7 +200,7 @@ class RegionEmitter:
             names["RS2"] = self.read(b, ins.rs2)
         for name, r in (("FS1", ins.rs1), ("FS2", ins.rs2), ("FS3", ins.rs3)):
             if name in used:
-                names[name] = b.load(self.fregs[r])
+                names[name] = self.fread(b, r)
         return Translator(b, names, lambda: self.exit_before(ins.off, retired), _namespace())
 
     def emit_block(self, b: ir.IRBuilder, block: Block) -> None:
@@ -256,7 +276,7 @@ class RegionEmitter:
         b = self.side_exit(b, t.as_bool(t.inline(fp_enabled, [mstatus])[0]), ins.off, retired)
         t.b = b
         if record.kind == STORE:
-            return self.emit_store(b, ins, record, retired, b.load(self.fregs[ins.rs2]))
+            return self.emit_store(b, ins, record, retired, self.fread(b, ins.rs2))
         if record.kind == LOAD:
             b, raw = self.emit_load(b, ins, record, retired)
             t.b = b
@@ -276,7 +296,7 @@ class RegionEmitter:
         if to_x:
             self.write(b, ins.rd, value)
         else:
-            b.store(value, self.fregs[ins.rd])
+            self.fwrite(b, ins.rd, value)
         b.store(t.inline(dirty, [b.load(self.mstatus)])[0], self.mstatus)
         return b
 
