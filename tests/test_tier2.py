@@ -16,6 +16,7 @@ from toolchain import build_elf
 
 from rvemu import Machine
 from rvemu.cpu import state as S
+from rvemu.tier2.abi import call_from_python
 from rvemu.tier2.compiler import UNTRANSLATED
 
 R_TYPE = (
@@ -512,3 +513,100 @@ root:   .space  4096
     compiled, interpreted = run_source(name, source, 1), run_source(name, source, 0)
     assert compiled.hart.tier2.regions > 0
     assert_same_state(compiled, interpreted)
+
+
+CALLS = """
+        {timer}
+        li      a2, 3000
+        la      s4, table
+1:      mv      a0, a2
+        call    far                    # on another page: a call, then a return
+        add     a1, a1, a0
+        andi    t0, a2, 3
+        slli    t0, t0, 3
+        add     t0, t0, s4
+        ld      t0, 0(t0)
+        sub     t0, t0, s6             # (the table holds physical addresses)
+        jalr    t0                     # through a table, as an interpreter dispatches
+        addi    a2, a2, -1
+        bnez    a2, 1b
+        j       done
+case0:  addi    a3, a3, 1
+        ret
+case1:  xor     a3, a3, a1
+        ret
+case2:  addi    a3, a3, -7
+        ret
+case3:  slli    a4, a3, 1
+        add     a3, a3, a4
+        ret
+        .balign 4096
+far:    slli    t1, a0, 2
+        add     a0, a0, t1
+        xori    a0, a0, 0x5a
+        ret
+done:
+{power_off}
+        .balign 4
+handler:
+        addi    s2, s2, 1
+        csrr    t3, mepc
+        add     s3, s3, t3
+        ld      t4, 0(s5)
+        addi    t4, t4, 41
+        sd      t4, 0(s5)
+        mret
+        .data
+        .balign 4096
+table:  .dword  case0, case1, case2, case3
+        .balign 4096
+root:   .space  4096
+"""
+
+TIMER = """
+        li      s5, 0x2004000          # CLINT mtimecmp
+        li      t0, 41
+        sd      t0, 0(s5)
+        li      t0, 0x80
+        csrs    mie, t0                # MTIE
+        csrsi   mstatus, 8             # MIE"""
+
+
+@pytest.mark.parametrize("supervisor", [False, True])
+def test_calls_returns_and_jump_tables_chain_region_to_region(supervisor: bool) -> None:
+    """A loop that calls a function on another page and dispatches through a jump table:
+    the compiled regions continue into each other at calls, returns and indirect jumps
+    without the interpreter, and still stop exactly where the interpreter is when the
+    timer interrupts (M-mode) or at any budget they are given."""
+    if supervisor:  # S-mode under Sv39, at virtual addresses 1 GiB below the physical
+        body = CALLS.format(timer="li s6, 0x40000000", power_off=POWER_OFF)
+        source = f".text\n.globl _start\n_start:\n{TO_SUPERVISOR}{body}"
+    else:
+        body = CALLS.format(timer=TIMER, power_off=POWER_OFF)
+        source = f".text\n.globl _start\n_start:\nla t0, handler\ncsrw mtvec, t0\n{body}"
+    elf = str(build_elf(f"tier2-chain-{int(supervisor)}", source))
+    compiled, interpreted = machine(elf, 1), machine(elf, 0)
+    rng = random.Random(5)
+    for _ in range(300):  # in random steps: budgets end chains anywhere
+        step = rng.randrange(1, 60)
+        assert compiled.hart.run(step) == interpreted.hart.run(step)
+        assert_same_state(compiled, interpreted)
+    for m in (compiled, interpreted):
+        assert m.run(max_instructions=2_000_000).reason == "poweroff"
+    assert_same_state(compiled, interpreted)
+    if supervisor:
+        assert (compiled.hart.tier2.entry_pc != UNTRANSLATED).any()
+        return
+    assert compiled.hart.reg("s2") > 100  # the timer did interrupt, often
+    # Called alone, the loop's region runs on through the others, to its budget.
+    hart = compiled.hart
+    loop = [a for (off, _), (a, _) in hart.tier2.compiled.items() if loop_entry(hart, off)]
+    assert loop, "the loop was not compiled"
+    hart.x[12] = 10**6  # a2: many iterations to go
+    _, retired = call_from_python(hart, loop[0], 5000)
+    assert 5000 - 10 < retired <= 5000
+
+
+def loop_entry(hart, off: int) -> bool:  # noqa: ANN001
+    """Whether RAM offset `off` holds the loop's first instruction (mv a0, a2)."""
+    return int(hart.ram[off]) | int(hart.ram[off + 1]) << 8 == 0x8532  # c.mv a0, a2

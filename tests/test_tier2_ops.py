@@ -12,7 +12,6 @@ passes by always handing back.
 
 from __future__ import annotations
 
-import ctypes
 import itertools
 
 import numpy as np
@@ -33,6 +32,7 @@ from rvemu.cpu.isa import (
     STORE,
     Record,
 )
+from rvemu.tier2.abi import call_from_python
 from rvemu.tier2.emit import compiles
 
 EBREAK = 0x00100073
@@ -82,11 +82,6 @@ def immediates(record: Record) -> list[int]:
     return [0]
 
 
-REGION_SIGNATURE = ctypes.CFUNCTYPE(
-    ctypes.c_int64, *[ctypes.c_void_p] * 6, ctypes.c_int64, ctypes.c_void_p
-)
-
-
 class Pair:
     """One instruction at CODE: run by the interpreter, and as a compiled region."""
 
@@ -98,7 +93,7 @@ class Pair:
         off = CODE - int(self.hart.st[S.RAM_BASE])
         address = self.hart.tier2.compile_at(off, CODE, False)
         assert address, f"{word:#010x}: no region compiled"
-        self.region = REGION_SIGNATURE(address)
+        self.address = address
 
     def run(self, x: np.ndarray, f: np.ndarray, csr_fcsr: int, data: int) -> tuple[bool, str]:
         """(whether the region retired it, a description of any difference)."""
@@ -114,18 +109,7 @@ class Pair:
             rig.put(DATA, data, 8)
             rig.put(DATA + 8, ~data, 8)
             if compiled:
-                out = np.zeros(2, dtype=np.int64)
-                pc = self.region(
-                    hart.x.ctypes.data,
-                    hart.f.ctypes.data,
-                    hart.csr.ctypes.data,
-                    hart.ram.ctypes.data,
-                    hart.page_flags.ctypes.data,
-                    hart.tlb.ctypes.data,
-                    1,
-                    out.ctypes.data,
-                )
-                retired = int(out[0])
+                pc, retired = call_from_python(hart, self.address, 1)
             else:
                 hart.run(1)
                 pc = hart.pc

@@ -231,7 +231,18 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
                         region = entries[d >> 3]
                         budget_left = limit - instret
                         region_pc = call_region(
-                            region, x, f, csr, ram8, pagef, tlb, st, budget_left
+                            region,
+                            x,
+                            f,
+                            csr,
+                            ram8,
+                            pagef,
+                            tlb,
+                            st,
+                            dc,
+                            entries,
+                            entry_pc,
+                            budget_left,
                         )
                         if st[REGION_RETIRED] > 0:
                             instret += st[REGION_RETIRED]

@@ -1,10 +1,7 @@
 """A region as one LLVM function, each instruction emitted from its record in isa.py.
 
-The function is `i64 region(i64* x, i64* f, i64* csr, i8* ram, i8* page_flags, i64* tlb,
-i64 budget, i64* out)`: it runs at most `budget` instructions and returns the pc where
-the interpreter takes over, with out[0] the number of instructions it retired and out[1]
-1 if that pc is the target of a jump it took (0 if it stopped before an instruction it
-does not do).
+How it is called (its signature, the context block, and how a region that leaves by a
+jump continues into the region at the target) is abi.py's.
 
 What an instruction does comes from its record: ALU results, branch conditions and jump
 targets are the record's semantics translated to IR (`translate.py`), F/D operations are
@@ -21,16 +18,26 @@ from llvmlite import ir
 from ..cpu.decode import X_SCRATCH
 from ..cpu.execute_gen import semantics_namespace
 from ..cpu.fp_state import RM_MAX, dirty, fp_enabled, resolve_rm
-from ..cpu.isa import ALU, BRANCH, BY_OP, FP, JUMP, LOAD, STORE, Record
-from ..cpu.layout import DELTA, TAG, TLB_ENTRIES
+from ..cpu.isa import ALU, BRANCH, BY_OP, FP, JUMP, LOAD, STORE, Op, Record
+from ..cpu.layout import DC_MASK, DC_OP, DC_TAG, DELTA, TAG, TLB_ENTRIES
 from ..cpu.ops import fp_load_value
-from ..cpu.state import ACCESS_LOAD, ACCESS_STORE, FCSR, MSTATUS
-from .region import Block, Insn, Region, static_target
+from ..cpu.state import (
+    ACCESS_FETCH,
+    ACCESS_LOAD,
+    ACCESS_STORE,
+    FCSR,
+    MSTATUS,
+    REGION_JUMPED,
+    REGION_RETIRED,
+)
+from . import abi
+from .region import PAGE, Block, Insn, Region, static_target
 from .translate import NotTranslatable, Translator
 
 i8, i64 = ir.IntType(8), ir.IntType(64)
 p64, p8 = i64.as_pointer(), i8.as_pointer()
-SIGNATURE = ir.FunctionType(i64, [p64, p64, p64, p8, p8, p64, i64, p64])
+SIGNATURE = ir.FunctionType(i64, [p64, p8, p64, i64, i64])  # (see abi.py)
+UNTRANSLATED = -1  # (compiler.UNTRANSLATED: the entry_pc of a region for untranslated code)
 CONTROL = (BRANCH, JUMP)
 
 # Instructions retired before the one being emitted: (count at its block's start, index).
@@ -90,12 +97,22 @@ class RegionEmitter:
         for arg in self.fn.args:
             if isinstance(arg.type, ir.PointerType):
                 arg.add_attribute("noalias")
-        (self.x, self.f, self.csr, self.ram, self.page_flags, self.tlb, self.budget, self.out) = (
-            self.fn.args
-        )
+        self.x, self.ram, self.ctx, self.budget, self.done = self.fn.args
 
     def build(self) -> ir.Module:
         b = ir.IRBuilder(self.fn.append_basic_block("entry"))
+
+        # The hart's other arrays, from the context block (LLVM drops those not used).
+        def array(k: int, ty: ir.Type) -> ir.Value:
+            return b.inttoptr(b.load(b.gep(self.ctx, [c64(k)])), ty)
+
+        self.f, self.csr, self.tlb, self.st = (
+            array(k, p64) for k in (abi.CTX_F, abi.CTX_CSR, abi.CTX_TLB, abi.CTX_ST)
+        )
+        self.page_flags = array(abi.CTX_PAGE_FLAGS, p8)
+        self.dc, self.entries, self.entry_pc = (
+            array(k, p64) for k in (abi.CTX_DC, abi.CTX_ENTRIES, abi.CTX_ENTRY_PC)
+        )
         insns = [i for block in self.region.blocks.values() for i in block.insns]
         named = {r for i in insns for r in (i.rd, i.rs1, i.rs2)}
         fp = set().union(*(i.fp_regs() for i in insns))
@@ -110,14 +127,14 @@ class RegionEmitter:
         self.pc_out = b.alloca(i64, name="pc_out")
         self.retired = b.alloca(i64, name="retired")
         self.jumped = b.alloca(i64, name="jumped")
-        b.store(c64(0), self.retired)
+        b.store(self.done, self.retired)
         self.blocks = {s: self.fn.append_basic_block(f"b{s:x}") for s in self.region.blocks}
         b.branch(self.blocks[self.region.entry])
 
         self.exit_block = self.fn.append_basic_block("exit")
         out = ir.IRBuilder(self.exit_block)
-        out.store(out.load(self.retired), self.out)
-        out.store(out.load(self.jumped), out.gep(self.out, [c64(1)]))
+        out.store(out.load(self.retired), out.gep(self.st, [c64(REGION_RETIRED)]))
+        out.store(out.load(self.jumped), out.gep(self.st, [c64(REGION_JUMPED)]))
         out.ret(out.load(self.pc_out))
 
         for start, block in self.region.blocks.items():
@@ -166,11 +183,68 @@ class RegionEmitter:
         b.branch(self.exit_block)
 
     def go_to(self, b: ir.IRBuilder, off: int, retired: ir.Value, jumped: bool) -> None:
+        """Continue at RAM offset `off`: a block of the region, else (a jump's target, or
+        the next page) the region compiled there, else the interpreter."""
+        first = self.region.entry & ~(PAGE - 1)
         if off in self.blocks:
             b.store(retired, self.retired)
             b.branch(self.blocks[off])
-        else:
+        elif jumped or not first <= off < first + PAGE:
+            self.chain(b, self.pc(off), retired)
+        else:  # (an instruction the region does not do)
             self.leave(b, self.pc(off), retired, jumped)
+
+    def chain(self, b: ir.IRBuilder, target: ir.Value | int, retired: ir.Value) -> None:
+        """Go on at pc `target` in the region that starts there, if the decoded cache says
+        there is one, compiled for this mode and (translated) this very pc, as the
+        interpreter checks before it calls one; else leave for the interpreter, which
+        counts the jump (abi.py). `retired` counts every instruction since the
+        interpreter's call, so the next region keeps to the same budget."""
+        constant = isinstance(target, int)
+        pc = c64(target) if constant else target
+        off, known = self.code_offset(b, target)
+        if off is None:
+            self.leave(b, pc, retired, jumped=True)
+            return
+        index = b.and_(b.lshr(off, c64(1)), c64(DC_MASK))
+        slot = b.shl(index, c64(3))
+        tag = b.load(b.gep(self.dc, [b.add(slot, c64(DC_TAG))]))
+        op = b.load(b.gep(self.dc, [b.add(slot, c64(DC_OP))]))
+        entry_pc = b.load(b.gep(self.entry_pc, [index]))
+        ok = b.and_(b.icmp_signed("==", tag, off), b.icmp_signed("==", op, c64(Op.REGION)))
+        ok = b.and_(ok, b.icmp_signed("==", entry_pc, pc if self.paged else c64(UNTRANSLATED)))
+        if known is not None:
+            ok = b.and_(ok, known)
+        go, stay = self.fn.append_basic_block(), self.fn.append_basic_block()
+        b.cbranch(ok, go, stay)
+        self.leave(ir.IRBuilder(stay), pc, retired, jumped=True)
+        b = ir.IRBuilder(go)
+        function = b.inttoptr(b.load(b.gep(self.entries, [index])), SIGNATURE.as_pointer())
+        args = [self.x, self.ram, self.ctx, self.budget, retired]
+        b.ret(b.call(function, args, tail="musttail"))
+
+    def code_offset(self, b: ir.IRBuilder, target: ir.Value | int) -> tuple:
+        """(RAM offset of pc `target`, an i1 that holds if that is known, or None if it
+        is always known): as core.code_offset finds it, from the region's own page or,
+        translated, the fetch TLB. (None, None) when it is known never to be."""
+        first = self.region.entry & ~(PAGE - 1)
+        if isinstance(target, int):
+            if (target ^ self.page_pc) >> 12 == 0:
+                return c64(first + (target & 0xFFF)), None
+            if not self.paged:
+                off = target - self.ram_base
+                return (c64(off), None) if 0 <= off < self.ram_size else (None, None)
+            target = c64(target)
+        if not self.paged:
+            off = b.sub(target, c64(self.ram_base))
+            return off, b.icmp_unsigned("<", off, c64(self.ram_size))
+        vpn = b.ashr(target, c64(12))
+        t = b.shl(b.or_(c64(ACCESS_FETCH << 8), b.and_(vpn, c64(TLB_ENTRIES - 1))), c64(1))
+        hit = b.icmp_signed("==", b.load(b.gep(self.tlb, [b.add(t, c64(TAG))])), vpn)
+        delta = b.load(b.gep(self.tlb, [b.add(t, c64(DELTA))]))
+        same = b.icmp_signed("==", vpn, c64(self.page_pc >> 12))
+        mine = b.add(c64(first), b.and_(target, c64(0xFFF)))
+        return b.select(same, mine, b.add(delta, target)), b.or_(same, hit)
 
     def exit_before(self, off: int, retired: Retired) -> ir.Block:
         """The block that leaves for the interpreter to carry on at RAM offset `off` with
@@ -228,7 +302,7 @@ class RegionEmitter:
                 value = t.as_int(t.expression(record.semantics))
             self.write(b, last.rd, c64(self.pc(next_off)))
             if target is None:
-                self.leave(b, value, after, jumped=True)
+                self.chain(b, value, after)
             else:
                 self.go_to(b, target, after, jumped=True)
         else:
