@@ -14,7 +14,7 @@ from .bits import sext
 from .csr import accessible, csr_read, csr_write
 from .isa import BY_OP, CACHE_BLOCK, Op, ops_where
 from .jit import njit_generic
-from .memory import WATCHED, amo_offset, flush_decoded, load, read_ram, write_ram
+from .memory import WATCHED, amo_offset, load, read_ram, write_ram
 from .ops import ltu
 from .state import (
     CAUSE_BREAKPOINT,
@@ -222,7 +222,11 @@ def execute_system(
     if IS_CACHE_BLOCK_OP[op]:
         return execute_cbo(op, rs1, raw, pc, next_pc, x, csr, st, mem, tlb, pagef, dc, instret)
     if op == Op.FENCE_I:
-        flush_decoded(dc)
+        # Nothing to do: every store that reaches decoded code (plain, atomic, cache-block,
+        # misaligned, a device's DMA, the debugger's) has already forgotten it exactly
+        # (memory.note_store), as QEMU keeps its translations true to memory. Flushing
+        # here threw away every compiled region's entry: Linux runs fence.i after each
+        # text patch and each executable page it maps.
         return next_pc, NEXT
     if op == Op.ECALL:
         return take_trap(pc, CAUSE_ECALL_U + priv, 0, False, csr, st, tlb), TRAPPED

@@ -39,6 +39,9 @@ p64, p8 = i64.as_pointer(), i8.as_pointer()
 SIGNATURE = ir.FunctionType(i64, [p64, p8, p64, i64, i64])  # (see abi.py)
 UNTRANSLATED = -1  # (compiler.UNTRANSLATED: the entry_pc of a region for untranslated code)
 CONTROL = (BRANCH, JUMP)
+# Instructions with nothing to do in a region: fences order nothing on one hart, and
+# fence.i nothing either (stores keep decoded and compiled code true to memory).
+NO_OPS = frozenset({Op.FENCE, Op.FENCE_I})
 
 # Instructions retired before the one being emitted: (count at its block's start, index).
 Retired = tuple[ir.Value, int]
@@ -56,11 +59,12 @@ def _namespace() -> dict[str, object]:
 @cache
 def compiles(op: int) -> bool:
     """Whether the second tier compiles this op: every integer, branch, jump, load and store
-    record, and each F/D operation whose semantics translate (with a fast path)."""
+    record, fences (NO_OPS), and each F/D operation whose semantics translate (with a
+    fast path)."""
     record = BY_OP.get(op)
     if record is None:
         return False
-    if record.kind in (ALU, BRANCH, JUMP, LOAD, STORE):
+    if record.kind in (ALU, BRANCH, JUMP, LOAD, STORE) or op in NO_OPS:
         return True
     if record.kind != FP:
         return False
@@ -315,6 +319,8 @@ class RegionEmitter:
     # --- one instruction
     def emit_insn(self, b: ir.IRBuilder, ins: Insn, retired: Retired) -> ir.IRBuilder:
         record = BY_OP[ins.op]
+        if ins.op in NO_OPS:
+            return b
         if record.kind == ALU:
             t = self.translator(b, ins, retired)
             self.write(b, ins.rd, t.as_int(t.expression(record.semantics)))
