@@ -16,6 +16,7 @@ from toolchain import build_elf
 
 from rvemu import Machine
 from rvemu.cpu import state as S
+from rvemu.tier2 import compiler
 from rvemu.tier2.abi import call_from_python
 from rvemu.tier2.compiler import UNTRANSLATED
 
@@ -600,7 +601,8 @@ def test_calls_returns_and_jump_tables_chain_region_to_region(supervisor: bool) 
     assert compiled.hart.reg("s2") > 100  # the timer did interrupt, often
     # Called alone, the loop's region runs on through the others, to its budget.
     hart = compiled.hart
-    loop = [a for (off, _), (a, _) in hart.tier2.compiled.items() if loop_entry(hart, off)]
+    compiled = hart.tier2.compiled.items()
+    loop = [compiler._loaded[k][0] for (off, _), (k, _) in compiled if loop_entry(hart, off)]
     assert loop, "the loop was not compiled"
     hart.x[12] = 10**6  # a2: many iterations to go
     _, retired = call_from_python(hart, loop[0], 5000)
@@ -610,3 +612,34 @@ def test_calls_returns_and_jump_tables_chain_region_to_region(supervisor: bool) 
 def loop_entry(hart, off: int) -> bool:  # noqa: ANN001
     """Whether RAM offset `off` holds the loop's first instruction (mv a0, a2)."""
     return int(hart.ram[off]) | int(hart.ram[off + 1]) << 8 == 0x8532  # c.mv a0, a2
+
+
+@pytest.mark.parametrize("supervisor", [False, True])
+def test_stores_to_data_beside_compiled_code_keep_it(supervisor: bool) -> None:
+    """A loop that writes a counter kept on its own code page (small programs put .data
+    right after .text): the store touches no instruction, so the compiled loop stays
+    (it is not compiled again and again), and the store still lands."""
+    source = f"""
+        .text
+        .globl _start
+_start:
+{TO_SUPERVISOR if supervisor else ""}
+        li      a2, 3000
+        la      s4, counter
+1:      ld      t0, 0(s4)
+        addi    t0, t0, 3
+        sd      t0, 0(s4)
+        addi    a2, a2, -1
+        bnez    a2, 1b
+{POWER_OFF}
+        .balign 64
+counter: .dword 0
+        .data
+        .balign 4096
+root:   .space  4096
+"""
+    name = f"tier2-data-beside-code-{int(supervisor)}"
+    compiled, interpreted = run_source(name, source, 1), run_source(name, source, 0)
+    assert_same_state(compiled, interpreted)
+    assert 0 < compiled.hart.tier2.regions <= 3
+    assert not compiled.hart.tier2.compiles_per_page  # (no page compiled again)

@@ -34,7 +34,7 @@ from .layout import (
     INVALID,
     TAG,
 )
-from .memory import SLOW, WATCHED, dc_slot, fetch_page
+from .memory import SLOW, WATCHED, dc_slot, fetch_page, mark_code
 from .ops import fp_load_value
 from .state import (
     ACCESS_FETCH,
@@ -455,6 +455,8 @@ def fill_decoded(pc: int, off: int, d: int, mem, tlb, pagef, dc, csr, st) -> int
     op, rd, rs1, rs2, rs3_rm, imm, length = decode(raw)
     if not available(op, st[EXTENSIONS]):  # an extension turned off (--cpu)
         op = Op.ILLEGAL
+    if tag >= 0:
+        mark_code(dc, off, length)  # stores there must now forget it (memory.note_store)
     dc[d + DC_TAG] = tag
     dc[d + DC_OP] = op
     dc[d + DC_RD] = rd

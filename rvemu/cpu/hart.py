@@ -9,7 +9,7 @@ import numpy as np
 from ..tier2.compiler import Tier2
 from . import state as S
 from .isa import ALL_EXTENSIONS
-from .layout import PAGE_CODE, PAGE_REGION, PAGE_WATCH, new_decoded_cache, new_tlb
+from .layout import CODE_MAP, PAGE_CODE, PAGE_REGION, PAGE_WATCH, new_decoded_cache, new_tlb
 from .names import X_NAMES
 from .native import core
 
@@ -38,7 +38,7 @@ class Hart:
         self.csr = np.zeros(4096, dtype=np.int64)
         self.st = np.zeros(S.ST_SIZE, dtype=np.int64)
         self.tlb = new_tlb()
-        self.dc = new_decoded_cache()
+        self.dc = new_decoded_cache(len(ram) // 4096)
         self.page_flags = np.zeros(len(ram) // 4096, dtype=np.uint8)
         self.st[S.RAM_BASE] = ram_base
         self.st[S.RAM_SIZE] = len(ram)
@@ -69,7 +69,7 @@ class Hart:
         self.st[S.TOHOST] = -1
         self.st[S.MARK_MAIN] = -1
         self.st[S.SECOND_PAGE_FAULT] = -1
-        self.st[S.HOT_THRESHOLD] = self._hot_threshold
+        self.st[S.HOT_THRESHOLD] = 0  # (set by _sync_debug below)
         self.st[S.EXTENSIONS] = self._extensions
         self.st[S.BREAK_SKIP] = -1
         self.csr[S.MISA] = S.MISA_VALUE
@@ -120,6 +120,7 @@ class Hart:
         """Forget decoded instructions: call after writing guest RAM from Python."""
         self.core.flush_code_pages(self.dc, self.page_flags)
         self.page_flags &= ~np.uint8(PAGE_CODE | PAGE_REGION)
+        self.dc[CODE_MAP:] = 0
         self.core.tlb_flush(self.tlb)
 
     def invalidate_decoded(self, off: int, length: int) -> None:
@@ -194,7 +195,8 @@ class Hart:
         bits |= S.DEBUG_NOIRQ if self._interrupts_held else 0
         st[S.DEBUG] = bits
         # No compiling while a debugger holds the hart: regions are not entered then.
-        st[S.HOT_THRESHOLD] = 0 if bits else self._hot_threshold
+        self.tier2.threshold = self._hot_threshold
+        st[S.HOT_THRESHOLD] = 0 if bits else self.tier2.first_look()
         table = st[S.BREAKPOINTS : S.BREAKPOINTS + S.MAX_BREAKPOINTS]
         table[:] = -1
         table[: len(self._breakpoints)] = [int64(pc) for pc in self._breakpoints]

@@ -23,9 +23,26 @@ def dc_slot(off: int) -> int:
     return ((off >> 1) & DC_MASK) << 3
 
 
-def new_decoded_cache() -> np.ndarray:
-    dc = np.zeros(DC_ENTRIES * 8, dtype=np.int64)
-    dc[DC_TAG::8] = -1
+# After the slots, the same array holds the *code map*: one word per RAM page, whose bit k
+# is set when bytes [64k, 64k + 64) of the page hold (part of) an instruction that was
+# decoded or compiled into a region since the page's flags were last cleared. A store to
+# a page flagged PAGE_CODE or PAGE_REGION that touches no such granule has nothing to
+# invalidate (data beside code: small programs keep both on one page, kernels patch a few
+# instructions of a page), so it neither forgets the page's regions nor leaves one.
+CODE_MAP = DC_ENTRIES * 8
+GRANULE = 6  # log2 of the code map's granule in bytes
+
+
+def granules(off: int, length: int) -> int:
+    """The code-map bits of RAM [off, off + length), within one page."""
+    first, last = (off & 0xFFF) >> GRANULE, ((off + length - 1) & 0xFFF) >> GRANULE
+    return ((1 << (last - first + 1)) - 1) << first
+
+
+def new_decoded_cache(pages: int) -> np.ndarray:
+    """The decoded cache, with the code map of `pages` pages of RAM after it."""
+    dc = np.zeros(CODE_MAP + pages, dtype=np.int64)
+    dc[DC_TAG:CODE_MAP:8] = -1
     return dc
 
 

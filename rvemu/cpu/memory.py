@@ -21,7 +21,17 @@ from ..mmu.tlb import tlb_fill, tlb_flush_kind, tlb_slot
 from . import layout
 from .clint import clint_read, clint_write
 from .jit import njit_generic
-from .layout import DC_ENTRIES, DC_TAG, DELTA, PAGE_CODE, PAGE_REGION, PAGE_WATCH, TAG
+from .layout import (
+    CODE_MAP,
+    DC_ENTRIES,
+    DC_TAG,
+    DELTA,
+    GRANULE,
+    PAGE_CODE,
+    PAGE_REGION,
+    PAGE_WATCH,
+    TAG,
+)
 from .state import (
     ACCESS_FETCH,
     ACCESS_LOAD,
@@ -105,10 +115,31 @@ def store(addr: int, size: int, value: int, mem, tlb, pagef, dc, csr, st, instre
     else:
         off = addr - st[RAM_BASE]
         in_ram = 0 <= off < st[RAM_SIZE] and (addr & (size - 1)) == 0
-        if in_ram and pagef[np.uint64(off >> 12)] == 0:
-            write_ram(mem, off, size, value)
-            return OK
+        if in_ram:
+            flags = pagef[np.uint64(off >> 12)]
+            # (an aligned store stays in one granule of the code map)
+            if flags == 0 or (flags & PAGE_WATCH == 0 and not holds_code(dc, off, 1)):
+                write_ram(mem, off, size, value)
+                return OK
     return store_slow(addr, size, value, mem, tlb, pagef, dc, csr, st, instret)
+
+
+@njit(cache=True, inline="always")
+def holds_code(dc, off: int, size: int) -> bool:
+    """Whether RAM [off, off + size) (in one page) may hold a decoded or compiled
+    instruction, as the code map says (layout.CODE_MAP)."""
+    first = (off & 0xFFF) >> GRANULE
+    last = ((off + size - 1) & 0xFFF) >> GRANULE
+    bits = ((np.int64(2) << (last - first)) - 1) << first
+    return (dc[np.uint64(CODE_MAP + (off >> 12))] & bits) != 0
+
+
+@njit(cache=True, inline="always")
+def mark_code(dc, off: int, size: int) -> None:
+    """Note in the code map that RAM [off, off + size) (in one page) holds code."""
+    first = (off & 0xFFF) >> GRANULE
+    last = ((off + size - 1) & 0xFFF) >> GRANULE
+    dc[CODE_MAP + (off >> 12)] |= ((np.int64(2) << (last - first)) - 1) << first
 
 
 @njit(cache=True, inline="always")
@@ -234,13 +265,16 @@ def store_slow(addr: int, size: int, value: int, mem, tlb, pagef, dc, csr, st, i
 def note_store(off: int, size: int, pagef, dc, st) -> None:
     """A store to RAM at `off` that the store TLB does not cover: keep caches true."""
     flags = pagef[off >> 12]
-    if flags & PAGE_REGION:
-        # A region may hold the stored-to instruction though its entry is elsewhere on
-        # the page: forget every decoded instruction there, and with them the entries.
-        invalidate_decoded(dc, off >> 12 << 12, 4096)
-        pagef[off >> 12] &= ~PAGE_REGION
-    if flags & PAGE_CODE:
-        invalidate_decoded(dc, off, size)
+    if flags & (PAGE_CODE | PAGE_REGION) and holds_code(dc, off, size):
+        if flags & PAGE_REGION:
+            # A region may hold the stored-to instruction though its entry is elsewhere
+            # on the page: forget every decoded instruction there, and with them the
+            # entries (and the page's code map: nothing decoded is left on it).
+            invalidate_decoded(dc, off >> 12 << 12, 4096)
+            pagef[off >> 12] &= ~PAGE_REGION
+            dc[CODE_MAP + (off >> 12)] = 0
+        else:
+            invalidate_decoded(dc, off, size)
     if flags & PAGE_WATCH:
         tohost = st[TOHOST] - st[RAM_BASE]
         if off <= tohost < off + size or tohost <= off < tohost + 8:

@@ -2,21 +2,34 @@
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import hashlib
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..cpu.isa import Op
-from ..cpu.layout import DC_OP, DC_RS3RM, DC_TAG, PAGE_REGION, dc_slot
+from ..cpu.layout import (
+    CODE_MAP,
+    DC_ENTRIES,
+    DC_OP,
+    DC_RS3RM,
+    DC_TAG,
+    GRANULE,
+    PAGE_REGION,
+    dc_slot,
+    granules,
+)
 from ..cpu.state import EXTENSIONS
-from .region import Insn, Region, find_region
+from .region import PAGE, Insn, Region, find_region
 from .worker import CompileWorker
 
 if TYPE_CHECKING:
@@ -26,8 +39,11 @@ if TYPE_CHECKING:
 # loaded, not with this module: a guest that never gets hot never loads them.
 
 NEVER = -(1 << 62)  # a hot counter that can no longer reach the threshold
+# Taken jumps to a pc before the code cache is asked for a region there (at most the hot
+# threshold): code compiled by an earlier run starts after a few jumps, not a thousand.
+LOOK = 50
 UNTRANSLATED = -1  # entry_pc of a region compiled for untranslated code (no pc is odd)
-MAX_COMPILES_PER_PAGE = 16  # past this, code on the page is rewritten too often to pay
+MAX_COMPILES_PER_PAGE = 16  # recompiles of rewritten code: past this, it does not pay
 
 # Compile regions in a worker process while the guest runs on (needs a second CPU to pay);
 # RVEMU_BACKGROUND_COMPILE=0 compiles them at once, the guest waiting.
@@ -39,7 +55,9 @@ _engine: tuple | None = None
 _worker: CompileWorker | None = None
 # Compiled code by key (code_key): regions are pure functions of their key, so machines in
 # one process share them, and the object code is kept on disk for the next process.
-_loaded: dict[str, int] = {}
+# key -> (address, guest instructions in the region, its code-map bits)
+_loaded: dict[str, tuple[int, int, int]] = {}
+_host: str | None = None  # the host CPU, as code_key names it
 _SOURCES = hashlib.sha1(
     b"".join(p.read_bytes() for p in sorted(Path(__file__).parent.glob("*.py")))
 ).hexdigest()
@@ -103,16 +121,15 @@ class Tier2:
         self, ram: np.ndarray, ram_base: int, dc: np.ndarray, page_flags: np.ndarray, st: np.ndarray
     ) -> None:
         self.ram = ram
-        self.ram16 = ram.view(np.uint16)
         self.ram_base = ram_base
         self.dc = dc
         self.page_flags = page_flags
         self.st = st  # the hart's state: which optional extensions it has
-        self.hot = np.zeros(len(dc) // 8, dtype=np.int64)  # taken jumps to each slot's pc
-        self.entries = np.zeros(len(dc) // 8, dtype=np.int64)  # region address per slot
+        self.hot = np.zeros(DC_ENTRIES, dtype=np.int64)  # taken jumps to each slot's pc
+        self.entries = np.zeros(DC_ENTRIES, dtype=np.int64)  # region address per slot
         # The pc a slot's region must be entered at (translated code: the same physical
         # code may run at several virtual addresses), or UNTRANSLATED.
-        self.entry_pc = np.full(len(dc) // 8, UNTRANSLATED, dtype=np.int64)
+        self.entry_pc = np.full(DC_ENTRIES, UNTRANSLATED, dtype=np.int64)
         # (RAM offset, entry_pc) -> (address, the page's bytes it was compiled from)
         self.compiled: dict[tuple[int, int], tuple[int, bytes]] = {}
         self.compiles_per_page: dict[int, int] = {}
@@ -122,8 +139,10 @@ class Tier2:
         self.instructions = 0
         self.seconds = 0.0  # spent by the hart's thread (compiling, or loading compiled code)
         self.background = BACKGROUND
+        self.threshold = 0  # taken jumps before compiling (the hart's hot_threshold)
         # Regions the worker is compiling: key -> [(RAM offset, entry_pc, page bytes, job)]
         self._waiting: dict[str, list[tuple[int, int, bytes, Job]]] = {}
+        self._looked: set[tuple[int, int]] = set()  # (off, entry_pc) not in the code cache
 
     def load_compiler(self) -> None:
         """Load now what the first hot region would (LLVM, Numba, the emitter and the
@@ -134,11 +153,16 @@ class Tier2:
         decode(0x13)
         _llvm()
 
+    def first_look(self) -> int:
+        """The count of taken jumps at which the hart first hands a pc to `enter`."""
+        return min(self.threshold, LOOK)
+
     def enter(self, pc: int, off: int, paged: bool) -> None:
-        """pc (at RAM offset off) got hot: compile the region starting there (or reuse
-        it) and mark its entry. `paged`: pc is a virtual address (translated code). With
-        `background`, a region not in the code cache is compiled by the worker process
-        while the guest runs on; `install_ready` marks it when it is done."""
+        """pc (at RAM offset off) got hot: mark the region starting there, from the code
+        cache (looked in after `first_look` jumps) or compiled (after `threshold`).
+        `paged`: pc is a virtual address (translated code). With `background`, a region
+        not in the code cache is compiled by the worker process while the guest runs on;
+        `install_ready` marks it when it is done."""
         slot = dc_slot(off)
         index = slot >> 3
         if not (0 <= off < len(self.ram)) or self.dc[slot + DC_TAG] != off:
@@ -149,51 +173,66 @@ class Tier2:
         entry_pc = pc if paged else UNTRANSLATED
         known = self.compiled.get((off, entry_pc))
         self.hot[index] = NEVER  # until installed, or the slot is decoded again (core.run)
-        if known is not None and known[1] == code:
+        if known is not None and same_code(known[1], code, _loaded[known[0]][2]):
             self._install(off, entry_pc, known[0], code)
             return
-        if self.compiles_per_page.get(page, 0) >= MAX_COMPILES_PER_PAGE:
-            return
-        self.compiles_per_page[page] = self.compiles_per_page.get(page, 0) + 1
         start = time.perf_counter()
         gc.disable()  # the IR is many small objects; collecting while building only costs
         try:
-            job = self._job(off, pc, paged)
-            if job is None:
-                return
-            address = self._cached_code(job)
-            if address is None and self.background and self._worker().submit(job):
-                self._waiting.setdefault(job.key, []).append((off, entry_pc, code, job))
-                return
+            key = self._key(off, pc, paged, code)
+            address = self._cached_code(key)
             if address is None:
-                address = self._compile(job)
+                early = self.first_look()
+                if early < self.threshold and (off, entry_pc) not in self._looked:
+                    # Not compiled before: count on to the threshold (core.jumped_to
+                    # hands the pc over again when the counter reaches `early` again).
+                    self._looked.add((off, entry_pc))
+                    self.hot[index] = early - (self.threshold - early)
+                    return
+                if known is not None:  # compiled before, from other code: rewritten
+                    if self.compiles_per_page.get(page, 0) >= MAX_COMPILES_PER_PAGE:
+                        return
+                    self.compiles_per_page[page] = self.compiles_per_page.get(page, 0) + 1
+                job = self._job(key, off, pc, paged, code)
+                if self.background and self._worker().submit(job):
+                    self._waiting.setdefault(job.key, []).append((off, entry_pc, code, job))
+                    return
+                if self._compile(job) is None:
+                    return
         except Exception as error:  # a bug here must not stop the guest: interpret
             self._failed(pc, error)
             return
         finally:
             gc.enable()
             self.seconds += time.perf_counter() - start
-        self._install(off, entry_pc, address, code)
+        self._install(off, entry_pc, key, code)
 
     def compile_at(self, off: int, pc: int, paged: bool) -> int:
         """The address of the region entered at RAM offset off (pc), compiled or taken
         from the code cache now, without marking it in the decoded cache; 0 if there is
         none (for tests that call regions directly)."""
-        job = self._job(off, pc, paged)
-        if job is None:
-            return 0
-        address = self._cached_code(job)
-        return self._compile(job) if address is None else address
+        page = off >> 12
+        code = self.ram[page << 12 : (page + 1) << 12].tobytes()
+        key = self._key(off, pc, paged, code)
+        address = self._cached_code(key)
+        if address is None:
+            address = self._compile(self._job(key, off, pc, paged, code))
+        return address or 0
 
-    def _compile(self, job: Job) -> int:
-        """Compile the region here and now (the guest waiting); its address."""
-        address = self._load(job, compile_object(job))
-        self._count(job, cached=False)
+    def _compile(self, job: Job) -> int | None:
+        """Compile the region here and now (the guest waiting); its address, or None if
+        its first instruction is one regions do not do."""
+        code = compile_object(job)
+        if not code:
+            return None
+        address = self._load(job.key, code)
+        self._count(_loaded[job.key][1], cached=False)
         return address
 
     def install_ready(self) -> None:
         """Mark the regions the worker has finished, where their code is still what was
-        compiled (the slot holds the same instruction, the page the same bytes)."""
+        compiled (the slot holds the same instruction, the page the same bytes where the
+        region's instructions are)."""
         if not self._waiting:
             return
         for key, result in self._worker().finished():
@@ -201,25 +240,33 @@ class Tier2:
                 if isinstance(result, str):
                     self._failed(job.page_pc + (off & 0xFFF), RuntimeError(result))
                     continue
+                if not result:
+                    continue  # no region starts there: the pc stays interpreted
                 start = time.perf_counter()
-                address = _loaded.get(key) or self._load(job, result)
+                if key not in _loaded:
+                    self._load(key, result)
                 self.seconds += time.perf_counter() - start
-                self._count(job, cached=False)
+                _, size, cover = _loaded[key]
+                self._count(size, cached=False)
                 page = off >> 12
                 current = self.ram[page << 12 : (page + 1) << 12].tobytes()
-                if self.dc[dc_slot(off) + DC_TAG] == off and current == code:
-                    self._install(off, entry_pc, address, code)
+                if self.dc[dc_slot(off) + DC_TAG] == off and same_code(current, code, cover):
+                    self._install(off, entry_pc, key, code)
                 else:
                     self.hot[dc_slot(off) >> 3] = 0  # the code changed: count again
 
-    def _install(self, off: int, entry_pc: int, address: int, code: bytes) -> None:
+    def _install(self, off: int, entry_pc: int, key: str, code: bytes) -> None:
+        """Mark the region `key` (loaded) at its entry; `code` is the page it was made
+        from."""
         slot = dc_slot(off)
         index = slot >> 3
-        self.compiled[off, entry_pc] = (address, code)
+        address, _, cover = _loaded[key]
+        self.compiled[off, entry_pc] = (key, code)
         self.hot[index] = NEVER  # until the slot is decoded again (see core.run)
         self.entries[index] = address
         self.entry_pc[index] = entry_pc
         self.page_flags[off >> 12] |= PAGE_REGION
+        self.dc[CODE_MAP + (off >> 12)] |= cover  # stores there must forget it
         if self.dc[slot + DC_OP] != Op.REGION:
             self.dc[slot + DC_RS3RM] = self.dc[slot + DC_OP]
             self.dc[slot + DC_OP] = Op.REGION
@@ -230,42 +277,52 @@ class Tier2:
             print(f"rvemu: tier2 could not compile at {pc:#x}: {reason}", file=sys.stderr)
         self.failed += 1
 
-    def _job(self, off: int, pc: int, paged: bool) -> Job | None:
-        region = find_region(off, self._insn_at)
-        if off not in region.blocks:
-            return None
+    def _key(self, off: int, pc: int, paged: bool, code: bytes) -> str:
+        """The code cache's key for the region entered at RAM offset off (pc), whose page
+        holds `code`: everything the region is made from (see code_key)."""
         page_pc = pc & ~0xFFF
-        key = code_key(repr(region), page_pc, paged, self.ram_base, len(self.ram))
-        return Job(key, region, self.ram_base, len(self.ram), page_pc, paged)
+        mode = (paged, page_pc, off, self.ram_base, len(self.ram), int(self.st[EXTENSIONS]))
+        return code_key(code, repr(mode))
 
-    def _cached_code(self, job: Job) -> int | None:
+    def _job(self, key: str, off: int, pc: int, paged: bool, code: bytes) -> Job:
+        extensions = int(self.st[EXTENSIONS])
+        return Job(key, code, off, extensions, self.ram_base, len(self.ram), pc & ~0xFFF, paged)
+
+    def _cached_code(self, key: str) -> int | None:
         """The region's address if this process has it, or after loading it from disk."""
-        address = _loaded.get(job.key)
-        if address is None:
+        if key in _loaded:
+            address, count, _ = _loaded[key]
+        else:
             folder = code_cache_dir()
-            try:
-                code = (folder / f"{job.key}.o").read_bytes() if folder else None
-            except OSError:
-                code = None
-            if code is None:
+            if folder is None or key not in _disk_keys(folder):
                 return None
-            address = self._load(job, code)
-        self._count(job, cached=True)
+            try:
+                code = (folder / f"{key}.o").read_bytes()
+            except OSError:
+                return None
+            address = self._load(key, code)
+            count = _loaded[key][1]
+        self._count(count, cached=True)
         return address
 
-    def _count(self, job: Job, cached: bool) -> None:
+    def _count(self, instructions: int, cached: bool) -> None:
         self.regions += 1
-        self.instructions += len(job.region)
+        self.instructions += instructions
         self.cached += cached
 
-    def _load(self, job: Job, code: bytes) -> int:
+    def _load(self, key: str, code: bytes) -> int:
         """Add a region's object code to the JIT engine; its address."""
         import llvmlite.binding as llvm
 
         _, engine = _llvm()
         engine.add_object_file(llvm.ObjectFileRef.from_data(code))
         engine.finalize_object()
-        address = _loaded[job.key] = engine.get_function_address(job.name)
+        address = engine.get_function_address(Job.function_name(key))
+        size, cover = (
+            ctypes.c_int64.from_address(engine.get_global_value_address(f"{name}_{key}")).value
+            for name in ("size", "cover")
+        )
+        _loaded[key] = (address, size, cover)
         return address
 
     def _worker(self) -> CompileWorker:
@@ -274,38 +331,33 @@ class Tier2:
             _worker = CompileWorker()
         return _worker
 
-    def _insn_at(self, off: int) -> Insn | None:
-        from ..cpu.decode import available, decode
-        from .emit import compiles
 
-        if off & 1 or off + 2 > len(self.ram):
-            return None
-        raw = int(self.ram16[off >> 1])
-        if raw & 3 == 3:
-            if off + 4 > len(self.ram):
-                return None
-            raw |= int(self.ram16[(off >> 1) + 1]) << 16
-        op, rd, rs1, rs2, rs3_rm, imm, length = decode(raw)
-        if not compiles(int(op)) or not available(op, int(self.st[EXTENSIONS])):
-            return None
-        rs3, rm = int(rs3_rm) >> 3, int(rs3_rm) & 7
-        return Insn(off, int(op), int(rd), int(rs1), int(rs2), int(imm), int(length), rm, rs3)
-
-
-@dataclass(frozen=True)
+@dataclass
 class Job:
-    """A region to compile, and everything its code depends on."""
+    """A region to compile, and everything its code depends on: the bytes of its page,
+    decoded where it is compiled (the worker process, in the background)."""
 
     key: str
-    region: Region
+    code: bytes  # the page's bytes
+    entry: int  # the RAM offset of its first instruction
+    extensions: int  # the hart's optional extensions (st[EXTENSIONS])
     ram_base: int
     ram_size: int
     page_pc: int
     paged: bool
 
+    @cached_property
+    def region(self) -> Region:
+        first = self.entry & ~(PAGE - 1)
+        return find_region(self.entry, page_decoder(self.code, first, self.extensions))
+
     @property
     def name(self) -> str:
-        return f"region_{self.key}"  # (the same code has the same name in every process)
+        return self.function_name(self.key)
+
+    @staticmethod
+    def function_name(key: str) -> str:
+        return f"region_{key}"  # (the same code has the same name in every process)
 
 
 def compile_object(job: Job, target_machine: llvm.TargetMachineRef | None = None) -> bytes:
@@ -315,11 +367,21 @@ def compile_object(job: Job, target_machine: llvm.TargetMachineRef | None = None
 
     from .emit import RegionEmitter
 
+    if job.entry not in job.region.blocks:
+        return b""  # its first instruction is not one regions do
     target_machine = target_machine or _llvm()[0]
     emitter = RegionEmitter(
         job.region, job.name, job.ram_base, job.ram_size, job.page_pc, job.paged
     )
     module = emitter.build()
+    from llvmlite import ir
+
+    # What Tier2._load reads besides the function: the region's size in instructions, and
+    # the granules of its page its instructions lie in (layout.CODE_MAP).
+    for name, value in (("size", len(job.region)), ("cover", coverage(job.region))):
+        variable = ir.GlobalVariable(module, ir.IntType(64), f"{name}_{job.key}")
+        variable.initializer = ir.Constant(ir.IntType(64), value)
+        variable.global_constant = True
     module.triple = target_machine.triple
     module.data_layout = str(target_machine.target_data)
     parsed = llvm.parse_assembly(str(module))
@@ -332,15 +394,91 @@ def compile_object(job: Job, target_machine: llvm.TargetMachineRef | None = None
     return code
 
 
-def code_key(region: str, page_pc: int, paged: bool, ram_base: int, ram_size: int) -> str:
-    """What a region's code depends on: its instructions and where they sit, the mode, the
-    RAM it reaches, rvemu's tier-2 sources (the rest of rvemu keys the cache folder, see
-    code_cache_dir) and the host CPU the code is generated for."""
-    import llvmlite.binding as llvm
+def same_code(a: bytes, b: bytes, cover: int) -> bool:
+    """Whether two versions of a page have the same bytes in the granules `cover` names
+    (a region's code-map bits: what the region was made from)."""
+    if a == b:
+        return True
+    granule = 1 << GRANULE
+    return all(
+        a[k * granule : (k + 1) * granule] == b[k * granule : (k + 1) * granule]
+        for k in range(64)
+        if cover >> k & 1
+    )
 
-    host = f"{llvm.get_host_cpu_name()} {llvm.get_host_cpu_features().flatten()}"
-    text = f"{region} {page_pc} {paged} {ram_base} {ram_size} {_SOURCES} {host}"
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+def coverage(region: Region) -> int:
+    """The code-map bits (layout.CODE_MAP) of the bytes the region's instructions lie in."""
+    bits = 0
+    for block in region.blocks.values():
+        for ins in block.insns:
+            bits |= granules(ins.off, ins.length)
+    return bits - (1 << 64) if bits >> 63 else bits  # (as an int64)
+
+
+# Decoded instructions by their bits, for every page this process decodes.
+_decoded: dict[int, tuple[int, int, int, int, int, int, int]] = {}
+
+
+def page_decoder(code: bytes, first: int, extensions: int) -> Callable[[int], Insn | None]:
+    """find_region's `insn_at` over a page's bytes `code` (at RAM offset `first`): the
+    instruction at a RAM offset, or None where a region must stop (an instruction the
+    emitter does not translate, one the hart's extensions lack, one running off the
+    page)."""
+    from ..cpu.decode import EXTENSION_MASK, decode
+    from .emit import compiles
+
+    def insn_at(off: int) -> Insn | None:
+        i = off - first
+        if off & 1 or not 0 <= i <= len(code) - 2:
+            return None
+        raw = code[i] | code[i + 1] << 8
+        if raw & 3 == 3:
+            if i + 4 > len(code):
+                return None
+            raw |= (code[i + 2] | code[i + 3] << 8) << 16
+        fields = _decoded.get(raw)
+        if fields is None:
+            fields = _decoded[raw] = tuple(int(v) for v in decode(raw))
+        op, rd, rs1, rs2, rs3_rm, imm, length = fields
+        mask = int(EXTENSION_MASK[op])
+        if not compiles(op) or (mask != 0 and mask & extensions == 0):
+            return None
+        return Insn(off, op, rd, rs1, rs2, imm, length, rs3_rm & 7, rs3_rm >> 3)
+
+    return insn_at
+
+
+_disk_index: tuple[Path, set[str]] | None = None
+
+
+def _disk_keys(folder: Path) -> set[str]:
+    """The keys of the regions in the code cache on disk, listed once per process (a
+    region another process adds meanwhile is compiled here again: only a cost)."""
+    global _disk_index
+    if _disk_index is None or _disk_index[0] != folder:
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            names = []
+        _disk_index = (folder, {n[:-2] for n in names if n.endswith(".o")})
+    return _disk_index[1]
+
+
+def code_key(code: bytes, where: str) -> str:
+    """What a region's code depends on: the bytes of its page (a region never leaves it),
+    `where` (its entry, the page's pc and RAM offset, the mode, the RAM it reaches, the
+    extensions the hart has), rvemu's tier-2 sources (the rest of rvemu keys the cache
+    folder, see code_cache_dir) and the host CPU the code is generated for. Computed
+    without decoding anything, so that a region from the cache costs no more than its
+    lookup."""
+    global _host
+    if _host is None:
+        import llvmlite.binding as llvm
+
+        _host = f"{llvm.get_host_cpu_name()} {llvm.get_host_cpu_features().flatten()}"
+    text = f"{where} {_SOURCES} {_host}".encode()
+    return hashlib.sha256(code + text).hexdigest()[:32]
 
 
 def code_cache_dir() -> Path | None:

@@ -19,7 +19,17 @@ from ..cpu.decode import X_SCRATCH
 from ..cpu.execute_gen import semantics_namespace
 from ..cpu.fp_state import RM_MAX, dirty, fp_enabled, resolve_rm
 from ..cpu.isa import ALU, BRANCH, BY_OP, FP, JUMP, LOAD, STORE, Op, Record
-from ..cpu.layout import DC_MASK, DC_OP, DC_TAG, DELTA, TAG, TLB_ENTRIES
+from ..cpu.layout import (
+    CODE_MAP,
+    DC_MASK,
+    DC_OP,
+    DC_TAG,
+    DELTA,
+    GRANULE,
+    PAGE_WATCH,
+    TAG,
+    TLB_ENTRIES,
+)
 from ..cpu.ops import fp_load_value
 from ..cpu.state import (
     ACCESS_FETCH,
@@ -390,11 +400,20 @@ class RegionEmitter:
         off = b.sub(addr, c64(self.ram_base))
         in_ram = b.icmp_unsigned("<", off, c64(self.ram_size))
         b = self.side_exit(b, b.and_(in_ram, aligned), ins.off, retired)
-        if store:
-            flags = b.load(b.gep(self.page_flags, [b.lshr(off, c64(12))]))
-            b = self.side_exit(
-                b, b.icmp_unsigned("==", flags, ir.Constant(i8, 0)), ins.off, retired
-            )
+        if store:  # (not to the tohost word, nor to code: see layout.CODE_MAP)
+            page = b.lshr(off, c64(12))
+            flags = b.load(b.gep(self.page_flags, [page]))
+            plain, check = self.fn.append_basic_block(), self.fn.append_basic_block()
+            b.cbranch(b.icmp_unsigned("==", flags, ir.Constant(i8, 0)), plain, check)
+            b = ir.IRBuilder(check)
+            code = b.load(b.gep(self.dc, [b.add(page, c64(CODE_MAP))]))
+            granule = b.and_(b.lshr(off, c64(GRANULE)), c64(63))
+            data = b.icmp_unsigned("==", b.and_(b.lshr(code, granule), c64(1)), c64(0))
+            watch = b.and_(flags, ir.Constant(i8, PAGE_WATCH))
+            unwatched = b.icmp_unsigned("==", watch, ir.Constant(i8, 0))
+            b = self.side_exit(b, b.and_(data, unwatched), ins.off, retired)
+            b.branch(plain)
+            b = ir.IRBuilder(plain)
         ptr = b.gep(self.ram, [off])
         return b, b.bitcast(ptr, ir.IntType(8 * size).as_pointer())
 
