@@ -12,6 +12,7 @@ from numba import njit
 
 from ..mmu.sv import SATP_MODE_BARE, effective_priv, pmp_may_deny
 from ..mmu.tlb import tlb_slot
+from ..tier2.abi import LEFT_BEFORE, LEFT_JUMP
 from ..tier2.call import call_region
 from ..tier2.compiler import UNTRANSLATED
 from .bits import sext
@@ -142,6 +143,7 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
         end = instret + budget
         stretch_start = -1
         idle_stretches = 0
+        resume = False  # the instruction at pc is one a region stopped before
         # A debugger's hold (Hart.stepping, .breakpoints, .watchpoints): compiled regions
         # are not entered, and with DEBUG_STEP one instruction, trap or interrupt is a run.
         debugging = st[DEBUG] != 0
@@ -166,6 +168,7 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
             else:
                 idle_stretches = 0
             stretch_start = instret
+            resume = False
             # --- between stretches: exits that stores asked for, then interrupts
             if st[TOHOST_HIT]:
                 st[TOHOST_HIT] = 0
@@ -246,10 +249,12 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
                         )
                         if st[REGION_RETIRED] > 0:
                             instret += st[REGION_RETIRED]
-                            if st[REGION_JUMPED]:
+                            left = st[REGION_JUMPED]
+                            if left == LEFT_JUMP:
                                 target = code_offset(region_pc, pc, fetch_delta, tlb, paged)
                                 if jumped_to(target, hot, st):
                                     return hot_exit(st, region_pc, target, instret)
+                            resume = left == LEFT_BEFORE
                             pc = region_pc
                             continue
                     elif hot[d >> 3] < 0:
@@ -343,10 +348,13 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
                         )
                         pc = take_trap(pc, status, tval, False, csr, st, tlb)
                         break
-                if next_pc != pc + length:  # a taken jump
+                # A taken jump, or the instruction a region stopped before: count the pc
+                # that follows towards compiling a region there.
+                if next_pc != pc + length or resume:
                     target = code_offset(next_pc, pc, fetch_delta, tlb, paged)
                     if jumped_to(target, hot, st):
                         return hot_exit(st, next_pc, target, instret + 1)
+                    resume = False
                 pc = next_pc
                 instret += 1
 

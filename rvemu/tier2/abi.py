@@ -6,8 +6,10 @@ nothing else); `ctx` points at the addresses of the hart's other arrays (`CTX_*`
 `done` is how many instructions the regions before it in the same call have retired
 (0 when the interpreter calls it); the region runs while `done` stays within `budget` and
 returns the pc where the interpreter takes over, with st[REGION_RETIRED] = every
-instruction retired since the interpreter's call and st[REGION_JUMPED] = 1 if that pc is
-the target of a jump it took (0 if it stopped before an instruction it does not do).
+instruction retired since the interpreter's call and st[REGION_JUMPED] = why (LEFT_*):
+that pc is the target of a jump it took, or holds an instruction it does not do (or one
+whose access it cannot make: a TLB miss, a device), or starts a block that does not fit
+what is left of the budget.
 
 A region that leaves by a jump looks up the target in the decoded-instruction cache and,
 if a region compiled for this mode (and, translated, this very pc) starts there, tail-calls
@@ -23,6 +25,12 @@ import ctypes
 import numpy as np
 
 from ..cpu.state import REGION_RETIRED
+
+# Why a region handed back (st[REGION_JUMPED]). The interpreter counts the pc after a
+# jump (LEFT_JUMP), and the pc after the instruction a region stopped before (LEFT_BEFORE),
+# towards compiling a region there: code that follows a TLB miss, a device access or a CSR
+# then runs compiled too.
+LEFT_BUDGET, LEFT_JUMP, LEFT_BEFORE = 0, 1, 2
 
 # The addresses in the context block, by index.
 CTX_F, CTX_CSR, CTX_PAGE_FLAGS, CTX_TLB, CTX_ST, CTX_DC, CTX_ENTRIES, CTX_ENTRY_PC = range(8)

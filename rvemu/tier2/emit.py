@@ -188,12 +188,13 @@ class RegionEmitter:
         a branch target) beyond it, as laid out in the address space the pc is in."""
         return self.page_pc + off - (self.region.entry & ~0xFFF)
 
-    def leave(self, b: ir.IRBuilder, pc: ir.Value | int, retired: ir.Value, jumped: bool) -> None:
-        """Hand back to the interpreter at pc with `retired` instructions done; `jumped`
-        when pc is a jump's target (the interpreter counts those towards compiling)."""
+    def leave(self, b: ir.IRBuilder, pc: ir.Value | int, retired: ir.Value, how: int) -> None:
+        """Hand back to the interpreter at pc with `retired` instructions done; `how` is
+        why (abi.LEFT_*: the interpreter counts jump targets, and what follows an
+        instruction a region does not do, towards compiling)."""
         b.store(c64(pc) if isinstance(pc, int) else pc, self.pc_out)
         b.store(retired, self.retired)
-        b.store(c64(int(jumped)), self.jumped)
+        b.store(c64(how), self.jumped)
         b.branch(self.exit_block)
 
     def go_to(self, b: ir.IRBuilder, off: int, retired: ir.Value, jumped: bool) -> None:
@@ -206,7 +207,7 @@ class RegionEmitter:
         elif jumped or not first <= off < first + PAGE:
             self.chain(b, self.pc(off), retired)
         else:  # (an instruction the region does not do)
-            self.leave(b, self.pc(off), retired, jumped)
+            self.leave(b, self.pc(off), retired, abi.LEFT_BEFORE)
 
     def chain(self, b: ir.IRBuilder, target: ir.Value | int, retired: ir.Value) -> None:
         """Go on at pc `target` in the region that starts there, if the decoded cache says
@@ -218,7 +219,7 @@ class RegionEmitter:
         pc = c64(target) if constant else target
         off, known = self.code_offset(b, target)
         if off is None:
-            self.leave(b, pc, retired, jumped=True)
+            self.leave(b, pc, retired, abi.LEFT_JUMP)
             return
         index = b.and_(b.lshr(off, c64(1)), c64(DC_MASK))
         slot = b.shl(index, c64(3))
@@ -231,7 +232,7 @@ class RegionEmitter:
             ok = b.and_(ok, known)
         go, stay = self.fn.append_basic_block(), self.fn.append_basic_block()
         b.cbranch(ok, go, stay)
-        self.leave(ir.IRBuilder(stay), pc, retired, jumped=True)
+        self.leave(ir.IRBuilder(stay), pc, retired, abi.LEFT_JUMP)
         b = ir.IRBuilder(go)
         function = b.inttoptr(b.load(b.gep(self.entries, [index])), SIGNATURE.as_pointer())
         args = [self.x, self.ram, self.ctx, self.budget, retired]
@@ -260,21 +261,23 @@ class RegionEmitter:
         mine = b.add(c64(first), b.and_(target, c64(0xFFF)))
         return b.select(same, mine, b.add(delta, target)), b.or_(same, hit)
 
-    def exit_before(self, off: int, retired: Retired) -> ir.Block:
+    def exit_before(self, off: int, retired: Retired, how: int = abi.LEFT_BEFORE) -> ir.Block:
         """The block that leaves for the interpreter to carry on at RAM offset `off` with
         `retired` instructions done (one per instruction: fewer blocks for LLVM)."""
-        out = self.exits.get(off)
+        out = self.exits.get((off, how))
         if out is None:
-            out = self.exits[off] = self.fn.append_basic_block()
+            out = self.exits[off, how] = self.fn.append_basic_block()
             done, k = retired
             leaving = ir.IRBuilder(out)
-            self.leave(leaving, self.pc(off), leaving.add(done, c64(k)), jumped=False)
+            self.leave(leaving, self.pc(off), leaving.add(done, c64(k)), how)
         return out
 
-    def side_exit(self, b: ir.IRBuilder, ok: ir.Value, off: int, retired: Retired) -> ir.IRBuilder:
+    def side_exit(
+        self, b: ir.IRBuilder, ok: ir.Value, off: int, retired: Retired, how: int = abi.LEFT_BEFORE
+    ) -> ir.IRBuilder:
         """Continue where `ok` holds; otherwise leave before the instruction at `off`."""
         cont = self.fn.append_basic_block()
-        b.cbranch(ok, cont, self.exit_before(off, retired))
+        b.cbranch(ok, cont, self.exit_before(off, retired, how))
         return ir.IRBuilder(cont)
 
     def translator(self, b: ir.IRBuilder, ins: Insn, retired: Retired) -> Translator:
@@ -292,12 +295,12 @@ class RegionEmitter:
         return Translator(b, names, lambda: self.exit_before(ins.off, retired), _namespace())
 
     def emit_block(self, b: ir.IRBuilder, block: Block) -> None:
-        self.exits: dict[int, ir.Block] = {}  # exits by offset, for this block
+        self.exits: dict[tuple[int, int], ir.Block] = {}  # by (offset, how), for this block
         done = b.load(self.retired)
         n = len(block.insns)
         # A block runs whole or not at all: it must fit in what is left of the budget.
         fits = b.icmp_unsigned("<=", b.add(done, c64(n)), self.budget)
-        b = self.side_exit(b, fits, block.start, (done, 0))
+        b = self.side_exit(b, fits, block.start, (done, 0), abi.LEFT_BUDGET)
         for k, ins in enumerate(block.insns[:-1] if block.insns else []):
             b = self.emit_insn(b, ins, (done, k))
         after = b.add(done, c64(n))
