@@ -31,6 +31,11 @@ STORES = "sb sh sw sd".split()
 BRANCHES = "beq bne blt bge bltu bgeu".split()
 FP_ARITH = "fadd.d fsub.d fmul.d fdiv.d".split()
 FP_SIGN = "fsgnj.d fsgnjn.d fsgnjx.d".split()
+FP_FUSED = "fmadd.d fmsub.d fnmadd.d fnmsub.d".split()
+FP_COMPARE = "feq.d flt.d fle.d".split()
+FP_MIN_MAX = "fmin.d fmax.d".split()
+FP_TO_INT = "fcvt.w.d fcvt.wu.d fcvt.l.d fcvt.lu.d".split()
+FP_FROM_INT = "fcvt.d.w fcvt.d.wu fcvt.d.l fcvt.d.lu".split()
 # Doubles that find the edges of the fast paths: zeros, subnormals, the smallest normal,
 # huge values, infinities, NaNs (quiet and signalling), and ordinary ones.
 FP_EDGES = [0.0, -0.0, 5e-324, 2.2250738585072014e-308, 1e-300, 1e300, 1.7976931348623157e308]
@@ -47,6 +52,19 @@ def random_fp(rng: random.Random, memory: bool) -> str:
     injection, moves, and (in memory programs) loads and stores."""
     fd, fs1, fs2 = (rng.randrange(32) for _ in range(3))
     kind = rng.random()
+    if kind < 0.15:  # fused multiply-adds, comparisons, min/max, conversions, fclass
+        rd, fs3 = rng.choice(WRITABLE), rng.randrange(32)
+        rm = rng.choice(["", "", ", rne", ", dyn", ", rtz", ", rdn"])
+        return rng.choice(
+            [
+                f"{rng.choice(FP_FUSED)} f{fd}, f{fs1}, f{fs2}, f{fs3}{rm}",
+                f"{rng.choice(FP_COMPARE)} x{rd}, f{fs1}, f{fs2}",
+                f"{rng.choice(FP_MIN_MAX)} f{fd}, f{fs1}, f{fs2}",
+                f"{rng.choice(FP_TO_INT)} x{rd}, f{fs1}{rm}",
+                f"{rng.choice(FP_FROM_INT)} f{fd}, x{rng.randrange(32)}",  # (exact or dyn)
+                f"fclass.d x{rd}, f{fs1}",
+            ]
+        )
     if kind < 0.5:
         rm = rng.choice(["", "", "", ", rne", ", dyn", ", rtz"])
         if rng.random() < 0.15:

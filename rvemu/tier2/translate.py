@@ -5,11 +5,18 @@ compiled regions. It understands the subset semantics are written in: int64 and 
 values, Python's operators and comparisons, `x if c else y` (evaluated lazily, so a guarded
 division is never done), and calls. A call is to
 - a primitive of ops.py: its llvmlite emitter builds it;
-- a function Numba inlines (`inline="always"`: ops.py's helpers, fpu.py's fast paths):
-  its source is translated in place (assignments, `if`, `return`);
-- any other compiled function, in `return f(...)` position: that is a slow path, and the
-  region leaves before the instruction, for the interpreter to do it whole (`leave`).
-Anything else raises NotTranslatable, and the instruction stays with the interpreter.
+- a few Python and numpy functions (PYTHON_CALLS: np.int64, math.floor, ...);
+- a function Numba inlines (`inline="always"`: ops.py's helpers, fpu.py's fast paths), or
+  any other compiled function whose value is needed: its source is translated in place
+  (assignments, `x op= y`, `if`, `return`);
+- any other compiled function in `return f(...)` position: that is a slow path, and the
+  region leaves before the instruction, for the interpreter to do it whole (`leave`) —
+  but for the few that are the whole of their instruction (WHOLE: comparisons, fmin/fmax,
+  conversions between doubles and integers), which are translated in place too.
+Comparisons of constants (a helper's format or kind argument) are folded, and only the
+arm of an `if` they choose is translated, so helpers written for every format translate
+for the one an instruction uses. Anything else raises NotTranslatable, and the
+instruction stays with the interpreter.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from collections.abc import Callable
 import numpy as np
 from llvmlite import ir
 
-from ..cpu import ops
+from ..cpu import fpu_compare, fpu_convert, ops
 
 I1, I64, F64 = ir.IntType(1), ir.IntType(64), ir.DoubleType()
 
@@ -43,6 +50,14 @@ def _const(value: object) -> ir.Constant:
     if isinstance(value, float):
         return ir.Constant(F64, value)
     raise NotTranslatable(f"constant {value!r}")
+
+
+def _constant(v: ir.Value) -> int | None:
+    """The value of an integer or boolean constant, else None."""
+    if isinstance(v, ir.Constant) and isinstance(v.type, ir.IntType):
+        value = v.constant
+        return int(value) if isinstance(value, (bool, int)) else None
+    return None
 
 
 def _source_tree(fn: Callable) -> ast.FunctionDef:
@@ -97,6 +112,8 @@ class Translator:
     def as_bool(self, v: ir.Value) -> ir.Value:
         if v.type == I1:
             return v
+        if _constant(v) is not None:
+            return _const(_constant(v) != 0)
         if v.type == I64:
             return self.b.icmp_signed("!=", v, ir.Constant(I64, 0))
         return self.b.fcmp_unordered("!=", v, ir.Constant(F64, 0.0))
@@ -134,7 +151,8 @@ class Translator:
         if isinstance(node, ast.UnaryOp):
             v = self.expr(node.operand, env)
             if isinstance(node.op, ast.Not):
-                return b.not_(self.as_bool(v))
+                v = self.as_bool(v)
+                return _const(not _constant(v)) if _constant(v) is not None else b.not_(v)
             if isinstance(node.op, ast.Invert):
                 return b.not_(self.as_int(v))
             if isinstance(node.op, ast.USub):
@@ -145,18 +163,35 @@ class Translator:
             for op, right_node in zip(node.ops, node.comparators, strict=True):
                 right = self.expr(right_node, env)
                 test = self.compare(_CMP[type(op)], left, right)
-                result = test if result is None else b.and_(result, test)
+                if result is not None and _constant(result) is not None:
+                    result = test if _constant(result) else result
+                elif result is not None and _constant(test) is None:
+                    result = b.and_(result, test)
+                elif result is not None:  # (result runtime, test constant)
+                    result = result if _constant(test) else test
+                else:
+                    result = test
                 left = right
             return result
         if isinstance(node, ast.BoolOp):  # both sides are pure: no short circuit needed
             values = [self.as_bool(self.expr(v, env)) for v in node.values]
-            combine = b.and_ if isinstance(node.op, ast.And) else b.or_
+            is_and = isinstance(node.op, ast.And)
+            if any(_constant(v) == (not is_and) for v in values):
+                return _const(not is_and)  # (a constant False in an and, True in an or)
+            values = [v for v in values if _constant(v) is None] or [_const(is_and)]
+            combine = b.and_ if is_and else b.or_
             result = values[0]
             for v in values[1:]:
                 result = combine(result, v)
             return result
         if isinstance(node, ast.IfExp):
             return self.if_expression(node, env)
+        if (
+            isinstance(node, ast.Subscript)
+            and isinstance(node.value, ast.Call)
+            and isinstance(node.slice, ast.Constant)
+        ):  # one of a call's several results: layout(fmt)[2]
+            return self.call(node.value, env)[node.slice.value]
         if isinstance(node, ast.Call):
             values = self.call(node, env)
             if len(values) != 1:
@@ -172,6 +207,11 @@ class Translator:
             if pred == "!=":
                 return self.b.fcmp_unordered(pred, x, y)
             return self.b.fcmp_ordered(pred, x, y)
+        known = _constant(x), _constant(y)
+        if None not in known:  # (a format or kind argument: fold, so dead arms are left out)
+            ops_ = {"==": "__eq__", "!=": "__ne__", "<": "__lt__", "<=": "__le__"}
+            ops_ |= {">": "__gt__", ">=": "__ge__"}
+            return _const(bool(getattr(known[0], ops_[pred])(known[1])))
         if x.type == I1 and y.type == I1:
             return self.b.icmp_unsigned(pred, x, y)
         return self.b.icmp_signed(pred, self.as_int(x), self.as_int(y))
@@ -180,6 +220,8 @@ class Translator:
         """`x if c else y`, with only the chosen arm evaluated (as Python and Numba do)."""
         b = self.b
         cond = self.as_bool(self.expr(node.test, env))
+        if _constant(cond) is not None:
+            return self.expr(node.body if _constant(cond) else node.orelse, env)
         yes, no, done = (self.fn.append_basic_block() for _ in range(3))
         b.cbranch(cond, yes, no)
         arms = []
@@ -231,12 +273,14 @@ class Translator:
         if node.keywords:
             raise NotTranslatable("keyword arguments")
         if fn in PYTHON_CALLS:
-            return [PYTHON_CALLS[fn](self, self.expr(node.args[0], env))]
+            return [PYTHON_CALLS[fn](self, *(self.expr(a, env) for a in node.args))]
         if fn in ops.PRIMITIVES:
             args = [self.expr(a, env) for a in node.args]
             emit = ops.PRIMITIVES[fn]
             return [emit(b, *(a if a.type == F64 else self.as_int(a) for a in args))]
-        if _inlined(fn):
+        if _inlined(fn) or hasattr(fn, "py_func"):
+            # (a compiled function Numba calls rather than inlines is translated in place
+            # too where its value is needed; in `return f(...)` position it is a slow path)
             args = [self.expr(a, env) for a in node.args]
             return self.inline(fn, args)
         raise NotTranslatable(f"call to {name or fn!r}")
@@ -259,10 +303,42 @@ class Translator:
 
 
 # The Python and numpy calls semantics may make, beside ops.py's words.
+def _int64(t: Translator, v: ir.Value) -> ir.Value:
+    if v.type == F64:  # (semantics convert only floats they have checked are in range)
+        return t.b.fptosi(v, I64)
+    return t.as_int(v)
+
+
+def _float64(t: Translator, v: ir.Value) -> ir.Value:
+    if v.type == F64:
+        return v
+    return t.b.sitofp(t.as_int(v), F64)
+
+
 PYTHON_CALLS: dict[object, Callable[[Translator, ir.Value], ir.Value]] = {
-    np.int64: Translator.as_int,
+    np.int64: _int64,
+    np.float64: _float64,
     abs: Translator.float_abs,
     math.sqrt: lambda t, v: ops.llvm_intrinsic(t.b, "sqrt", v),
+    math.isnan: lambda t, v: t.b.fcmp_unordered("uno", v, v),
+    # (Numba's floor, ceil and trunc of a float give an int64; where the semantics use
+    # them, on values below 2**52, that is the same number as the float LLVM gives, but
+    # for the sign of a zero, which no integer conversion sees)
+    math.floor: lambda t, v: ops.llvm_intrinsic(t.b, "floor", v),
+    math.ceil: lambda t, v: ops.llvm_intrinsic(t.b, "ceil", v),
+    math.trunc: lambda t, v: ops.llvm_intrinsic(t.b, "trunc", v),
+    math.copysign: lambda t, x, y: ops.llvm_intrinsic(t.b, "copysign", x, y),
+}
+
+
+# Compiled functions that F/D instructions return the result of, as if a slow path, but
+# that are small and all of what the instruction does: comparisons, fmin/fmax, and
+# conversions to integers (their own rare cases still leave, through their slow paths).
+WHOLE = {
+    fpu_compare.compare.py_func,
+    fpu_compare.min_max.py_func,
+    fpu_convert.to_int.py_func,
+    fpu_convert.from_int.py_func,
 }
 
 
@@ -310,7 +386,10 @@ class Body:
                 return
             if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
                 continue  # a docstring
-            if isinstance(stmt, ast.Assign):
+            if isinstance(stmt, ast.AugAssign):  # x op= v is x = x op v
+                value = ast.BinOp(ast.Name(stmt.target.id, ast.Load()), stmt.op, stmt.value)
+                self.assign(ast.Assign([stmt.target], value))
+            elif isinstance(stmt, ast.Assign):
                 self.assign(stmt)
             elif isinstance(stmt, ast.Return):
                 self.ret(stmt)
@@ -327,6 +406,11 @@ class Body:
             pairs = [(target.id, self.value(stmt.value))]
         elif isinstance(target, ast.Tuple) and isinstance(stmt.value, ast.Tuple):
             values = [self.value(v) for v in stmt.value.elts]
+            pairs = [(t.id, v) for t, v in zip(target.elts, values, strict=True)]
+        elif isinstance(target, ast.Tuple) and isinstance(stmt.value, ast.Call):
+            values = self.t.call(stmt.value, self.scope())  # a call's several results
+            if len(values) != len(target.elts):
+                raise NotTranslatable("unpacking the wrong number of results")
             pairs = [(t.id, v) for t, v in zip(target.elts, values, strict=True)]
         else:
             raise NotTranslatable("assignment form")
@@ -360,13 +444,19 @@ class Body:
         self.fast_returns += 1
 
     def slow(self, node: ast.Call) -> bool:
-        """A call to a compiled function Numba does not inline: a slow path."""
+        """A call to a compiled function Numba does not inline: a slow path (but for the
+        few that are the whole of their instruction, WHOLE)."""
         fn = self.t.resolve(node.func, self.env)
-        return fn not in PYTHON_CALLS and fn not in ops.PRIMITIVES and not _inlined(fn)
+        if fn in PYTHON_CALLS or fn in ops.PRIMITIVES or _inlined(fn):
+            return False
+        return getattr(fn, "py_func", fn) not in WHOLE
 
     def branch(self, stmt: ast.If) -> None:
         b = self.t.b
         cond = self.t.as_bool(self.value(stmt.test))
+        if _constant(cond) is not None:  # (only the arm taken: the other may not translate)
+            self.block(stmt.body if _constant(cond) else stmt.orelse)
+            return
         yes, no, after = (self.t.fn.append_basic_block() for _ in range(3))
         b.cbranch(cond, yes, no)
         falls_through = False
