@@ -29,6 +29,7 @@ SHIFTS = {"slli": 64, "srli": 64, "srai": 64, "slliw": 32, "srliw": 32, "sraiw":
 LOADS = "lb lh lw ld lbu lhu lwu".split()
 STORES = "sb sh sw sd".split()
 BRANCHES = "beq bne blt bge bltu bgeu".split()
+AMOS = "amoswap amoadd amoxor amoand amoor amomin amomax amominu amomaxu".split()
 FP_ARITH = "fadd.d fsub.d fmul.d fdiv.d".split()
 FP_SIGN = "fsgnj.d fsgnjn.d fsgnjx.d".split()
 FP_FUSED = "fmadd.d fmsub.d fnmadd.d fnmsub.d".split()
@@ -103,7 +104,15 @@ def random_body(rng: random.Random, count: int, memory: bool, fp: bool = False) 
             body.append(f"{rng.choice(('lui', 'auipc'))} x{rd}, {rng.randrange(1 << 20)}")
         elif kind < 0.85 and memory:
             base, off = rng.choice(BASES), rng.randrange(-64, 64)
-            if rng.random() < 0.5:
+            if rng.random() < 0.15:  # atomics (bases stay 8-aligned: never written)
+                width = rng.choice("wd")
+                if rng.random() < 0.5:
+                    body.append(f"{rng.choice(AMOS)}.{width} x{rd}, x{rs2}, ({base})")
+                else:  # an LR/SC pair, or an SC alone (no reservation, or a stale one)
+                    if rng.random() < 0.7:
+                        body.append(f"lr.{width} x{rd}, ({base})")
+                    body.append(f"sc.{width} x{rng.choice(WRITABLE)}, x{rs2}, ({base})")
+            elif rng.random() < 0.5:
                 body.append(f"{rng.choice(LOADS)} x{rd}, {off}({base})")
             else:
                 body.append(f"{rng.choice(STORES)} x{rs2}, {off}({base})")
@@ -661,3 +670,55 @@ root:   .space  4096
     assert_same_state(compiled, interpreted)
     assert 0 < compiled.hart.tier2.regions <= 3
     assert not compiled.hart.tier2.compiles_per_page  # (no page compiled again)
+
+
+COUNTER_LOOP = """
+        li      a2, 2000
+1:      rdcycle t0
+        add     s2, s2, t0
+        rdtime  t1
+        add     s3, s3, t1
+        rdinstret t2
+        xor     s4, s4, t2
+        {machine_counters}
+        addi    a2, a2, -1
+        bnez    a2, 1b
+{power_off}
+        .balign 4
+handler:                               # an illegal counter read: count it, skip it
+        addi    s6, s6, 1
+        csrr    t3, mepc
+        addi    t3, t3, 4
+        csrw    mepc, t3
+        mret
+        .data
+        .balign 4096
+root:   .space  4096
+"""
+
+
+@pytest.mark.parametrize("supervisor", [False, True])
+def test_counter_reads_in_compiled_code(supervisor: bool) -> None:
+    """rdcycle, rdtime, rdinstret (and mcycle, minstret in M-mode) inside a compiled loop
+    read what the interpreter reads at that instruction, under any budget; in S-mode
+    mcounteren lets cycle and instret through and makes time an illegal instruction."""
+    head = ".text\n.globl _start\n_start:\nla t0, handler\ncsrw mtvec, t0\n"
+    if supervisor:
+        head += "li t0, 5\ncsrw mcounteren, t0\n" + TO_SUPERVISOR
+        body = COUNTER_LOOP.format(machine_counters="", power_off=POWER_OFF)
+    else:
+        counters = "csrr t3, mcycle\nadd s5, s5, t3\ncsrr t4, minstret\nadd s5, s5, t4"
+        body = COUNTER_LOOP.format(machine_counters=counters, power_off=POWER_OFF)
+    elf = str(build_elf(f"tier2-counters-{int(supervisor)}", head + body))
+    compiled, interpreted = machine(elf, 1), machine(elf, 0)
+    rng = random.Random(7)
+    for _ in range(200):
+        step = rng.randrange(1, 50)
+        assert compiled.hart.run(step) == interpreted.hart.run(step)
+        assert_same_state(compiled, interpreted)
+    for m in (compiled, interpreted):
+        assert m.run(max_instructions=1_000_000).reason == "poweroff"
+    assert_same_state(compiled, interpreted)
+    sizes = [compiler._loaded[key][1] for key, _ in compiled.hart.tier2.compiled.values()]
+    assert max(sizes) >= 11  # one region holds the whole loop, counter reads and all
+    assert compiled.hart.reg("s6") == (2000 if supervisor else 0)  # time trapped in S

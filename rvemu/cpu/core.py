@@ -233,6 +233,7 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
                     if entry_pc[d >> 3] == (pc if paged else UNTRANSLATED) and not debugging:
                         region = entries[d >> 3]
                         budget_left = limit - instret
+                        st[INSTRET] = instret  # (counter reads in regions count from it)
                         region_pc = call_region(
                             region,
                             x,

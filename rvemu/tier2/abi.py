@@ -4,7 +4,9 @@ A region is `i64 region(i64* x, i8* ram, i64* ctx, i64 budget, i64 done)`. `x` a
 are the two arrays a region touches most (passed as arguments, so LLVM knows they alias
 nothing else); `ctx` points at the addresses of the hart's other arrays (`CTX_*` below).
 `done` is how many instructions the regions before it in the same call have retired
-(0 when the interpreter calls it); the region runs while `done` stays within `budget` and
+(0 when the interpreter calls it, having set st[INSTRET] to its count of instructions
+retired, which counter reads add `done` to); the region runs while `done` stays within
+`budget` and
 returns the pc where the interpreter takes over, with st[REGION_RETIRED] = every
 instruction retired since the interpreter's call and st[REGION_JUMPED] = why (LEFT_*):
 that pc is the target of a jump it took, or holds an instruction it does not do (or one

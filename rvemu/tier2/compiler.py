@@ -426,7 +426,7 @@ def page_decoder(code: bytes, first: int, extensions: int) -> Callable[[int], In
     emitter does not translate, one the hart's extensions lack, one running off the
     page)."""
     from ..cpu.decode import EXTENSION_MASK, decode
-    from .emit import compiles
+    from .emit import compiles, counter_read
 
     def insn_at(off: int) -> Insn | None:
         i = off - first
@@ -442,7 +442,9 @@ def page_decoder(code: bytes, first: int, extensions: int) -> Callable[[int], In
             fields = _decoded[raw] = tuple(int(v) for v in decode(raw))
         op, rd, rs1, rs2, rs3_rm, imm, length = fields
         mask = int(EXTENSION_MASK[op])
-        if not compiles(op) or (mask != 0 and mask & extensions == 0):
+        if not (compiles(op) or counter_read(op, rs1, imm)):
+            return None
+        if mask != 0 and mask & extensions == 0:
             return None
         return Insn(off, op, rd, rs1, rs2, imm, length, rs3_rm & 7, rs3_rm >> 3)
 

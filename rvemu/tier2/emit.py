@@ -35,10 +35,27 @@ from ..cpu.state import (
     ACCESS_FETCH,
     ACCESS_LOAD,
     ACCESS_STORE,
+    CYCLE,
+    CYCLE_DELTA,
     FCSR,
+    INSNS_PER_TICK,
+    INSTRET,
+    INSTRET_CSR,
+    INSTRET_DELTA,
+    MCOUNTEREN,
+    MCYCLE,
+    MINSTRET,
     MSTATUS,
+    MTIME_BASE,
+    PRIV,
+    PRIV_M,
+    PRIV_S,
     REGION_JUMPED,
     REGION_RETIRED,
+    RESERVATION,
+    RESERVED_VALUE,
+    SCOUNTEREN,
+    TIME,
 )
 from . import abi
 from .region import PAGE, Block, Insn, Region, static_target
@@ -52,6 +69,18 @@ CONTROL = (BRANCH, JUMP)
 # Instructions with nothing to do in a region: fences order nothing on one hart, and
 # fence.i nothing either (stores keep decoded and compiled code true to memory).
 NO_OPS = frozenset({Op.FENCE, Op.FENCE_I})
+ATOMICS = frozenset(op for op, r in BY_OP.items() if r.ext == "a")  # (emit_atomic)
+# Reads (no write: rs1 or uimm 0) of the counters, which need only the retired count:
+# CSR number -> the st slot added to instret (None: time, from mtime's base).
+COUNTERS = {CYCLE: CYCLE_DELTA, MCYCLE: CYCLE_DELTA, INSTRET_CSR: INSTRET_DELTA}
+COUNTERS |= {MINSTRET: INSTRET_DELTA, TIME: None}
+CSR_READS = frozenset({Op.CSRRS, Op.CSRRC, Op.CSRRSI, Op.CSRRCI})
+
+
+def counter_read(op: int, rs1: int, imm: int) -> bool:
+    """Whether an instruction reads a counter CSR and writes none (emit_counter)."""
+    return op in CSR_READS and rs1 == 0 and imm in COUNTERS
+
 
 # Instructions retired before the one being emitted: (count at its block's start, index).
 Retired = tuple[ir.Value, int]
@@ -69,12 +98,12 @@ def _namespace() -> dict[str, object]:
 @cache
 def compiles(op: int) -> bool:
     """Whether the second tier compiles this op: every integer, branch, jump, load and store
-    record, fences (NO_OPS), and each F/D operation whose semantics translate (with a
-    fast path)."""
+    record, fences (NO_OPS), atomics, and each F/D operation whose semantics translate
+    (with a fast path)."""
     record = BY_OP.get(op)
     if record is None:
         return False
-    if record.kind in (ALU, BRANCH, JUMP, LOAD, STORE) or op in NO_OPS:
+    if record.kind in (ALU, BRANCH, JUMP, LOAD, STORE) or op in NO_OPS or op in ATOMICS:
         return True
     if record.kind != FP:
         return False
@@ -344,7 +373,91 @@ class RegionEmitter:
             b, value = self.emit_load(b, ins, record, retired)
             self.write(b, ins.rd, value)
             return b
+        if ins.op in ATOMICS:
+            return self.emit_atomic(b, ins, record, retired)
+        if counter_read(ins.op, ins.rs1, ins.imm):
+            return self.emit_counter(b, ins, retired)
         return self.emit_fp(b, ins, record, retired)
+
+    # --- reads of cycle, time, instret (mcycle, minstret), as csr.csr_read does them
+    def emit_counter(self, b: ir.IRBuilder, ins: Insn, retired: Retired) -> ir.IRBuilder:
+        num = ins.imm
+        priv = b.load(b.gep(self.st, [c64(PRIV)]))
+        if (num >> 8) & 3 == PRIV_M:  # mcycle, minstret
+            ok = b.icmp_signed("==", priv, c64(PRIV_M))
+        else:  # csr.counter_allowed: mcounteren below M, scounteren below S
+            bit = c64(1 << (num - CYCLE))
+            enabled = []
+            for reg, level in ((MCOUNTEREN, PRIV_M), (SCOUNTEREN, PRIV_S)):
+                on = b.icmp_unsigned("!=", b.and_(b.load(b.gep(self.csr, [c64(reg)])), bit), c64(0))
+                enabled.append(b.or_(b.icmp_signed(">=", priv, c64(level)), on))
+            ok = b.and_(*enabled)
+        b = self.side_exit(b, ok, ins.off, retired)  # (else the interpreter traps)
+        done, k = retired  # (st[INSTRET]: the count when the interpreter called the region)
+        instret = b.add(b.load(b.gep(self.st, [c64(INSTRET)])), b.add(done, c64(k)))
+        delta = COUNTERS[num]
+        if delta is None:  # clint.mtime
+            base = b.load(b.gep(self.st, [c64(MTIME_BASE)]))
+            value = b.add(base, b.sdiv(instret, c64(INSNS_PER_TICK)))
+        else:
+            value = b.add(instret, b.load(b.gep(self.st, [c64(delta)])))
+        self.write(b, ins.rd, value)
+        return b
+
+    # --- LR, SC and the AMOs on RAM, as system.execute_atomic does them
+    def emit_atomic(self, b: ir.IRBuilder, ins: Insn, record: Record, retired: Retired):
+        name = record.name
+        size = 4 if name.endswith("_w") else 8
+        ty = ir.IntType(8 * size)
+        addr = self.read(b, ins.rs1)  # (ram_pointer leaves if it is misaligned: a trap)
+        reservation = b.gep(self.st, [c64(RESERVATION)])
+        reserved_value = b.gep(self.st, [c64(RESERVED_VALUE)])
+
+        def widen(v: ir.Value) -> ir.Value:  # (sign-extended words, as the interpreter)
+            return b.sext(v, i64) if size == 4 else v
+
+        if name.startswith("lr_"):
+            b, ptr = self.ram_pointer(b, ins, size, retired, store=False)
+            raw = b.load(ptr, align=size)
+            b.store(addr, reservation)
+            b.store(b.zext(raw, i64) if size == 4 else raw, reserved_value)
+            self.write(b, ins.rd, widen(raw))
+            return b
+        b, ptr = self.ram_pointer(b, ins, size, retired, store=True)
+        src = self.read(b, ins.rs2)
+        if name.startswith("sc_"):
+            # QEMU's way: the reservation's address, and memory still holding what LR read
+            current = b.load(ptr, align=size)
+            current = b.zext(current, i64) if size == 4 else current
+            ok = b.and_(
+                b.icmp_signed("==", b.load(reservation), addr),
+                b.icmp_signed("==", current, b.load(reserved_value)),
+            )
+            write, done = self.fn.append_basic_block(), self.fn.append_basic_block()
+            b.cbranch(ok, write, done)
+            w = ir.IRBuilder(write)
+            w.store(w.trunc(src, ty) if size == 4 else src, ptr, align=size)
+            w.branch(done)
+            b = ir.IRBuilder(done)
+            self.write(b, ins.rd, b.select(ok, c64(0), c64(1)))
+            b.store(c64(-1), reservation)
+            return b
+        old = widen(b.load(ptr, align=size))
+        src = b.sext(b.trunc(src, ty), i64) if size == 4 else src
+        operation = name[3:-2]
+        if operation == "swap":
+            new = src
+        elif operation in ("add", "xor", "and", "or"):
+            new = getattr(b, {"add": "add", "xor": "xor", "and": "and_", "or": "or_"}[operation])(
+                old, src
+            )
+        else:  # min, max (signed), minu, maxu (unsigned): on the sign-extended values
+            less = (b.icmp_unsigned if operation.endswith("u") else b.icmp_signed)("<", old, src)
+            keep_old = less if operation.startswith("min") else b.not_(less)
+            new = b.select(keep_old, old, src)
+        b.store(b.trunc(new, ty) if size == 4 else new, ptr, align=size)
+        self.write(b, ins.rd, old)
+        return b
 
     # --- loads and stores that hit RAM (anything else leaves the region)
     def emit_load(self, b: ir.IRBuilder, ins: Insn, record: Record, retired: Retired):
