@@ -722,3 +722,35 @@ def test_counter_reads_in_compiled_code(supervisor: bool) -> None:
     sizes = [compiler._loaded[key][1] for key, _ in compiled.hart.tier2.compiled.values()]
     assert max(sizes) >= 11  # one region holds the whole loop, counter reads and all
     assert compiled.hart.reg("s6") == (2000 if supervisor else 0)  # time trapped in S
+
+
+def test_regions_continue_in_an_inner_loop_compiled_first() -> None:
+    """An inner loop gets hot (and compiled) before the code around it: the regions
+    compiled later for the function's entry and for the caller end where the loop's
+    region starts and continue in it, instead of each compiling the loop again."""
+    body = "\n".join(f"        xori    a{k % 6}, a{(k + 1) % 6}, {k}" for k in range(40))
+    source = f"""
+        .text
+        .globl _start
+_start: li      s2, 200
+1:      call    work
+        addi    s3, s3, 1
+        addi    s2, s2, -1
+        bnez    s2, 1b
+{POWER_OFF}
+work:   li      t0, 20
+        addi    s4, s4, 1
+2:
+{body}
+        addi    t0, t0, -1
+        bnez    t0, 2b
+        ret
+"""
+    compiled = machine(str(build_elf("tier2-shared-loop", source)), 10)
+    interpreted = machine(str(build_elf("tier2-shared-loop", source)), 0)
+    for m in (compiled, interpreted):
+        assert m.run(max_instructions=1_000_000).reason == "poweroff"
+    assert_same_state(compiled, interpreted)
+    t = compiled.hart.tier2
+    assert t.regions >= 3  # the loop, the function's entry, the caller after its call
+    assert t.instructions < 42 + 2 * 20, "the loop was compiled more than once"

@@ -43,6 +43,12 @@ NEVER = -(1 << 62)  # a hot counter that can no longer reach the threshold
 # threshold): code compiled by an earlier run starts after a few jumps, not a thousand.
 LOOK = 50
 UNTRANSLATED = -1  # entry_pc of a region compiled for untranslated code (no pc is odd)
+# A region ends where one of at least this many instructions starts, and continues in it
+# (Job.stops), rather than compiling its code again: inner loops got hot first, and every
+# region entered outside them held another copy (sha256 compiled 1342 instructions for
+# about 300). Smaller ones are copied: a chain costs more than their code (bench-vm's
+# dispatch, reached from every handler).
+SHARE = 32
 MAX_COMPILES_PER_PAGE = 16  # recompiles of rewritten code: past this, it does not pay
 
 # Compile regions in a worker process while the guest runs on (needs a second CPU to pay);
@@ -143,6 +149,11 @@ class Tier2:
         # Regions the worker is compiling: key -> [(RAM offset, entry_pc, page bytes, job)]
         self._waiting: dict[str, list[tuple[int, int, bytes, Job]]] = {}
         self._looked: set[tuple[int, int]] = set()  # (off, entry_pc) not in the code cache
+        # Region entries compiled (or being compiled) on each page: (page, its pc when
+        # translated, else -1) -> RAM offsets and their keys. (An entry whose region has
+        # since gone only makes a region hand over there: the interpreter compiles it
+        # again.)
+        self._page_entries: dict[tuple[int, int], dict[int, str]] = {}  # (offset -> key)
 
     def load_compiler(self) -> None:
         """Load now what the first hot region would (LLVM, Numba, the emitter and the
@@ -285,8 +296,15 @@ class Tier2:
         return code_key(code, repr(mode))
 
     def _job(self, key: str, off: int, pc: int, paged: bool, code: bytes) -> Job:
+        """The region at `off` to compile, ending at the page's other entries (for this
+        mode and, translated, this virtual page), which are then this one's too."""
         extensions = int(self.st[EXTENSIONS])
-        return Job(key, code, off, extensions, self.ram_base, len(self.ram), pc & ~0xFFF, paged)
+        page_pc = pc & ~0xFFF
+        entries = self._page_entries.setdefault((off >> 12, page_pc if paged else -1), {})
+        stops = frozenset(o for o, key in entries.items() if _loaded.get(key, (0, 0))[1] >= SHARE)
+        entries[off] = key
+        ram_size = len(self.ram)
+        return Job(key, code, off, extensions, self.ram_base, ram_size, page_pc, paged, stops)
 
     def _cached_code(self, key: str) -> int | None:
         """The region's address if this process has it, or after loading it from disk."""
@@ -345,11 +363,16 @@ class Job:
     ram_size: int
     page_pc: int
     paged: bool
+    # Entries of the page's other regions (compiled, or being compiled): this one ends
+    # there and chains into them. Not in the key: any set gives a region that behaves
+    # the same, only the code is shared differently.
+    stops: frozenset[int] = frozenset()
 
     @cached_property
     def region(self) -> Region:
         first = self.entry & ~(PAGE - 1)
-        return find_region(self.entry, page_decoder(self.code, first, self.extensions))
+        decoder = page_decoder(self.code, first, self.extensions)
+        return find_region(self.entry, decoder, stops=self.stops)
 
     @property
     def name(self) -> str:

@@ -227,13 +227,14 @@ class RegionEmitter:
         b.branch(self.exit_block)
 
     def go_to(self, b: ir.IRBuilder, off: int, retired: ir.Value, jumped: bool) -> None:
-        """Continue at RAM offset `off`: a block of the region, else (a jump's target, or
-        the next page) the region compiled there, else the interpreter."""
+        """Continue at RAM offset `off`: a block of the region, else (a jump's target,
+        another region's entry, or the next page) the region compiled there, else the
+        interpreter."""
         first = self.region.entry & ~(PAGE - 1)
         if off in self.blocks:
             b.store(retired, self.retired)
             b.branch(self.blocks[off])
-        elif jumped or not first <= off < first + PAGE:
+        elif jumped or not first <= off < first + PAGE or off in self.region.stops:
             self.chain(b, self.pc(off), retired)
         else:  # (an instruction the region does not do)
             self.leave(b, self.pc(off), retired, abi.LEFT_BEFORE)

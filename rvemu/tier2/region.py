@@ -58,21 +58,31 @@ class Block:
 class Region:
     entry: int
     blocks: dict[int, Block] = field(default_factory=dict)
+    # Entries of other regions on the page, where this one ends and continues in theirs
+    # (emit.py chains there) rather than compiling their code again.
+    stops: frozenset[int] = frozenset()
 
     def __len__(self) -> int:
         return sum(len(b.insns) for b in self.blocks.values())
 
 
-def find_region(entry: int, insn_at: Callable[[int], Insn | None], max_insns: int = 1024) -> Region:
-    """The blocks reachable from `entry` by direct jumps and branches inside its page.
-    `insn_at(off)` is the decoded instruction at `off`, or None where the region must
-    stop (an instruction the emitter does not translate, or one that leaves the page)."""
+def find_region(
+    entry: int,
+    insn_at: Callable[[int], Insn | None],
+    max_insns: int = 1024,
+    stops: frozenset[int] = frozenset(),
+) -> Region:
+    """The blocks reachable from `entry` by direct jumps and branches inside its page,
+    up to the entries of other regions (`stops`). `insn_at(off)` is the decoded
+    instruction at `off`, or None where the region must stop (an instruction the emitter
+    does not translate, or one that leaves the page)."""
     first, end = entry & ~(PAGE - 1), (entry & ~(PAGE - 1)) + PAGE
     decoded: dict[int, Insn | None] = {}
+    stops = frozenset(s for s in stops if s != entry)
 
     def at(off: int) -> Insn | None:
         if off not in decoded:
-            ins = insn_at(off) if first <= off < end else None
+            ins = insn_at(off) if first <= off < end and off not in stops else None
             decoded[off] = ins if ins is None or off + ins.length <= end else None
         return decoded[off]
 
@@ -97,7 +107,7 @@ def find_region(entry: int, insn_at: Callable[[int], Insn | None], max_insns: in
                     work.append(t)
             break
 
-    region = Region(entry)
+    region = Region(entry, stops=stops)
     for start in sorted(starts):
         insns, off = [], start
         while (ins := at(off)) is not None:
