@@ -247,18 +247,20 @@ class Tier2:
         if not self._waiting:
             return
         for key, result in self._worker().finished():
-            for off, entry_pc, code, job in self._waiting.pop(key, ()):
-                if isinstance(result, str):
+            waiting = self._waiting.pop(key, ())
+            if isinstance(result, str):
+                for off, _, _, job in waiting:
                     self._failed(job.page_pc + (off & 0xFFF), RuntimeError(result))
-                    continue
-                if not result:
-                    continue  # no region starts there: the pc stays interpreted
-                start = time.perf_counter()
-                if key not in _loaded:
-                    self._load(key, result)
-                self.seconds += time.perf_counter() - start
-                _, size, cover = _loaded[key]
-                self._count(size, cached=False)
+                continue
+            if not result or not waiting:
+                continue  # no region starts there: the pc stays interpreted
+            start = time.perf_counter()
+            if key not in _loaded:
+                self._load(key, result)
+            self.seconds += time.perf_counter() - start
+            _, size, cover = _loaded[key]
+            self._count(size, cached=False)  # (once: a pc can wait twice for one region)
+            for off, entry_pc, code, _ in waiting:
                 page = off >> 12
                 current = self.ram[page << 12 : (page + 1) << 12].tobytes()
                 if self.dc[dc_slot(off) + DC_TAG] == off and same_code(current, code, cover):

@@ -27,6 +27,7 @@ import inspect
 import math
 import textwrap
 from collections.abc import Callable
+from functools import cache
 
 import numpy as np
 from llvmlite import ir
@@ -60,6 +61,12 @@ def _constant(v: ir.Value) -> int | None:
     return None
 
 
+@cache  # (the trees are only read)
+def _parsed(text: str) -> ast.expr:
+    return ast.parse(text, mode="eval").body
+
+
+@cache  # (the trees are only read)
 def _source_tree(fn: Callable) -> ast.FunctionDef:
     py = getattr(fn, "py_func", fn)
     tree = ast.parse(textwrap.dedent(inspect.getsource(py)))
@@ -119,11 +126,11 @@ class Translator:
         return self.b.fcmp_unordered("!=", v, ir.Constant(F64, 0.0))
 
     def expression(self, text: str) -> ir.Value:
-        return self.expr(ast.parse(text, mode="eval").body, self.names)
+        return self.expr(_parsed(text), self.names)
 
     def call_expression(self, text: str) -> list[ir.Value]:
         """A call that returns several values (an F/D operation's result and flags)."""
-        node = ast.parse(text, mode="eval").body
+        node = _parsed(text)
         if not isinstance(node, ast.Call):
             raise NotTranslatable(f"{text!r} is no call")
         return self.call(node, self.names)
