@@ -105,7 +105,15 @@ def cmd_boot(args: argparse.Namespace) -> int:
     elif args.save_at:
         result = run_and_save(machine, args)
     else:
+        profile = None
+        if args.profile:
+            from .profile import Profile
+
+            profile = Profile(machine)
         result = machine.run(max_instructions=args.max_instructions)
+        if profile is not None:
+            profile.stop()
+            print(profile.table(), file=sys.stderr)
     return finish(machine, result, args)
 
 
@@ -285,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_machine_options(boot)
     boot.add_argument("--max-instructions", type=int, default=None, metavar="N")
     boot.add_argument("--stats", action="store_true", help="print run statistics to stderr")
+    boot.add_argument("--profile", action="store_true", help="print where host time went to stderr")
     boot.add_argument(
         "--save-at",
         nargs=2,
@@ -360,7 +369,12 @@ def build_parser() -> argparse.ArgumentParser:
     initramfs.add_command(sub)
 
     bench = sub.add_parser("bench", help="guest MIPS, boot latency and sizes beside QEMU")
-    bench.add_argument("--only", metavar="NAME", help="only benchmarks whose name has NAME")
+    bench.add_argument(
+        "--only",
+        metavar="NAME",
+        help="only benchmarks whose name has NAME; 'http' the network figures; 'guests' "
+        "xv6 and Linux beside QEMU ('guests:xv6-boot,xv6-usertests,linux-init' picks rows)",
+    )
     bench.add_argument("--runs", type=int, default=3, metavar="N", help="median of N runs")
     bench.add_argument("--json", metavar="FILE", help="write every figure as JSON")
     bench.add_argument(

@@ -91,6 +91,7 @@ class Hart:
         self._watchpoints: tuple[tuple[int, int], ...] = ()  # (RAM offset, length)
         self._stepping = False
         self._interrupts_held = False
+        self.profile = None  # a rvemu.profile.Profile times what run does
         self.reset()
 
     def reset(self, pc: int = 0) -> None:
@@ -123,6 +124,8 @@ class Hart:
         """Run up to `budget` instructions; returns why it stopped (state.EXIT_*)."""
         end = self.instret + budget
         _announce_compiling()
+        if self.profile is not None:
+            return self.profile.hart_run(self, end)
         while True:
             self.tier2.install_ready()  # regions the compile worker has finished
             run_core = run_paged if self._paged else run_bare

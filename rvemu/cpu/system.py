@@ -45,6 +45,10 @@ from .state import (
     PRIV_M,
     PRIV_S,
     PRIV_U,
+    PROF_CSR_READS,
+    PROF_CSR_WRITES,
+    PROF_SFENCE,
+    PROF_TLB_FLUSHES,
     RESERVATION,
     RESERVED_VALUE,
     SENVCFG,
@@ -206,8 +210,10 @@ def execute_system(
             return take_trap(pc, illegal, raw, False, csr, st, tlb), TRAPPED
         old = csr_read(imm, csr, st, instret)
         if not writes:
+            st[PROF_CSR_READS] += 1
             x[rd] = old
             return next_pc, NEXT
+        st[PROF_CSR_WRITES] += 1
         if op == Op.CSRRW or op == Op.CSRRWI:
             new = source
         elif op == Op.CSRRS or op == Op.CSRRSI:
@@ -251,6 +257,8 @@ def execute_system(
     if op == Op.SFENCE_VMA:
         if priv == PRIV_U or (priv == PRIV_S and csr[MSTATUS] & MSTATUS_TVM):
             return take_trap(pc, illegal, raw, False, csr, st, tlb), TRAPPED
+        st[PROF_SFENCE] += 1
+        st[PROF_TLB_FLUSHES] += 1
         tlb_flush(tlb)
         return next_pc, NEW_STRETCH  # translations changed
     if op == Op.MARK_MAIN:

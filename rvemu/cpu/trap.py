@@ -37,6 +37,8 @@ from .state import (
     PRIV_M,
     PRIV_S,
     PRIV_U,
+    PROF_INTERRUPTS,
+    PROF_TLB_FLUSHES,
     SCAUSE,
     SEPC,
     STIMECMP,
@@ -80,6 +82,8 @@ def take_trap(pc: int, cause: int, tval: int, interrupt: bool, csr, st, tlb) -> 
     csr[MSTATUS] = status
     st[PRIV] = new_priv
     st[TRAPS] += 1
+    st[PROF_INTERRUPTS] += interrupt
+    st[PROF_TLB_FLUSHES] += 1
     tlb_flush(tlb)  # MIE/SIE, MPP and SPP changes do not matter, but MPRV's meaning may
     if interrupt and (vector & 3) == 1:
         return (vector & ~3) + 4 * cause
@@ -96,9 +100,7 @@ def mret(csr, st, tlb) -> int:
     status |= MSTATUS_MPIE  # MPP becomes U (0)
     if new_priv != PRIV_M:
         status &= ~MSTATUS_MPRV
-    csr[MSTATUS] = status
-    st[PRIV] = new_priv
-    tlb_flush(tlb)
+    xret_status(status, new_priv, csr, st, tlb)
     return csr[MEPC]
 
 
@@ -110,10 +112,17 @@ def sret(csr, st, tlb) -> int:
     if status & MSTATUS_SPIE:
         status |= MSTATUS_SIE
     status |= MSTATUS_SPIE
+    xret_status(status, new_priv, csr, st, tlb)
+    return csr[SEPC]
+
+
+@njit_generic
+def xret_status(status: int, new_priv: int, csr, st, tlb) -> None:
+    """mstatus and the privilege after an xRET."""
+    st[PROF_TLB_FLUSHES] += 1
+    tlb_flush(tlb)
     csr[MSTATUS] = status
     st[PRIV] = new_priv
-    tlb_flush(tlb)
-    return csr[SEPC]
 
 
 NEVER = 1 << 62  # an instret no run reaches

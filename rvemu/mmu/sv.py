@@ -33,6 +33,7 @@ from ..cpu.state import (
     PRIV_M,
     PRIV_S,
     PRIV_U,
+    PROF_WALKS,
     RAM_BASE,
     RAM_SIZE,
     SATP,
@@ -101,6 +102,7 @@ def translate(vaddr: int, kind: int, csr, st, ram64) -> tuple[int, int]:
     if (vaddr >> (va_bits - 1)) != 0 and (vaddr >> (va_bits - 1)) != -1:
         return 0, page_fault(kind)
 
+    st[PROF_WALKS + kind] += 1
     ram_base = st[RAM_BASE]
     ram_size = st[RAM_SIZE]
     table = (satp & PPN_MASK) << 12
