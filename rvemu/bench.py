@@ -200,6 +200,10 @@ def image_sizes(folder: Path) -> list[dict]:
 def bench(
     folder: Path, only: str | None, runs: int, json_path: str | None, sv39: Path | None = None
 ) -> int:
+    if only is not None and only.startswith("guests"):  # xv6 and Linux (benchguests.py)
+        from .benchguests import guests_bench
+
+        return guests_bench(only, runs, json_path)
     images = find_images(folder, only)
     hello = folder / "hello.elf"
     if only == "http":  # the network figures alone
