@@ -51,6 +51,7 @@ from .state import (
     MSTATUS_MPP,
     MSTATUS_SD,
     MSTATUS_SXL,
+    MSTATUS_TRANSLATION,
     MSTATUS_TVM,
     MSTATUS_UXL,
     MSTATUS_WRITABLE,
@@ -274,7 +275,10 @@ def write_mstatus(csr, st, tlb, value: int, mask: int) -> None:
     if (new & MSTATUS_MPP) == (2 << 11):  # MPP = 2 is reserved: keep the old value
         new = (new & ~MSTATUS_MPP) | (csr[MSTATUS] & MSTATUS_MPP)
     new |= MSTATUS_UXL | MSTATUS_SXL
-    if new != csr[MSTATUS]:
-        csr[MSTATUS] = new
+    old = csr[MSTATUS]
+    csr[MSTATUS] = new
+    if (new ^ old) & MSTATUS_TRANSLATION:
+        # MPRV, MPP, SUM and MXR change what a translation allows. Nothing else does: Linux
+        # sets and clears SIE around every critical section, and those keep the TLB.
         st[PROF_TLB_FLUSHES] += 1
-        tlb_flush(tlb)  # MPRV, MPP, SUM and MXR change what a translation allows
+        tlb_flush(tlb)

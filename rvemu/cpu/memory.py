@@ -38,6 +38,7 @@ from .state import (
     SECOND_PAGE_FAULT,
     TOHOST,
     TOHOST_HIT,
+    WALK_SPAN,
     WATCH_LEN,
     WATCH_OFF,
 )
@@ -160,7 +161,7 @@ def load_slow(addr: int, size: int, mem, tlb, csr, st, instret: int) -> tuple[in
     off = ram_offset(paddr, size, st)
     if off >= 0:
         if whole_page:
-            tlb_fill(tlb, ACCESS_LOAD, addr, off)
+            tlb_fill(tlb, ACCESS_LOAD, addr, off, st[WALK_SPAN])
         return read_ram(mem, off, size), OK
     if CLINT_BASE <= paddr < CLINT_BASE + CLINT_SIZE:
         return clint_read(st, paddr - CLINT_BASE, size, instret), OK
@@ -231,7 +232,7 @@ def store_slow(addr: int, size: int, value: int, mem, tlb, pagef, dc, csr, st, i
     if off >= 0:
         if pagef[off >> 12] == 0:
             if whole_page:
-                tlb_fill(tlb, ACCESS_STORE, addr, off)
+                tlb_fill(tlb, ACCESS_STORE, addr, off, st[WALK_SPAN])
         else:
             if pagef[off >> 12] & PAGE_WATCH and watched(off, size, st):
                 return WATCHED
@@ -339,5 +340,5 @@ def fetch_page(pc: int, mem, tlb, pagef, csr, st) -> tuple[int, int]:
     if (pagef[page] & PAGE_CODE) == 0:
         pagef[page] |= PAGE_CODE
         tlb_flush_kind(tlb, ACCESS_STORE)  # stores to this page must now see PAGE_CODE
-    tlb_fill(tlb, ACCESS_FETCH, pc, off)
+    tlb_fill(tlb, ACCESS_FETCH, pc, off, st[WALK_SPAN])
     return off, OK

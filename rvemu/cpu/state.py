@@ -66,7 +66,11 @@ PROF_SFENCE = PROFILE + 8  # sfence.vma
 PROF_REGION_CALLS = PROFILE + 9  # entries into compiled regions
 PROF_REGION_INSNS = PROFILE + 10  # instructions those retired
 PROF_REGION_CYCLES = PROFILE + 11  # host cycles spent in them (with st[PROFILE] only)
-ST_SIZE = PROFILE + 12
+# log2 of the size of the page the last translation found (12, 16 for a Svnapot 64 KiB
+# range, 21, 30, 39 for superpages): the TLB keeps it so that sfence.vma of one address
+# forgets every 4 KiB piece of that page and nothing else
+WALK_SPAN = PROFILE + 12
+ST_SIZE = PROFILE + 13
 
 DEBUG_STEP = 1  # stop after one instruction, trap or interrupt
 DEBUG_BREAK = 2  # stop before a pc in st[BREAKPOINTS] (leaving compiled code to the interpreter)
@@ -145,6 +149,9 @@ MSTATUS_WRITABLE = (
     | MSTATUS_TW
     | MSTATUS_TSR
 )
+# What translations depend on in mstatus (with the privilege, satp and PMP): the TLB is
+# flushed when one of these changes, and not for the others (SIE, MIE, FS...).
+MSTATUS_TRANSLATION = MSTATUS_MPRV | MSTATUS_MPP | MSTATUS_SUM | MSTATUS_MXR
 SSTATUS_VISIBLE = (
     MSTATUS_SIE
     | MSTATUS_SPIE

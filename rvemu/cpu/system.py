@@ -9,7 +9,7 @@ registers, and it compiles separately.
 import numpy as np
 
 from ..mmu.pmp import pmp_rules
-from ..mmu.tlb import tlb_flush
+from ..mmu.tlb import tlb_flush, tlb_forget_page
 from .bits import sext
 from .csr import accessible, csr_read, csr_write
 from .isa import BY_OP, CACHE_BLOCK, Op, ops_where
@@ -258,8 +258,11 @@ def execute_system(
         if priv == PRIV_U or (priv == PRIV_S and csr[MSTATUS] & MSTATUS_TVM):
             return take_trap(pc, illegal, raw, False, csr, st, tlb), TRAPPED
         st[PROF_SFENCE] += 1
-        st[PROF_TLB_FLUSHES] += 1
-        tlb_flush(tlb)
+        if rs1 != 0:  # one address (of any address space: the TLB holds no ASIDs)
+            tlb_forget_page(tlb, x[rs1])
+        else:
+            st[PROF_TLB_FLUSHES] += 1
+            tlb_flush(tlb)
         return next_pc, NEW_STRETCH  # translations changed
     if op == Op.MARK_MAIN:
         st[MARK_MAIN] = instret

@@ -29,6 +29,7 @@ from .state import (
     MSTATUS_SIE,
     MSTATUS_SPIE,
     MSTATUS_SPP,
+    MSTATUS_TRANSLATION,
     MTIME_BASE,
     MTIMECMP,
     MTVAL,
@@ -79,12 +80,14 @@ def take_trap(pc: int, cause: int, tval: int, interrupt: bool, csr, st, tlb) -> 
             status |= MSTATUS_MPIE
         new_priv = PRIV_M
         vector = csr[MTVEC]
+    translation_changed = new_priv != priv or (status ^ csr[MSTATUS]) & MSTATUS_TRANSLATION
     csr[MSTATUS] = status
     st[PRIV] = new_priv
     st[TRAPS] += 1
     st[PROF_INTERRUPTS] += interrupt
-    st[PROF_TLB_FLUSHES] += 1
-    tlb_flush(tlb)  # MIE/SIE, MPP and SPP changes do not matter, but MPRV's meaning may
+    if translation_changed:  # (an S-mode trap from S-mode keeps the TLB: Linux's interrupts)
+        st[PROF_TLB_FLUSHES] += 1
+        tlb_flush(tlb)
     if interrupt and (vector & 3) == 1:
         return (vector & ~3) + 4 * cause
     return vector & ~3
@@ -118,9 +121,11 @@ def sret(csr, st, tlb) -> int:
 
 @njit_generic
 def xret_status(status: int, new_priv: int, csr, st, tlb) -> None:
-    """mstatus and the privilege after an xRET."""
-    st[PROF_TLB_FLUSHES] += 1
-    tlb_flush(tlb)
+    """mstatus and the privilege after an xRET; the TLB is flushed only if what
+    translations depend on changed."""
+    if new_priv != st[PRIV] or (status ^ csr[MSTATUS]) & MSTATUS_TRANSLATION:
+        st[PROF_TLB_FLUSHES] += 1
+        tlb_flush(tlb)
     csr[MSTATUS] = status
     st[PRIV] = new_priv
 

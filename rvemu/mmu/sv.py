@@ -37,6 +37,7 @@ from ..cpu.state import (
     RAM_BASE,
     RAM_SIZE,
     SATP,
+    WALK_SPAN,
 )
 from .pmp import WALK_PRIV, pmp_check, pmp_denies
 
@@ -95,6 +96,7 @@ def translate(vaddr: int, kind: int, csr, st, ram64) -> tuple[int, int]:
     satp = csr[SATP]
     mode = (satp >> 60) & 0xF
     if priv == PRIV_M or mode == SATP_MODE_BARE:
+        st[WALK_SPAN] = 12
         return vaddr, OK
     levels = 3 if mode == SATP_MODE_SV39 else 4
     va_bits = 12 + 9 * levels
@@ -156,6 +158,9 @@ def translate(vaddr: int, kind: int, csr, st, ram64) -> tuple[int, int]:
             return 0, page_fault(kind)
         napot_mask = (1 << NAPOT_64K_BITS) - 1
         ppn = (ppn & ~napot_mask) | ((vaddr >> 12) & napot_mask)
+        st[WALK_SPAN] = 12 + NAPOT_64K_BITS
+    else:
+        st[WALK_SPAN] = 12 + 9 * level
 
     # Hardware A/D update, as QEMU does.
     new_pte = pte | PTE_A

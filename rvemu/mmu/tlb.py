@@ -27,9 +27,14 @@ def tlb_slot(kind: int, vpn: int) -> int:
     return ((kind << 8) | (vpn & (TLB_ENTRIES - 1))) << 1
 
 
+# After the three tables, one word per entry: log2 of the size of the page it is a 4 KiB
+# piece of (12, or more for a superpage or a Svnapot range), for tlb_forget_page.
+SPANS = 3 * TLB_ENTRIES * 2
+
+
 def new_tlb() -> np.ndarray:
-    tlb = np.zeros(3 * TLB_ENTRIES * 2, dtype=np.int64)
-    tlb[TAG::2] = INVALID
+    tlb = np.zeros(SPANS + 3 * TLB_ENTRIES, dtype=np.int64)
+    tlb[TAG:SPANS:2] = INVALID
     return tlb
 
 
@@ -46,8 +51,20 @@ def tlb_flush_kind(tlb: np.ndarray, kind: int) -> None:
 
 
 @njit(cache=True, inline="always")
-def tlb_fill(tlb: np.ndarray, kind: int, vaddr: int, ram_offset: int) -> None:
+def tlb_fill(tlb: np.ndarray, kind: int, vaddr: int, ram_offset: int, span: int) -> None:
+    """Enter vaddr's 4 KiB page, a piece of a page of 2**span bytes."""
     vpn = vaddr >> 12
     slot = tlb_slot(kind, vpn)
     tlb[slot + TAG] = vpn
     tlb[slot + DELTA] = (ram_offset & ~0xFFF) - (vpn << 12)
+    tlb[SPANS + (slot >> 1)] = span
+
+
+@njit_generic
+def tlb_forget_page(tlb: np.ndarray, vaddr: int) -> None:
+    """sfence.vma of one address: forget every entry of the page holding vaddr (all 4 KiB
+    pieces of a superpage), and keep the rest."""
+    for i in range(3 * TLB_ENTRIES):
+        vpn = tlb[2 * i + TAG]
+        if vpn != INVALID and (vpn << 12) >> tlb[SPANS + i] == vaddr >> tlb[SPANS + i]:
+            tlb[2 * i + TAG] = INVALID
