@@ -46,6 +46,7 @@ COUNTERS = {  # st slot -> what it counts
     S.PROF_CSR_READS: "CSR reads",
     S.PROF_CSR_WRITES: "CSR writes (each ends a stretch)",
     S.PROF_SFENCE: "sfence.vma",
+    S.PROF_FENCE_I: "fence.i",
     S.PROF_REGION_CALLS: "compiled-region calls",
 }
 

@@ -70,7 +70,8 @@ PROF_REGION_CYCLES = PROFILE + 11  # host cycles spent in them (with st[PROFILE]
 # range, 21, 30, 39 for superpages): the TLB keeps it so that sfence.vma of one address
 # forgets every 4 KiB piece of that page and nothing else
 WALK_SPAN = PROFILE + 12
-ST_SIZE = PROFILE + 13
+PROF_FENCE_I = PROFILE + 13  # fence.i
+ST_SIZE = PROFILE + 14
 
 DEBUG_STEP = 1  # stop after one instruction, trap or interrupt
 DEBUG_BREAK = 2  # stop before a pc in st[BREAKPOINTS] (leaving compiled code to the interpreter)
