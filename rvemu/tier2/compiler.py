@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import os
@@ -302,9 +303,15 @@ def code_key(region: str, page_pc: int, paged: bool, ram_base: int, ram_size: in
     """What a region's code depends on: its instructions and where they sit, the mode, the
     RAM it reaches, rvemu's tier-2 sources (the rest of rvemu keys the cache folder, see
     code_cache_dir) and the host CPU the code is generated for."""
-    host = f"{llvm.get_host_cpu_name()} {llvm.get_host_cpu_features().flatten()}"
-    text = f"{region} {page_pc} {paged} {ram_base} {ram_size} {_SOURCES} {host}"
+    text = f"{region} {page_pc} {paged} {ram_base} {ram_size} {_SOURCES} {_host()}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@functools.cache
+def _host() -> str:
+    """The host CPU and its features: asking LLVM each time cost more than the rest of a
+    region's key (Linux's boot looks up thousands)."""
+    return f"{llvm.get_host_cpu_name()} {llvm.get_host_cpu_features().flatten()}"
 
 
 def code_cache_dir() -> Path | None:
