@@ -32,6 +32,10 @@ i8, i64 = ir.IntType(8), ir.IntType(64)
 p64, p8 = i64.as_pointer(), i8.as_pointer()
 SIGNATURE = ir.FunctionType(i64, [p64, p64, p64, p8, p8, p64, i64, p64])
 CONTROL = (BRANCH, JUMP)
+# FENCE orders memory for other harts and devices: one hart that does each access in
+# order needs nothing (as the interpreter, system.py). Linux has one in every lock and
+# atomic; ending regions there left the code after them to the interpreter.
+NO_OPS = frozenset(op for op, r in BY_OP.items() if r.name == "fence")
 
 # Instructions retired before the one being emitted: (count at its block's start, index).
 Retired = tuple[ir.Value, int]
@@ -53,7 +57,7 @@ def compiles(op: int) -> bool:
     record = BY_OP.get(op)
     if record is None:
         return False
-    if record.kind in (ALU, BRANCH, JUMP, LOAD, STORE):
+    if record.kind in (ALU, BRANCH, JUMP, LOAD, STORE) or op in NO_OPS:
         return True
     if record.kind != FP:
         return False
@@ -150,7 +154,11 @@ class RegionEmitter:
             b.store(retired, self.retired)
             b.branch(self.blocks[off])
         else:
-            self.leave(b, self.pc(off), retired, jumped)
+            # Code that runs on into the next page goes on there as a jump would: the
+            # interpreter counts it, so that it gets a region of its own when hot (the
+            # second half of a long unrolled loop, such as Linux's SHA-3 or ECC code).
+            page = self.region.entry & ~0xFFF
+            self.leave(b, self.pc(off), retired, jumped or not page <= off < page + 4096)
 
     def exit_before(self, off: int, retired: Retired) -> ir.Block:
         """The block that leaves for the interpreter to carry on at RAM offset `off` with
@@ -221,6 +229,8 @@ class RegionEmitter:
     # --- one instruction
     def emit_insn(self, b: ir.IRBuilder, ins: Insn, retired: Retired) -> ir.IRBuilder:
         record = BY_OP[ins.op]
+        if ins.op in NO_OPS:
+            return b
         if record.kind == ALU:
             t = self.translator(b, ins, retired)
             self.write(b, ins.rd, t.as_int(t.expression(record.semantics)))
