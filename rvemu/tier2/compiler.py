@@ -24,7 +24,7 @@ from .worker import CompileWorker
 
 NEVER = -(1 << 62)  # a hot counter that can no longer reach the threshold
 UNTRANSLATED = -1  # entry_pc of a region compiled for untranslated code (no pc is odd)
-MAX_COMPILES_PER_PAGE = 16  # past this, code on the page is rewritten too often to pay
+MAX_REWRITES_PER_PAGE = 16  # past this, code on the page is rewritten too often to pay
 
 # Compile regions in a worker process while the guest runs on (needs a second CPU to pay);
 # RVEMU_BACKGROUND_COMPILE=0 compiles them at once, the guest waiting.
@@ -100,7 +100,10 @@ class Tier2:
         self.entry_pc = np.full(len(dc) // 8, UNTRANSLATED, dtype=np.int64)
         # (RAM offset, entry_pc) -> (address, the page's bytes it was compiled from)
         self.compiled: dict[tuple[int, int], tuple[int, bytes]] = {}
-        self.compiles_per_page: dict[int, int] = {}
+        # Per page: a hash of its bytes when code there was last compiled, and how many
+        # times they had changed since the first (rewritten code: JITs, self-patching).
+        self.page_code: dict[int, int] = {}
+        self.rewrites_per_page: dict[int, int] = {}
         self.regions = 0  # regions installed: compiled now or taken from the code cache
         self.cached = 0  # of those, taken from the code cache (on disk, or this process's)
         self.failed = 0  # regions LLVM could not compile (they run interpreted)
@@ -109,6 +112,7 @@ class Tier2:
         self.background = BACKGROUND
         # Regions the worker is compiling: key -> [(RAM offset, entry_pc, page bytes, job)]
         self._waiting: dict[str, list[tuple[int, int, bytes, Job]]] = {}
+        self._waiting_on_page: dict[int, dict[str, Job]] = {}  # page -> those jobs by key
 
     def enter(self, pc: int, off: int, paged: bool) -> None:
         """pc (at RAM offset off) got hot: compile the region starting there (or reuse
@@ -128,9 +132,22 @@ class Tier2:
         if known is not None and known[1] == code:
             self._install(off, entry_pc, known[0], code)
             return
-        if self.compiles_per_page.get(page, 0) >= MAX_COMPILES_PER_PAGE:
+        # (Counting compiles instead left a page of dense code with more than 16 hot entry
+        # points, loop heads and return points, to the interpreter: Linux's crypto tests.)
+        last, now = self.page_code.get(page), hash(code)
+        if last is not None and last != now:
+            self.rewrites_per_page[page] = self.rewrites_per_page.get(page, 0) + 1
+        self.page_code[page] = now
+        if self.rewrites_per_page.get(page, 0) >= MAX_REWRITES_PER_PAGE:
             return
-        self.compiles_per_page[page] = self.compiles_per_page.get(page, 0) + 1
+        if self._covered(page, off, pc, paged):
+            # A region on its way to the worker holds this code: count its jumps again,
+            # and compile it on its own only if it still gets hot once that one runs.
+            # (Else, while the worker is behind, every branch target of a hot page gets
+            # hot and is queued, each a region of much the same code: 109 for one page of
+            # Linux's ECC code, and the queue only grows.)
+            self.hot[index] = 0
+            return
         start = time.perf_counter()
         gc.disable()  # the IR is many small objects; collecting while building only costs
         try:
@@ -140,6 +157,7 @@ class Tier2:
             address = self._cached_code(job)
             if address is None and self.background and self._worker().submit(job):
                 self._waiting.setdefault(job.key, []).append((off, entry_pc, code, job))
+                self._waiting_on_page.setdefault(page, {})[job.key] = job
                 return
             if address is None:
                 address = self._compile(job)
@@ -174,6 +192,7 @@ class Tier2:
             return
         for key, result in self._worker().finished():
             for off, entry_pc, code, job in self._waiting.pop(key, ()):
+                self._waiting_on_page.get(off >> 12, {}).pop(key, None)
                 if isinstance(result, str):
                     self._failed(job.page_pc + (off & 0xFFF), RuntimeError(result))
                     continue
@@ -187,6 +206,15 @@ class Tier2:
                     self._install(off, entry_pc, address, code)
                 else:
                     self.hot[dc_slot(off) >> 3] = 0  # the code changed: count again
+
+    def _covered(self, page: int, off: int, pc: int, paged: bool) -> bool:
+        """Whether a region waiting for the worker has a block starting at `off`, for
+        the same mode and, translated, the same virtual page."""
+        for job in self._waiting_on_page.get(page, {}).values():
+            if off in job.region.blocks and job.paged == paged:
+                if not paged or job.page_pc == pc & ~0xFFF:
+                    return True
+        return False
 
     def _install(self, off: int, entry_pc: int, address: int, code: bytes) -> None:
         slot = dc_slot(off)
