@@ -548,9 +548,11 @@ loop:   csrr    a2, mscratch
     assert compiled_share(compiled) > 0.8  # all but the csrr of each pass, once compiled
 
 
-def test_code_running_on_into_the_next_page_is_compiled_there() -> None:
+@pytest.mark.parametrize("straddle", [False, True])
+def test_code_running_on_into_the_next_page_is_compiled_there(straddle: bool) -> None:
     """A loop body that ends one page and runs on into the next: the region of its head
-    hands over at the page end as a jump would, so the rest is compiled too."""
+    hands over at the page end as a jump would, so the rest is compiled too; also when
+    a 32-bit instruction straddles the two pages (it is never compiled itself)."""
     body = "\n".join("        addi    a0, a0, 3\n        xori    a0, a0, 0x55" for _ in range(20))
     source = f"""
         .text
@@ -560,7 +562,7 @@ _start: li      a0, 0
         li      a1, 3000
         j       loop
         .balign 4096
-        .skip   4096 - 40
+        .skip   4096 - {42 if straddle else 40}
 loop:
 {body}
         addi    a1, a1, -1

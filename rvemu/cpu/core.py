@@ -239,6 +239,21 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
                                 target = code_offset(region_pc, pc, fetch_delta, tlb, paged)
                                 if jumped_to(target, hot, st):
                                     return hot_exit(st, region_pc, target, instret)
+                            elif (region_pc & 0xFFF) == 0xFFE and (
+                                mem[1][(region_pc + fetch_delta) >> 1] & 3
+                            ) == 3:
+                                # It stopped before a 32-bit instruction that straddles
+                                # into the next page (never cached, never compiled): the
+                                # code after that one counts as a jump target, else the
+                                # next page would be interpreted to its first taken jump.
+                                after = region_pc + 4
+                                target = code_offset(after, region_pc, fetch_delta, tlb, paged)
+                                if jumped_to(target, hot, st):
+                                    st[PC] = region_pc
+                                    st[INSTRET] = instret
+                                    st[HOT_PC] = after
+                                    st[HOT_OFF] = target
+                                    return EXIT_HOT
                             pc = region_pc
                             continue
                     elif hot[d >> 3] < 0:
