@@ -239,7 +239,7 @@ class Tier2:
         if off not in region.blocks:
             return None
         page_pc = pc & ~0xFFF
-        key = code_key(repr(region), page_pc, paged, self.ram_base, len(self.ram))
+        key = code_key(region_text(region), page_pc, paged, self.ram_base, len(self.ram))
         return Job(key, region, self.ram_base, len(self.ram), page_pc, paged)
 
     def _cached_code(self, job: Job) -> int | None:
@@ -284,11 +284,38 @@ class Tier2:
             if off + 4 > len(self.ram):
                 return None
             raw |= int(self.ram16[(off >> 1) + 1]) << 16
-        op, rd, rs1, rs2, rs3_rm, imm, length = decode(raw)
-        if not compiles(int(op)) or not available(op, int(self.st[EXTENSIONS])):
-            return None
-        rs3, rm = int(rs3_rm) >> 3, int(rs3_rm) & 7
-        return Insn(off, int(op), int(rd), int(rs1), int(rs2), int(imm), int(length), rm, rs3)
+        extensions = int(self.st[EXTENSIONS])
+        fields = _decoded.get((raw, extensions), _UNSEEN)
+        if fields is _UNSEEN:  # (a call into Numba per instruction cost more than the rest)
+            op, rd, rs1, rs2, rs3_rm, imm, length = decode(raw)
+            fields = None
+            if compiles(int(op)) and available(op, extensions):
+                rs3, rm = int(rs3_rm) >> 3, int(rs3_rm) & 7
+                fields = (int(op), int(rd), int(rs1), int(rs2), int(imm), int(length), rm, rs3)
+            _decoded[raw, extensions] = fields
+        return None if fields is None else Insn(off, *fields)
+
+
+_UNSEEN = object()
+# What _insn_at makes of an instruction's bits with a set of extensions: the fields of its
+# Insn, or None where regions stop. Hot pages are looked at again for each entry on them.
+_decoded: dict[tuple[int, int], tuple | None] = {}
+
+
+def region_text(region: Region) -> str:
+    """A region's blocks and instructions as text, for its key (repr() of the dataclasses
+    says the same at several times the cost)."""
+    return (
+        ";".join(
+            f"{b.start}>{b.fall_through}:"
+            + ",".join(
+                f"{i.off}.{i.op}.{i.rd}.{i.rs1}.{i.rs2}.{i.imm}.{i.length}.{i.rm}.{i.rs3}"
+                for i in b.insns
+            )
+            for b in region.blocks.values()
+        )
+        + f"@{region.entry}"
+    )
 
 
 @dataclass(frozen=True)
