@@ -140,6 +140,13 @@ class Tier2:
         self.page_code[page] = now
         if self.rewrites_per_page.get(page, 0) >= MAX_REWRITES_PER_PAGE:
             return
+        page_key = self._page_key(code, off, pc, paged)
+        start = time.perf_counter()
+        address = self._cached_by_page(page_key)
+        self.seconds += time.perf_counter() - start
+        if address is not None:
+            self._install(off, entry_pc, address, code)
+            return
         if self._covered(page, off, pc, paged):
             # A region on its way to the worker holds this code: count its jumps again,
             # and compile it on its own only if it still gets hot once that one runs.
@@ -154,6 +161,7 @@ class Tier2:
             job = self._job(off, pc, paged)
             if job is None:
                 return
+            self._remember(page_key, job)
             address = self._cached_code(job)
             if address is None and self.background and self._worker().submit(job):
                 self._waiting.setdefault(job.key, []).append((off, entry_pc, code, job))
@@ -257,17 +265,56 @@ class Tier2:
         self._count(job, cached=True)
         return address
 
-    def _count(self, job: Job, cached: bool) -> None:
+    def _count(self, job: Job, cached: bool, instructions: int | None = None) -> None:
         self.regions += 1
-        self.instructions += len(job.region)
+        self.instructions += len(job.region) if instructions is None else instructions
         self.cached += cached
 
     def _load(self, job: Job, code: bytes) -> int:
         """Add a region's object code to the JIT engine; its address."""
-        _, engine = _llvm()
-        engine.add_object_file(llvm.ObjectFileRef.from_data(code))
-        engine.finalize_object()
-        address = _loaded[job.key] = engine.get_function_address(job.name)
+        return _load_object(job.key, code)
+
+    # --- the code cache by page: a region found without finding it again
+    def _page_key(self, code: bytes, off: int, pc: int, paged: bool) -> str:
+        """A key for the region entered at `off`, from what it is a function of: the bytes
+        of its page, the entry, the mode, the extensions (and what code_key adds)."""
+        digest = hashlib.sha256(code)
+        digest.update(f"{off & 0xFFF} {int(self.st[EXTENSIONS])}".encode())
+        return code_key(digest.hexdigest(), pc & ~0xFFF, paged, self.ram_base, len(self.ram))
+
+    def _remember(self, page_key: str, job: Job) -> None:
+        entry = (job.key, len(job.region))
+        if _by_page.get(page_key) != entry:
+            _by_page[page_key] = entry
+            folder = code_cache_dir()
+            if folder is not None:
+                _store(folder / f"{page_key}.k", f"{job.key} {len(job.region)}".encode())
+
+    def _cached_by_page(self, page_key: str) -> int | None:
+        """The address of the region a page key names, if its code is loaded or on disk
+        (None: find the region, whose code may still be in the cache by its own key)."""
+        entry = _by_page.get(page_key)
+        folder = code_cache_dir()
+        if entry is None and folder is not None:
+            try:
+                key, count = (folder / f"{page_key}.k").read_text().split()
+                entry = _by_page[page_key] = (key, int(count))
+            except (OSError, ValueError):
+                return None
+        if entry is None:
+            return None
+        key, count = entry
+        address = _loaded.get(key)
+        if address is None and folder is not None:
+            try:
+                address = _load_object(key, (folder / f"{key}.o").read_bytes())
+            except OSError:
+                return None
+        if address is None:
+            return None
+        self.regions += 1
+        self.instructions += count
+        self.cached += 1
         return address
 
     def _worker(self) -> CompileWorker:
@@ -296,6 +343,17 @@ class Tier2:
         return None if fields is None else Insn(off, *fields)
 
 
+def _load_object(key: str, code: bytes) -> int:
+    """Add a region's object code to the JIT engine; its address."""
+    _, engine = _llvm()
+    engine.add_object_file(llvm.ObjectFileRef.from_data(code))
+    engine.finalize_object()
+    address = _loaded[key] = engine.get_function_address(f"region_{key}")
+    return address
+
+
+# page key (Tier2._page_key) -> (region key, instructions), as the .k files on disk say
+_by_page: dict[str, tuple[str, int]] = {}
 _UNSEEN = object()
 # What _insn_at makes of an instruction's bits with a set of extensions: the fields of its
 # Insn, or None where regions stop. Hot pages are looked at again for each entry on them.
