@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
@@ -217,28 +218,46 @@ class NativeLibrary:
     def function(self, name: str, entry: EntryPoint) -> Callable:
         fn = getattr(self.dll, EXPORT_PREFIX + name)
         fn.restype = _C_TYPES[entry.returns]
-        argtypes, checks = [], []
-        for i, param in enumerate(entry.params):
-            if param.endswith("[]"):
-                argtypes += [ctypes.c_void_p, ctypes.c_int64]
-                checks.append((i, np.dtype(param[:-2])))
-            else:
-                argtypes.append(_C_TYPES[param])
-        fn.argtypes = argtypes
-        arrays = tuple(i for i, _ in checks)
+        scalars = [_C_TYPES[p] for p in entry.params if not p.endswith("[]")]
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, *scalars]
+        return ArrayCall(name, entry, fn)
 
-        def call(*args):  # noqa: ANN002, ANN202
-            flat = list(args)
-            for i, dtype in reversed(checks):
-                a = args[i]
-                if a.dtype != dtype or not a.flags.c_contiguous:
-                    raise TypeError(f"{name}: argument {i} must be a contiguous {dtype} array")
-                flat[i : i + 1] = (a.ctypes.data, len(a))
-            return fn(*flat)
 
-        call.__name__ = name
-        call.arrays = arrays
-        return call
+class ArrayCall:
+    """A library function called with numpy arrays: it takes a table of their addresses
+    and one of their lengths (native_build.c_callable), then the other arguments. The
+    hart calls its loop with the same arrays every time, so the tables are filled again
+    only when an array is not the same object as before (weak references: keeping the
+    arrays alive would keep a discarded machine's RAM)."""
+
+    def __init__(self, name: str, entry: EntryPoint, fn: Callable) -> None:
+        self.__name__ = name
+        self.fn = fn
+        self.params = entry.params
+        self.array_args = [i for i, p in enumerate(entry.params) if p.endswith("[]")]
+        self.scalar_args = [i for i, p in enumerate(entry.params) if not p.endswith("[]")]
+        n = len(self.array_args)
+        self.pointers = (ctypes.c_void_p * max(n, 1))()
+        self.lengths = (ctypes.c_int64 * max(n, 1))()
+        self.tables = (ctypes.addressof(self.pointers), ctypes.addressof(self.lengths))
+        self.before: list[weakref.ref] = []
+
+    def __call__(self, *args):  # noqa: ANN002, ANN204
+        before = self.before
+        if not before or any(
+            ref() is not args[i] for ref, i in zip(before, self.array_args, strict=True)
+        ):
+            self._fill_tables(args)
+        return self.fn(*self.tables, *[args[i] for i in self.scalar_args])
+
+    def _fill_tables(self, args: tuple) -> None:
+        self.before = []
+        for k, i in enumerate(self.array_args):
+            array, dtype = args[i], np.dtype(self.params[i][:-2])
+            if array.dtype != dtype or not array.flags.c_contiguous:
+                raise TypeError(f"{self.__name__}: argument {i} must be a contiguous {dtype} array")
+            self.pointers[k], self.lengths[k] = array.ctypes.data, len(array)
+            self.before.append(weakref.ref(array))
 
 
 class Core:

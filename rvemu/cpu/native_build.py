@@ -3,10 +3,11 @@
 
 Numba compiles each entry point of library NAME afresh (its own on-disk cache holds
 machine code only, and this needs the LLVM IR), wrapped in a C-callable function
-(numba.cfunc) that takes each array as a pointer and a length. Their IR, linked into one
-module, gets position-independent machine code for this host's CPU from LLVM, and the
-system's C compiler links it into a shared library. Calls to Numba's C helpers (raising
-exceptions, the GIL) go through pointers that native.py fills in when it loads the library.
+(numba.cfunc) that takes the arrays as a table of pointers and one of lengths. Their IR,
+linked into one module, gets position-independent machine code for this host's CPU from
+LLVM, and the system's C compiler links it into a shared library. Calls to Numba's C
+helpers (raising exceptions, the GIL) go through pointers that native.py fills in when it
+loads the library.
 """
 
 from __future__ import annotations
@@ -26,24 +27,29 @@ HELPER_DECLARATION = re.compile(r"^declare (.*?)@((?:numba|NRT)_\w+)\(([^)]*)\)(
 
 
 def c_callable(name: str, entry: EntryPoint):  # noqa: ANN201 (a numba.cfunc)
+    """Entry point `name` as a C function (ptrs, lens, scalars...): its array arguments
+    are ptrs[k] (each array's data) and lens[k] (its length), in order, and its other
+    arguments follow as themselves. One call then converts three values, not thirty."""
+    import numpy as np
     from numba import carray, cfunc, types
 
     def numba_type(text: str):  # noqa: ANN202
         return {"int64": types.int64, "bool": types.boolean, "void": types.void}[text]
 
     fn = getattr(import_module(entry.module), entry.function)
-    params, args, signature = [], [], []
+    params, args = ["ptrs", "lens"], []
+    signature = [types.CPointer(types.voidptr), types.CPointer(types.int64)]
+    arrays = 0
     for i, param in enumerate(entry.params):
         if param.endswith("[]"):
-            params += [f"a{i}", f"n{i}"]
-            args.append(f"carray(a{i}, n{i})")
-            signature += [types.CPointer(getattr(types, param[:-2])), types.int64]
+            args.append(f"carray(ptrs[{arrays}], lens[{arrays}], dtype=np.{param[:-2]})")
+            arrays += 1
         else:
             params.append(f"a{i}")
             args.append(f"a{i}")
             signature.append(numba_type(param))
     source = f"def {name}({', '.join(params)}):\n    return fn({', '.join(args)})\n"
-    namespace = {"carray": carray, "fn": fn}
+    namespace = {"carray": carray, "fn": fn, "np": np}
     exec(source, namespace)
     return cfunc(numba_type(entry.returns)(*signature))(namespace[name])
 
