@@ -360,9 +360,8 @@ class Worker:
     def op_snapshot(self, mid: str, args: dict, req: int) -> object:
         slot = self._slot(mid)
         with slot.lock:
-            if slot.state == "created":
-                with self.pool_lock:
-                    machine = self._boot(slot)
+            if slot.state == "created":  # (the state it would start from)
+                machine = self._boot(slot)
                 try:
                     machine.save(args["path"])
                 finally:

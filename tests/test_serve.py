@@ -140,6 +140,19 @@ def test_pause_snapshot_resume_and_restore(server: Server, tmp_path: Path) -> No
     assert r.returncode == 0 and r.stdout == rest, r.stderr
 
 
+def test_snapshot_of_a_machine_not_started(server: Server, tmp_path: Path) -> None:
+    snap = tmp_path / "hello.snap"
+    with Api(server.path) as api:
+        api.request("PUT", "/machines/unstarted", {"kernel": HELLO})
+        api.request("PUT", "/machines/unstarted/snapshot", {"path": str(snap)})
+        api.request("PUT", "/machines/unstarted/actions", {"action_type": "InstanceStart"})
+        assert api.request("GET", "/machines/unstarted/console") == GREETING
+        api.request("DELETE", "/machines/unstarted")
+        console, info = run(api, "from-file", {"snapshot": str(snap)})
+        assert console == GREETING and info["exit_code"] == 0
+        api.request("DELETE", "/machines/from-file")
+
+
 def test_stop_and_delete_a_running_machine(server: Server) -> None:
     sieve = str(IMAGES / "bench-sieve.elf")
     with Api(server.path) as api:
@@ -310,12 +323,13 @@ def readme_block(marker: str) -> str:
     raise AssertionError(f"no sh block with {marker!r} in README.md")
 
 
-def test_readme_server_example_runs_as_written(tmp_path: Path) -> None:
-    """The README's server example, run by bash with its socket in a temporary folder:
-    every `# ...` line under a command is output it must print (`...`: anything)."""
-    block = readme_block("rvemu serve --api-sock")
-    sock = str(tmp_path / "rvemu.sock")
-    script = block.replace("/tmp/rvemu.sock", sock).replace(
+@pytest.mark.parametrize("marker", ["rvemu serve --api-sock", "--save-at main"])
+def test_readme_examples_run_as_written(marker: str, tmp_path: Path) -> None:
+    """The README's sh examples of "Booting many unikernels quickly", run by bash with
+    /tmp/ a temporary folder: each `# ...` line is output they must print, in order
+    (`...`: anything)."""
+    block = readme_block(marker)
+    script = block.replace("/tmp/", f"{tmp_path}/").replace(
         ".venv/bin/rvemu", f"{sys.executable} -m rvemu"
     )
     r = subprocess.run(
@@ -327,4 +341,4 @@ def test_readme_server_example_runs_as_written(tmp_path: Path) -> None:
     for want in expected:
         pattern = re.escape(want).replace(re.escape("..."), ".*")
         assert any(re.fullmatch(pattern, line) for line in lines), (want, r.stdout)
-    assert not os.path.exists(sock)  # (the server removed its socket when it stopped)
+    assert not (tmp_path / "rvemu.sock").exists()  # (a server removes its socket at exit)
