@@ -6,10 +6,10 @@
 - microVMs per second: `hello` machines created, started, run to power-off, their
   console read and their status, then deleted, by several clients at once for a few
   seconds, against QEMU processes two at a time;
-- resident memory per machine: the workers' resident set with N machines paused in the
-  middle of a run (each holding a whole machine), less the guest RAM their guests touched,
-  per machine; and with N machines created and not started. QEMU's is the peak resident
-  set (ru_maxrss) of one `qemu-system-riscv64` running hello.
+- resident memory per machine: the resident set of the server and its workers with N
+  machines paused in the middle of a run (each holding a whole machine), less the guest
+  RAM their guests touched, per machine; and with N machines created and not started.
+  QEMU's is the peak resident set (ru_maxrss) of one `qemu-system-riscv64` running hello.
 """
 
 from __future__ import annotations
@@ -104,12 +104,12 @@ def boot(api: Api, kernel: str, first: list | None = None) -> dict:
 
 
 def first_output(server: Server, kernel: str, runs: int) -> float:
-    """Seconds from the create request to the first console byte (median of `runs`, on
-    a server that has booted the image before)."""
+    """Seconds from the create request to the first console byte (the median of at least
+    20 boots, on a server that has booted the image before)."""
     times = []
     with Api(server.path) as api:
         boot(api, kernel)  # (the first boot of an image prepares its start state)
-        for _ in range(max(runs, 5)):
+        for _ in range(max(runs, 20)):  # (each takes milliseconds: many, for a steady median)
             first: list[float] = []
             start = time.perf_counter()
             boot(api, kernel, first)
@@ -167,26 +167,31 @@ def machines_per_second(server: Server, kernel: str, seconds: float = 2.0, clien
     return sum(counts) / elapsed
 
 
-def worker_memory(api: Api) -> tuple[int, int]:
-    """The workers' resident bytes, and of those their live machines' guest RAM."""
+def resident(api: Api) -> tuple[int, int, int]:
+    """Resident bytes of the server and its workers, of those the workers', and of
+    those the guest RAM of their live machines."""
     stats = api.request("GET", "/stats")
-    return sum(w["rss"] for w in stats), sum(w["guest_ram_resident"] for w in stats)
+    workers = sum(w["rss"] for w in stats["workers"])
+    ram = sum(w["guest_ram_resident"] for w in stats["workers"])
+    return stats["rss"] + workers, workers, ram
 
 
 def memory_per_machine(server: Server, kernel: str, busy: str, counts=(8, 24)) -> dict:
-    """Resident bytes each extra machine costs the workers, beyond its guest's RAM: the
-    difference between `counts[0]` and `counts[1]` machines paused in the middle of a run
-    of `busy` (so that machines the pool held before count as new ones too), per machine;
-    and for machines created and not started."""
+    """Resident bytes each extra machine costs the server and its workers, beyond its
+    guest's RAM: the difference between `counts[0]` and `counts[1]` machines paused in the
+    middle of a run of `busy` (so that machines the pool held before count as new ones
+    too), per machine; and for machines created and not started."""
     out: dict = {}
     with Api(server.path) as api:
         for _ in range(4):  # every worker has its start state and pooled machines
             boot(api, kernel)
-        base, _ = worker_memory(api)
+        base, _, _ = resident(api)
+        stats = api.request("GET", "/stats")
+        out["at_rest_pss_bytes"] = stats["pss"] + sum(w["pss"] for w in stats["workers"])
         created = [f"idle-{os.getpid()}-{i}" for i in range(counts[1])]
         for mid in created:
             api.request("PUT", f"/machines/{mid}", {"kernel": kernel})
-        rss, _ = worker_memory(api)
+        rss, _, _ = resident(api)
         out["created_bytes"] = (rss - base) / len(created)
         for mid in created:
             api.request("DELETE", f"/machines/{mid}")
@@ -200,13 +205,13 @@ def memory_per_machine(server: Server, kernel: str, busy: str, counts=(8, 24)) -
                 api.request("PUT", f"/machines/{mid}/actions", {"action_type": "Pause"})
                 live.append(mid)
             time.sleep(0.2)  # (let the freed memory of anything transient go back)
-            figures.append(worker_memory(api))
+            figures.append(resident(api))
         for mid in live:
             info = api.request("GET", f"/machines/{mid}")
             if info["state"] != "paused":
                 raise RuntimeError(f"{busy} ended before it could be paused: {info}")
             api.request("DELETE", f"/machines/{mid}")
-    (rss0, ram0), (rss1, ram1) = figures
+    (rss0, _, ram0), (rss1, _, ram1) = figures
     extra = counts[1] - counts[0]
     out["paused_bytes"] = (rss1 - rss0 - (ram1 - ram0)) / extra
     out["paused_guest_ram_bytes"] = (ram1 - ram0) / extra
@@ -214,17 +219,28 @@ def memory_per_machine(server: Server, kernel: str, busy: str, counts=(8, 24)) -
     return out
 
 
+# Runs QEMU from a small process and prints its peak resident set: a process's ru_maxrss
+# counts the memory of the process it was forked from until it called exec (and Python
+# starts children with vfork), which for rvemu bench is a few hundred MiB.
+QEMU_RSS = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.execvp(sys.argv[1], sys.argv[1:])
+print(os.wait4(pid, 0)[2].ru_maxrss)
+"""
+
+
 def qemu_rss(kernel: str) -> int:
-    """Peak resident bytes of one QEMU process running `kernel` (ru_maxrss)."""
-    proc = subprocess.Popen(
-        [QEMU, *QEMU_ARGS, "-kernel", kernel],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-    )
-    _, _, usage = os.wait4(proc.pid, 0)
-    proc.returncode = 0
-    return usage.ru_maxrss * 1024
+    """Peak resident bytes of one QEMU process running `kernel` (its ru_maxrss)."""
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", QEMU_RSS, QEMU, *QEMU_ARGS, "-kernel", kernel],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    return int(out.stdout) * 1024
 
 
 def qemu_per_second(kernel: str, seconds: float = 2.0, parallel: int = 2) -> float:
@@ -292,7 +308,11 @@ def print_rows(report: dict, qemu_first_ms: float | None) -> None:
         rss = report.get("qemu_rss_bytes")
         print(
             f"    resident memory per machine   {memory['paused_bytes'] / MIB:6.2f} MiB "
-            f"paused mid-run, beyond {memory['paused_guest_ram_bytes'] / MIB:.2f} MiB of "
-            f"guest RAM touched; {memory['created_bytes'] / 1024:.1f} KiB created"
-            + qemu(f"{rss / MIB:.0f} MiB (whole process, ru_maxrss)" if rss else None)
+            f"beyond its guest's RAM (paused mid-run: {memory['paused_guest_ram_bytes'] / MIB:.2f}"
+            f" MiB); {memory['created_bytes'] / 1024:.1f} KiB created, not started"
+            + qemu(f"{rss / MIB:.0f} MiB a process (ru_maxrss)" if rss else None)
+        )
+        print(
+            f"    the server at rest            {memory['at_rest_pss_bytes'] / MIB:6.0f} MiB "
+            "(server and workers, proportional set: the workers share the loaded core)"
         )

@@ -15,7 +15,8 @@ server holds many, so each has a path of its own:
     PUT    /machines/{id}/snapshot  {"path": FILE}: a snapshot file (`rvemu resume FILE`)
     DELETE /machines/{id}           stop it if it runs, and forget it
     GET    /machines                every machine's status
-    GET    /stats                   each worker's resident memory and machines
+    GET    /stats                   resident memory: the server's, and each worker's with
+                                    its machines' guest RAM
 
 A machine's state is "created", "running", "paused", "exited" (the guest ended the run:
 power-off, tohost, the instruction limit, a halt; `reason` and `exit_code` say how),
@@ -387,8 +388,16 @@ class Server:
         if record.worker.alive:
             await record.worker.call("delete", mid)
 
-    async def stats(self) -> list[dict]:
-        return [await w.call("stats", None) for w in self.workers if w.alive]
+    async def stats(self) -> dict:
+        from .serveworker import pss_bytes, rss_bytes
+
+        workers = [await w.call("stats", None) for w in self.workers if w.alive]
+        return {
+            "rss": rss_bytes(),
+            "pss": pss_bytes(),
+            "machines": len(self.machines),
+            "workers": workers,
+        }
 
     # --- HTTP
     async def connection(self, reader: asyncio.StreamReader, writer) -> None:  # noqa: ANN001

@@ -390,6 +390,7 @@ class Worker:
         return {
             "pid": os.getpid(),
             "rss": rss_bytes(),
+            "pss": pss_bytes(),
             "machines": len(self.slots),
             "live": len(live),
             "guest_ram_resident": ram,
@@ -550,6 +551,19 @@ def rss_bytes() -> int:
     """This process's resident set, from /proc."""
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def pss_bytes() -> int:
+    """This process's proportional set (pages shared with n processes count 1/n), from
+    /proc; 0 where the kernel does not say."""
+    try:
+        with open("/proc/self/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def resident_ram(machines: list[Machine]) -> int:

@@ -172,14 +172,14 @@ def test_stop_and_delete_a_running_machine(server: Server) -> None:
         with pytest.raises(ApiError) as e:
             api.request("GET", "/machines/sieve2")
         assert e.value.status == 404
-        for worker in api.request("GET", "/stats"):
+        for worker in api.request("GET", "/stats")["workers"]:
             assert worker["live"] == 0 or wait_live_zero(api), worker
 
 
 def wait_live_zero(api: Api) -> bool:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if all(w["live"] == 0 for w in api.request("GET", "/stats")):
+        if all(w["live"] == 0 for w in api.request("GET", "/stats")["workers"]):
             return True
         time.sleep(0.05)
     return False
