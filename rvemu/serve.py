@@ -207,8 +207,9 @@ class Record:
 
 # --- the server
 class Server:
-    def __init__(self, path: str, workers: int) -> None:
+    def __init__(self, path: str, workers: int, listener: socket.socket) -> None:
         self.path = path
+        self.listener = listener  # (bound before the workers are forked: they close it)
         self.count = workers
         self.workers: list[WorkerProcess] = []
         self.machines: dict[str, Record] = {}
@@ -437,7 +438,9 @@ class Server:
         stop = loop.create_future()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
-        server = await asyncio.start_unix_server(self.connection, path=self.path, limit=MAX_LINE)
+        server = await asyncio.start_unix_server(
+            self.connection, sock=self.listener, limit=MAX_LINE
+        )
         print(
             f"rvemu serve: listening on {self.path} ({len(self.workers)} workers: "
             f"{' '.join(str(w.pid) for w in self.workers)})",
@@ -637,7 +640,14 @@ def serve(path: str, workers: int) -> int:
     from . import Machine
 
     Machine(memory="1M").hart.warm_up()  # (both copies of the core: every worker has them)
-    server = Server(path, workers)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        listener.bind(path)
+        listener.listen(128)
+    except OSError as e:
+        listener.close()
+        raise OSError(f"{path}: {e.strerror or e}") from None
+    server = Server(path, workers, listener)
     server.start_workers()
     try:
         asyncio.run(server.run())

@@ -301,6 +301,16 @@ def test_boot_through_the_server_exits_as_rvemu_boot(server: Server) -> None:
         assert not [m for m in api.request("GET", "/machines") if m["id"].startswith("boot-")]
 
 
+def test_a_socket_path_that_cannot_serve_is_a_one_line_error(server: Server) -> None:
+    r = rvemu("serve", "--api-sock", server.path)
+    assert (
+        r.returncode == 1
+        and r.stderr == f"rvemu: {server.path}: a server is already listening there\n".encode()
+    )
+    r = rvemu("serve", "--api-sock", "/no/such/folder/api.sock")
+    assert r.returncode == 1 and r.stderr.count(b"\n") == 1 and b"No such file" in r.stderr
+
+
 def test_the_client_loads_neither_numpy_nor_numba(server: Server) -> None:
     code = (
         "import sys; from rvemu.cli import main; status = main(sys.argv[1:]); "
