@@ -24,7 +24,7 @@ import threading
 import time
 from pathlib import Path
 
-from .apiclient import Api, check
+from .apiclient import Api, ApiError, check
 
 QEMU = "qemu-system-riscv64"
 QEMU_ARGS = ["-machine", "virt", "-bios", "none", "-m", "128M", "-nographic", "-monitor", "none"]
@@ -176,6 +176,22 @@ def resident(api: Api) -> tuple[int, int, int]:
     return stats["rss"] + workers, workers, ram
 
 
+def start_and_pause(api: Api, mid: str, kernel: str) -> dict:
+    """Start a machine and pause it at once; again if it ended first (a loaded host may
+    hold this process back for the whole run)."""
+    for _ in range(5):
+        api.request("PUT", f"/machines/{mid}", {"kernel": kernel})
+        api.request("PUT", f"/machines/{mid}/actions", {"action_type": "InstanceStart"})
+        try:
+            api.request("PUT", f"/machines/{mid}/actions", {"action_type": "Pause"})
+            return api.request("GET", f"/machines/{mid}")
+        except ApiError as e:
+            if e.status != 409:
+                raise
+        api.request("DELETE", f"/machines/{mid}")
+    raise RuntimeError(f"{kernel} ended five times before it could be paused")
+
+
 def memory_per_machine(server: Server, kernel: str, busy: str, counts=(8, 24)) -> dict:
     """Resident bytes each extra machine costs the server and its workers, beyond its
     guest's RAM: the difference between `counts[0]` and `counts[1]` machines paused in the
@@ -200,9 +216,7 @@ def memory_per_machine(server: Server, kernel: str, busy: str, counts=(8, 24)) -
         for n in counts:
             while len(live) < n:
                 mid = f"paused-{os.getpid()}-{len(live)}"
-                api.request("PUT", f"/machines/{mid}", {"kernel": busy})
-                api.request("PUT", f"/machines/{mid}/actions", {"action_type": "InstanceStart"})
-                api.request("PUT", f"/machines/{mid}/actions", {"action_type": "Pause"})
+                start_and_pause(api, mid, busy)
                 live.append(mid)
             time.sleep(0.2)  # (let the freed memory of anything transient go back)
             figures.append(resident(api))

@@ -15,9 +15,10 @@ import time
 from pathlib import Path
 
 import pytest
+from toolchain import build_elf
 
 from rvemu.apiclient import Api, ApiError
-from rvemu.benchserve import Server
+from rvemu.benchserve import Server, start_and_pause
 
 REPO = Path(__file__).resolve().parent.parent
 IMAGES = REPO / "build" / "unikernel"
@@ -32,6 +33,12 @@ def server() -> Server:
     )
     with Server(workers=2, cwd=str(REPO)) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def spin() -> str:
+    """A guest that never ends."""
+    return str(build_elf("serve-spin", ".globl _start\n_start: j _start\n"))
 
 
 def run(api: Api, mid: str, config: dict) -> tuple[bytes, dict]:
@@ -107,13 +114,9 @@ def test_pause_snapshot_resume_and_restore(server: Server, tmp_path: Path) -> No
     """A machine paused in the middle of its run, snapshotted through the API, then
     resumed; a second machine made from the snapshot prints exactly what the first
     printed after the snapshot, and both end as an uninterrupted run does."""
-    heap = str(IMAGES / "heap.elf")
     snap = tmp_path / "heap.snap"
     with Api(server.path) as api:
-        api.request("PUT", "/machines/heap", {"kernel": heap})
-        api.request("PUT", "/machines/heap/actions", {"action_type": "InstanceStart"})
-        api.request("PUT", "/machines/heap/actions", {"action_type": "Pause"})
-        paused = api.request("GET", "/machines/heap")
+        paused = start_and_pause(api, "heap", str(IMAGES / "heap.elf"))
         assert paused["state"] == "paused" and paused["instructions"] > 0, paused
         api.request("PUT", "/machines/heap/snapshot", {"path": str(snap)})
         before = api.request("GET", "/machines/heap/console?follow=false") or b""
@@ -153,24 +156,23 @@ def test_snapshot_of_a_machine_not_started(server: Server, tmp_path: Path) -> No
         api.request("DELETE", "/machines/from-file")
 
 
-def test_stop_and_delete_a_running_machine(server: Server) -> None:
-    sieve = str(IMAGES / "bench-sieve.elf")
+def test_stop_and_delete_a_running_machine(server: Server, spin: str) -> None:
     with Api(server.path) as api:
-        api.request("PUT", "/machines/sieve", {"kernel": sieve})
-        api.request("PUT", "/machines/sieve/actions", {"action_type": "InstanceStart"})
-        api.request("PUT", "/machines/sieve/actions", {"action_type": "Stop"})
-        info = api.request("GET", "/machines/sieve")
+        api.request("PUT", "/machines/spin", {"kernel": spin})
+        api.request("PUT", "/machines/spin/actions", {"action_type": "InstanceStart"})
+        api.request("PUT", "/machines/spin/actions", {"action_type": "Stop"})
+        info = api.request("GET", "/machines/spin")
         assert info["state"] == "stopped" and info["reason"] == "stopped", info
         with pytest.raises(ApiError) as e:
-            api.request("PUT", "/machines/sieve/actions", {"action_type": "InstanceStart"})
+            api.request("PUT", "/machines/spin/actions", {"action_type": "InstanceStart"})
         assert e.value.status == 409
-        api.request("DELETE", "/machines/sieve")
+        api.request("DELETE", "/machines/spin")
         # deleting a machine that runs stops it
-        api.request("PUT", "/machines/sieve2", {"kernel": sieve})
-        api.request("PUT", "/machines/sieve2/actions", {"action_type": "InstanceStart"})
-        api.request("DELETE", "/machines/sieve2")
+        api.request("PUT", "/machines/spin2", {"kernel": spin})
+        api.request("PUT", "/machines/spin2/actions", {"action_type": "InstanceStart"})
+        api.request("DELETE", "/machines/spin2")
         with pytest.raises(ApiError) as e:
-            api.request("GET", "/machines/sieve2")
+            api.request("GET", "/machines/spin2")
         assert e.value.status == 404
         for worker in api.request("GET", "/stats")["workers"]:
             assert worker["live"] == 0 or wait_live_zero(api), worker
@@ -260,10 +262,10 @@ def test_malformed_http_and_conflicts(server: Server) -> None:
         api.request("DELETE", "/machines/after-errors")
 
 
-def test_a_worker_that_dies_is_replaced(server: Server) -> None:
+def test_a_worker_that_dies_is_replaced(server: Server, spin: str) -> None:
     """Machines on a worker that died end as failed; the server starts another worker."""
     with Api(server.path) as api:
-        api.request("PUT", "/machines/doomed", {"kernel": str(IMAGES / "bench-sieve.elf")})
+        api.request("PUT", "/machines/doomed", {"kernel": spin})
         api.request("PUT", "/machines/doomed/actions", {"action_type": "InstanceStart"})
         pid = api.request("GET", "/machines/doomed")["worker"]
         os.kill(pid, signal.SIGKILL)
