@@ -16,8 +16,15 @@ def _set_numba_cache_dir() -> None:
     digest = hashlib.sha1()
     for path in sorted(here.rglob("*.py")):
         text = path.read_bytes()
-        # (isa.py and state.py have no njit, but what they define is compiled in)
-        if b"njit" in text or path.name in ("isa.py", "state.py"):
+        # (isa.py, state.py and layout.py have no njit, but what they define is compiled in;
+        # native*.py build and load the core's native libraries, kept in the same folder)
+        if b"njit" in text or path.name in (
+            "isa.py",
+            "state.py",
+            "layout.py",
+            "native.py",
+            "native_build.py",
+        ):
             digest.update(text)
     base = os.environ.get("RVEMU_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "rvemu"

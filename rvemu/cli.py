@@ -207,8 +207,7 @@ def address_range(text: str) -> tuple[int, int]:
 
 
 def print_stats(machine, result) -> None:
-    from .cpu.state import INSNS_PER_TICK, MTIME_BASE
-    from .devices.clint import TIMEBASE_FREQ
+    from .cpu.state import INSNS_PER_TICK, MTIME_BASE, TIMEBASE_FREQ
 
     n = result.instructions
     # mtime since reset: retired instructions plus any time WFI skipped ahead

@@ -12,25 +12,12 @@ import numpy as np
 from numba import njit
 
 from ..cpu.jit import njit_generic
-
-TLB_ENTRIES = 256
-TAG, DELTA = 0, 1  # the two words of an entry
-# No virtual page number (vaddr >> 12, at most 2^51 in magnitude) equals this; -1 would be
-# the page number of the top page of the address space.
-INVALID = 1 << 62
-# Flat layout (one multiply-free index in the hot loop): entry i of table `kind` starts at
-# tlb[((kind << 8) | i) << 1].
+from ..cpu.layout import DELTA, INVALID, TAG, TLB_ENTRIES
 
 
 @njit(cache=True, inline="always")
 def tlb_slot(kind: int, vpn: int) -> int:
     return ((kind << 8) | (vpn & (TLB_ENTRIES - 1))) << 1
-
-
-def new_tlb() -> np.ndarray:
-    tlb = np.zeros(3 * TLB_ENTRIES * 2, dtype=np.int64)
-    tlb[TAG::2] = INVALID
-    return tlb
 
 
 @njit_generic

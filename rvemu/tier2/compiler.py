@@ -9,17 +9,21 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import llvmlite.binding as llvm
 import numpy as np
 
-from ..cpu.decode import available, decode
 from ..cpu.isa import Op
-from ..cpu.memory import DC_OP, DC_RS3RM, DC_TAG, PAGE_REGION, dc_slot
+from ..cpu.layout import DC_OP, DC_RS3RM, DC_TAG, PAGE_REGION, dc_slot
 from ..cpu.state import EXTENSIONS
-from .emit import RegionEmitter, compiles
 from .region import Insn, Region, find_region
 from .worker import CompileWorker
+
+if TYPE_CHECKING:
+    import llvmlite.binding as llvm
+
+# LLVM, Numba and the region emitter are imported where code is first compiled or
+# loaded, not with this module: a guest that never gets hot never loads them.
 
 NEVER = -(1 << 62)  # a hot counter that can no longer reach the threshold
 UNTRANSLATED = -1  # entry_pc of a region compiled for untranslated code (no pc is odd)
@@ -42,8 +46,10 @@ _SOURCES = hashlib.sha1(
 
 
 def _llvm() -> tuple:
-    """One LLVM JIT engine per process (Numba has already initialised LLVM's native target)."""
+    """One LLVM JIT engine per process."""
     global _engine
+    import llvmlite.binding as llvm
+
     if _engine is None:
         target_machine = host_target_machine()
         engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), host_target_machine())
@@ -56,6 +62,8 @@ def host_target_machine() -> llvm.TargetMachineRef:
     about ten times faster than at -O2; the IR passes of _optimize do the optimising that
     matters for this straight-line code. The host CPU's features give a native fused
     multiply-add (the FP fast paths' error terms)."""
+    import llvmlite.binding as llvm
+
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
     return llvm.Target.from_default_triple().create_target_machine(
@@ -69,6 +77,8 @@ def host_target_machine() -> llvm.TargetMachineRef:
 def _optimize(module: llvm.ModuleRef, target_machine: llvm.TargetMachineRef) -> None:
     """A short pipeline: registers-to-SSA for the exit bookkeeping, then folding. The full
     -O2 pipeline costs several times more and makes no faster code for regions."""
+    import llvmlite.binding as llvm
+
     passes = llvm.create_new_function_pass_manager()
     passes.add_sroa_pass()
     passes.add_instruction_combine_pass()
@@ -108,6 +118,15 @@ class Tier2:
         self.background = BACKGROUND
         # Regions the worker is compiling: key -> [(RAM offset, entry_pc, page bytes, job)]
         self._waiting: dict[str, list[tuple[int, int, bytes, Job]]] = {}
+
+    def load_compiler(self) -> None:
+        """Load now what the first hot region would (LLVM, Numba, the emitter and the
+        compiled decoder), e.g. to time compiling apart from the process's start-up."""
+        from ..cpu.decode import decode
+        from .emit import RegionEmitter  # noqa: F401 (imported for its start-up cost)
+
+        decode(0x13)
+        _llvm()
 
     def enter(self, pc: int, off: int, paged: bool) -> None:
         """pc (at RAM offset off) got hot: compile the region starting there (or reuse
@@ -235,6 +254,8 @@ class Tier2:
 
     def _load(self, job: Job, code: bytes) -> int:
         """Add a region's object code to the JIT engine; its address."""
+        import llvmlite.binding as llvm
+
         _, engine = _llvm()
         engine.add_object_file(llvm.ObjectFileRef.from_data(code))
         engine.finalize_object()
@@ -248,6 +269,9 @@ class Tier2:
         return _worker
 
     def _insn_at(self, off: int) -> Insn | None:
+        from ..cpu.decode import available, decode
+        from .emit import compiles
+
         if off & 1 or off + 2 > len(self.ram):
             return None
         raw = int(self.ram16[off >> 1])
@@ -281,6 +305,10 @@ class Job:
 def compile_object(job: Job, target_machine: llvm.TargetMachineRef | None = None) -> bytes:
     """The region's object code (and into the code cache on disk). In a second thread
     or process, pass a target machine of its own."""
+    import llvmlite.binding as llvm
+
+    from .emit import RegionEmitter
+
     target_machine = target_machine or _llvm()[0]
     emitter = RegionEmitter(
         job.region, job.name, job.ram_base, job.ram_size, job.page_pc, job.paged
@@ -302,6 +330,8 @@ def code_key(region: str, page_pc: int, paged: bool, ram_base: int, ram_size: in
     """What a region's code depends on: its instructions and where they sit, the mode, the
     RAM it reaches, rvemu's tier-2 sources (the rest of rvemu keys the cache folder, see
     code_cache_dir) and the host CPU the code is generated for."""
+    import llvmlite.binding as llvm
+
     host = f"{llvm.get_host_cpu_name()} {llvm.get_host_cpu_features().flatten()}"
     text = f"{region} {page_pc} {paged} {ram_base} {ram_size} {_SOURCES} {host}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
