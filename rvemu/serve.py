@@ -637,11 +637,6 @@ def prepare_socket(path: str) -> None:
 def serve(path: str, workers: int) -> int:
     """Load the compiled core, fork the workers, then serve until SIGINT or SIGTERM."""
     prepare_socket(path)
-    # Numba's entry points into the core, not the native library's: the library is for a
-    # process that must start without Numba, and its calls cost more (ctypes converts
-    # every array argument on each call; hello's boot enters the core ~70 times). A warm
-    # server has the time to load Numba once. RVEMU_NATIVE_CORE=1 chooses the library.
-    os.environ.setdefault("RVEMU_NATIVE_CORE", "0")
     from . import Machine
 
     Machine(memory="1M").hart.warm_up()  # (both copies of the core: every worker has them)

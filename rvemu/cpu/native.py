@@ -17,67 +17,16 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
 
 import numpy as np
 
-RUN = (
-    # x, f, csr, st, ram8, ram16, ram32, ram64, tlb, dc, page_flags, hot, entries, entry_pc
-    ("int64[]",) * 4
-    + ("uint8[]", "uint16[]", "uint32[]", "int64[]")
-    + ("int64[]", "int64[]", "uint8[]", "int64[]", "int64[]", "int64[]")
-    + ("int64",)  # budget
-)
-
-
-@dataclass(frozen=True)
-class EntryPoint:
-    module: str
-    function: str
-    returns: str  # "int64", "bool" or "void"
-    params: tuple[str, ...]  # "int64", "bool", or an array: "<dtype>[]"
-    library: str  # which shared library holds it (each is built by its own process)
-
-
-# What Python calls in the compiled code, and nothing else: everything these call is
-# compiled into their library.
-ENTRY_POINTS = {
-    "run_bare": EntryPoint("rvemu.cpu.core", "run_bare", "int64", RUN, "bare"),
-    "run_paged": EntryPoint("rvemu.cpu.core", "run_paged", "int64", RUN, "paged"),
-    "tlb_flush": EntryPoint("rvemu.mmu.tlb", "tlb_flush", "void", ("int64[]",), "bare"),
-    "pmp_changed": EntryPoint("rvemu.mmu.pmp", "pmp_changed", "void", ("int64[]",) * 3, "bare"),
-    "flush_code_pages": EntryPoint(
-        "rvemu.cpu.memory", "flush_code_pages", "void", ("int64[]", "uint8[]"), "bare"
-    ),
-    "invalidate_decoded": EntryPoint(
-        "rvemu.cpu.memory", "invalidate_decoded", "void", ("int64[]", "int64", "int64"), "bare"
-    ),
-    "next_timer_deadline": EntryPoint(
-        "rvemu.cpu.trap", "next_timer_deadline", "int64", ("int64[]", "int64[]"), "bare"
-    ),
-    "is_implemented": EntryPoint("rvemu.cpu.csr", "is_implemented", "bool", ("int64",), "bare"),
-    "accessible": EntryPoint(
-        "rvemu.cpu.csr", "accessible", "bool", ("int64", "int64[]", "int64[]", "bool"), "bare"
-    ),
-    "csr_read": EntryPoint(
-        "rvemu.cpu.csr", "csr_read", "int64", ("int64", "int64[]", "int64[]", "int64"), "bare"
-    ),
-    "csr_write": EntryPoint(
-        "rvemu.cpu.csr",
-        "csr_write",
-        "void",
-        ("int64", "int64", "int64[]", "int64[]", "int64[]", "int64"),
-        "bare",
-    ),
-}
-LIBRARIES = sorted({e.library for e in ENTRY_POINTS.values()})
-EXPORT_PREFIX = "rvemu_"  # a library's symbol for entry point `name` is rvemu_<name>
-HELPER_PREFIX = "rvemu_helper."  # pointers to Numba's C helpers, filled in when loading
+from .entry_points import ENTRY_POINTS, EXPORT_PREFIX, HELPER_PREFIX, LIBRARIES, EntryPoint
 
 _C_TYPES = {"int64": ctypes.c_int64, "bool": ctypes.c_bool, "void": None}
 
@@ -225,10 +174,11 @@ class NativeLibrary:
 
 class ArrayCall:
     """A library function called with numpy arrays: it takes a table of their addresses
-    and one of their lengths (native_build.c_callable), then the other arguments. The
-    hart calls its loop with the same arrays every time, so the tables are filled again
-    only when an array is not the same object as before (weak references: keeping the
-    arrays alive would keep a discarded machine's RAM)."""
+    and one of their lengths (native_build.c_callable), then the other arguments. A hart
+    calls its loop with the same arrays every time, so each thread keeps its tables and
+    fills them again only when an array is not the same object as in its call before
+    (weak references: keeping the arrays alive would keep a discarded machine's RAM).
+    Threads have tables of their own: several machines may run at once (rvemu serve)."""
 
     def __init__(self, name: str, entry: EntryPoint, fn: Callable) -> None:
         self.__name__ = name
@@ -236,28 +186,30 @@ class ArrayCall:
         self.params = entry.params
         self.array_args = [i for i, p in enumerate(entry.params) if p.endswith("[]")]
         self.scalar_args = [i for i, p in enumerate(entry.params) if not p.endswith("[]")]
-        n = len(self.array_args)
-        self.pointers = (ctypes.c_void_p * max(n, 1))()
-        self.lengths = (ctypes.c_int64 * max(n, 1))()
-        self.tables = (ctypes.addressof(self.pointers), ctypes.addressof(self.lengths))
-        self.before: list[weakref.ref] = []
+        self.local = threading.local()
 
     def __call__(self, *args):  # noqa: ANN002, ANN204
-        before = self.before
-        if not before or any(
+        mine = self.local
+        before = getattr(mine, "before", None)
+        if before is None or any(
             ref() is not args[i] for ref, i in zip(before, self.array_args, strict=True)
         ):
-            self._fill_tables(args)
-        return self.fn(*self.tables, *[args[i] for i in self.scalar_args])
+            self._fill_tables(mine, args)
+        return self.fn(*mine.tables, *[args[i] for i in self.scalar_args])
 
-    def _fill_tables(self, args: tuple) -> None:
-        self.before = []
+    def _fill_tables(self, mine: threading.local, args: tuple) -> None:
+        n = max(len(self.array_args), 1)
+        pointers, lengths = (ctypes.c_void_p * n)(), (ctypes.c_int64 * n)()
+        before = []
         for k, i in enumerate(self.array_args):
             array, dtype = args[i], np.dtype(self.params[i][:-2])
             if array.dtype != dtype or not array.flags.c_contiguous:
                 raise TypeError(f"{self.__name__}: argument {i} must be a contiguous {dtype} array")
-            self.pointers[k], self.lengths[k] = array.ctypes.data, len(array)
-            self.before.append(weakref.ref(array))
+            pointers[k], lengths[k] = array.ctypes.data, len(array)
+            before.append(weakref.ref(array))
+        mine.keep = (pointers, lengths)
+        mine.tables = (ctypes.addressof(pointers), ctypes.addressof(lengths))
+        mine.before = before
 
 
 class Core:

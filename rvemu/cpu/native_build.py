@@ -20,7 +20,7 @@ import tempfile
 from importlib import import_module
 from pathlib import Path
 
-from .native import ENTRY_POINTS, EXPORT_PREFIX, HELPER_PREFIX, EntryPoint
+from .entry_points import ENTRY_POINTS, EXPORT_PREFIX, HELPER_PREFIX, EntryPoint
 
 # A declaration of one of Numba's C helpers, e.g. `declare void @numba_gil_ensure(ptr) ...`
 HELPER_DECLARATION = re.compile(r"^declare (.*?)@((?:numba|NRT)_\w+)\(([^)]*)\)(.*)$", re.M)
