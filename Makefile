@@ -45,9 +45,11 @@ apps: packages
 apps-sv39: packages
 	$(MAKE) -C unikernel all OUT=$(CURDIR)/build/unikernel-sv39 EXTRA_CFLAGS=-DLIBOS_SV39
 
-# Compile the core once, so parallel test workers load it from the cache.
+# Compile the core once, so parallel test workers load it from the cache: the native
+# libraries every run loads, and Numba's own copy (the fallback, and what tests call).
 warm: venv
 	$(PY) -c "import rvemu; rvemu.Machine(memory='1M').hart.warm_up()"
+	RVEMU_NATIVE_CORE=0 $(PY) -c "import rvemu; rvemu.Machine(memory='1M').hart.warm_up()"
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -1,15 +1,13 @@
 """`rvemu bench`: guest MIPS, boot latency, the http image's network figures (netbench.py)
 and image sizes, side by side with QEMU.
 
-Speeds are CPU time, so that another process on the machine does not skew them. QEMU's
-MIPS divides the guest instruction count (from rvemu's run of the same image) by QEMU's
-CPU time net of an empty run's (booting and powering off `hello`), each the least of
-several runs: QEMU runs these images in 0.05-0.2 s, so its column is the roughest. rvemu's
-are given twice: *cold*, a fresh process compiling every region (RVEMU_CODE_CACHE=0), as
-QEMU compiles on every run; and *warm*, with the regions in the code cache, as a second
-run of the same image finds them. Regions are compiled at once, the guest waiting
-(RVEMU_BACKGROUND_COMPILE=0), so every CPU second is the measured process's. rvemu's
-figures are the median of --runs runs.
+Speeds are CPU time, so that another process on the machine does not skew them: the CPU
+time of the guest's run alone, on rvemu *cold* (a fresh process compiling every region, as
+QEMU translates on every run) and *warm* (regions from the code cache), and on QEMU with
+its start-up and exit left out (held at reset by its gdb stub, stopped by a watchpoint at
+the program's last store). benchprograms.py says how, runs the rows (rvemu and QEMU
+interleaved, medians of --runs rounds) and has the real-program rows: riscv-tests'
+benchmarks and bench-bytecode, with their own geomean.
 """
 
 from __future__ import annotations
@@ -30,7 +28,14 @@ QEMU_ARGS = ["-machine", "virt", "-bios", "none", "-m", "128M", "-nographic", "-
 
 
 def find_images(folder: Path, only: str | None) -> list[Path]:
-    images = sorted(p for p in folder.glob("bench-*.elf") if not p.name.endswith(".sym.elf"))
+    """The compute benchmarks (bench-*.elf, less the apps that are real-program rows)."""
+    from .benchprograms import REAL_APPS
+
+    images = sorted(
+        p
+        for p in folder.glob("bench-*.elf")
+        if not p.name.endswith(".sym.elf") and p.stem not in REAL_APPS
+    )
     if only:
         images = [p for p in images if only in p.stem]
     return images
@@ -65,52 +70,14 @@ def run_rvemu(elf: Path, runs: int) -> dict:
     }
 
 
-COLD_RUN = """
-import json, sys, time
-from rvemu import Machine
-m = Machine(memory="128M")
-m.load(sys.argv[1])
-m.run(0)
-cpu = time.process_time()
-result = m.run()
-cpu = time.process_time() - cpu
-t = m.hart.tier2
-print(json.dumps([result.reason, result.instructions, cpu, t.regions, t.seconds]))
-"""
-
-
-def run_rvemu_cold(elf: Path, runs: int) -> dict:
-    """Fresh processes that compile every region they need, none from the code cache."""
-    env = {**os.environ, "RVEMU_CODE_CACHE": "0", "RVEMU_BACKGROUND_COMPILE": "0"}
-    cpu, compile_seconds = [], []
-    for _ in range(runs):
-        out = subprocess.run(
-            [sys.executable, "-c", COLD_RUN, str(elf)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=1800,
-        )
-        if out.returncode != 0:
-            raise RuntimeError(f"{elf.name}: cold run failed: {out.stderr.strip()[-500:]}")
-        reason, _, seconds, regions, compiling = json.loads(out.stdout.splitlines()[-1])
-        if reason != "poweroff":
-            raise RuntimeError(f"{elf.name} did not power off on a cold run: {reason}")
-        cpu.append(seconds)
-        compile_seconds.append(compiling)
-    return {
-        "cpu_seconds": statistics.median(cpu),
-        "regions": regions,
-        "compile_seconds": statistics.median(compile_seconds),
-    }
-
-
 QEMU_CPU_RUNS = 5  # at least: QEMU runs these images in 0.05-0.2 s, near its start-up cost
 
 
 def run_qemu(elf: Path, runs: int) -> dict:
-    """QEMU's wall time and time to first output (medians), and its CPU time (user +
-    system): the least of at least QEMU_CPU_RUNS runs, the one least disturbed."""
+    """QEMU's wall time and time to first output (medians) from process start, and its
+    CPU time (user + system) for the whole process, start-up included: the least of at
+    least QEMU_CPU_RUNS runs. (MIPS come from benchprograms.qemu_run, which leaves
+    start-up and exit out.)"""
     times, first_output, cpu = [], [], []
     for _ in range(max(runs, QEMU_CPU_RUNS)):
         start = time.perf_counter()
@@ -214,7 +181,7 @@ def bench(
             with open(json_path, "w") as f:
                 json.dump(report, f, indent=1)
         return 0 if report["network"] else 2
-    if not images or not hello.exists():
+    if not find_images(folder, None) or not hello.exists():
         print(
             f"rvemu: no benchmark images in {folder} (build them with `make apps`)", file=sys.stderr
         )
@@ -224,74 +191,63 @@ def bench(
         print(f"rvemu bench: {QEMU} NOT INSTALLED: QEMU columns are empty", file=sys.stderr)
 
     from . import Machine
+    from .benchprograms import (
+        HEADER,
+        Program,
+        bench_programs,
+        geomean_text,
+        geomeans,
+        measure,
+        method_text,
+        print_wrapped,
+        real_programs,
+        row_text,
+    )
 
     Machine(memory="1M").hart.warm_up()  # load both compiled cores before timing anything
     report: dict = {"runs": runs, "benchmarks": [], "boot": {}, "sizes": image_sizes(folder)}
-    empty = run_qemu(hello, runs)["cpu_seconds"] if have_qemu else None
+    programs = real_programs(folder, only)  # (one loud line if riscv-tests' are missing)
+    report["method"] = method_text(runs, [Program(e.stem, e) for e in images] + programs)
 
     paged = {p.name: p for p in find_images(sv39, only)} if sv39 and sv39.is_dir() else {}
-    if not paged:
+    if not paged and images:
         print(
             "rvemu bench: no Sv39 images (make apps-sv39): the Sv39 column is empty",
             file=sys.stderr,
         )
-    print("guest MIPS by CPU time; rvemu cold = compiling every region, warm = code cache")
-    print(
-        f"{'benchmark':<14}{'instructions':>13}{'rvemu cold':>11}{'warm':>8}{'QEMU':>8}"
-        f"{'cold/QEMU':>10}{'warm/QEMU':>10}{'Sv39 warm':>10}"
-    )
-    ratios: dict[str, list[float]] = {"cold": [], "warm": []}
-    mips_all, mips_sv39 = [], []
+    print_wrapped(report["method"])
+    if images:
+        print("\ncompute: guest MIPS by CPU time; Sv39 warm = the same in S-mode under Sv39")
+        print(f"{HEADER}{'Sv39 warm':>10}")
+    rows, mips_sv39 = [], []
     for elf in images:
-        ours = run_rvemu(elf, runs)
-        cold = run_rvemu_cold(elf, runs)
-        n = ours["instructions"]
-        mips = n / ours["cpu_seconds"] / 1e6
-        cold_mips = n / cold["cpu_seconds"] / 1e6
-        mips_all.append(mips)
-        row = {
-            "name": elf.stem,
-            "instructions": n,
-            "rvemu_seconds": ours["seconds"],
-            "rvemu_cpu_seconds": ours["cpu_seconds"],
-            "rvemu_mips": mips,
-            "rvemu_cold_cpu_seconds": cold["cpu_seconds"],
-            "rvemu_cold_mips": cold_mips,
-            "tier2": {"regions": cold["regions"], "compile_seconds": cold["compile_seconds"]},
-        }
-        qemu_text = cold_ratio = warm_ratio = "-"
-        if have_qemu:
-            theirs = run_qemu(elf, runs)
-            net = max(theirs["cpu_seconds"] - empty, 1e-3)  # (CPU time is counted in ms)
-            row.update(qemu_cpu_seconds=theirs["cpu_seconds"], qemu_net_cpu_seconds=net)
-            row["qemu_mips"] = n / net / 1e6
-            row["ratio"] = mips / row["qemu_mips"]
-            row["cold_ratio"] = cold_mips / row["qemu_mips"]
-            ratios["warm"].append(row["ratio"])
-            ratios["cold"].append(row["cold_ratio"])
-            qemu_text = f"{row['qemu_mips']:.0f}"
-            cold_ratio, warm_ratio = f"{row['cold_ratio']:.2f}", f"{row['ratio']:.2f}"
+        row = measure(Program(elf.stem, elf), runs, have_qemu)
+        del row["output"]
         sv39_text = "-"
         if elf.name in paged:  # the same work in S-mode with Sv39 paging on
             theirs = run_rvemu(paged[elf.name], runs)
             row["rvemu_sv39_mips"] = theirs["instructions"] / theirs["cpu_seconds"] / 1e6
             mips_sv39.append(row["rvemu_sv39_mips"])
             sv39_text = f"{row['rvemu_sv39_mips']:.0f}"
-        report["benchmarks"].append(row)
-        print(
-            f"{elf.stem:<14}{n:>13}{cold_mips:>11.0f}{mips:>8.0f}{qemu_text:>8}"
-            f"{cold_ratio:>10}{warm_ratio:>10}{sv39_text:>10}"
-        )
-    geo = statistics.geometric_mean(mips_all)
-    report["rvemu_geomean_mips"] = geo
-    line = f"{'geomean':<14}{'':>13}{'':>11}{geo:>8.0f}{'':>8}"
-    if ratios["warm"]:
-        report["geomean_ratio"] = {k: statistics.geometric_mean(v) for k, v in ratios.items()}
-        line += f"{report['geomean_ratio']['cold']:>10.2f}{report['geomean_ratio']['warm']:>10.2f}"
-    if len(mips_sv39) == len(mips_all):
-        report["rvemu_sv39_geomean_mips"] = statistics.geometric_mean(mips_sv39)
-        line += f"{report['rvemu_sv39_geomean_mips']:>10.0f}"
-    print(line)
+        rows.append(row)
+        print(f"{row_text(row)}{sv39_text:>10}", flush=True)
+    report["benchmarks"] = rows
+    if rows:
+        geo = geomeans(rows)
+        report["rvemu_geomean_mips"] = geo["rvemu_mips"]
+        line = geomean_text(geo)
+        if "ratio" in geo:
+            report["geomean_ratio"] = {"cold": geo["cold_ratio"], "warm": geo["ratio"]}
+        if len(mips_sv39) == len(rows):
+            report["rvemu_sv39_geomean_mips"] = statistics.geometric_mean(mips_sv39)
+            line += f"{report['rvemu_sv39_geomean_mips']:>10.0f}"
+        print(line)
+
+    real = bench_programs(programs, runs, have_qemu)
+    report["programs"] = real["rows"]
+    if "ratio" in real.get("geomean", {}):
+        geo = real["geomean"]
+        report["programs_geomean_ratio"] = {"cold": geo["cold_ratio"], "warm": geo["ratio"]}
 
     ours = run_rvemu(hello, runs)
     boot = {}
@@ -316,8 +272,8 @@ def bench(
                 f"rvemu {b['rvemu_ms']:.3f} ms"
             )
     print(
-        f"  rvemu process: first output after {boot['rvemu_process_first_output_ms']:.1f} ms "
-        "(process start, warm compile cache)"
+        f"  process start to first output (CLI, cold path: `rvemu boot hello.elf`, warm "
+        f"compile cache): {boot['rvemu_process_first_output_ms']:.1f} ms"
     )
     print(
         f"  rvemu in one process: {boot['rvemu_snapshot_boots_per_second']:.0f} boots/s to "
@@ -328,6 +284,9 @@ def bench(
             f"  QEMU: first output after {boot['qemu_first_output_ms']:.1f} ms, "
             f"power-off after {boot['qemu_total_ms']:.1f} ms (process start)"
         )
+    from .benchserve import serve_bench  # request to first output, microVMs/s, memory
+
+    boot["serve"] = serve_bench(folder, runs, have_qemu, boot.get("qemu_first_output_ms"))
 
     if only is None:
         from .netbench import net_bench

@@ -13,9 +13,8 @@ import time
 from . import fdt
 from .cpu import state as S
 from .cpu.isa import CACHE_BLOCK, extension_bit, isa_extensions, isa_string
-from .cpu.trap import next_timer_deadline
+from .cpu.native import core
 from .devices.bus import Bus
-from .devices.clint import TIMEBASE_FREQ
 from .devices.console import StdinConsole
 from .devices.dma import GuestMemory
 from .devices.goldfish_rtc import GoldfishRtc
@@ -263,7 +262,7 @@ class VirtBoard:
     def _rtc_now(self) -> int:
         if self.clock == "host":
             return time.time_ns()
-        return self.boot_ns + self.mtime() * (1_000_000_000 // TIMEBASE_FREQ)
+        return self.boot_ns + self.mtime() * (1_000_000_000 // S.TIMEBASE_FREQ)
 
     def before_run(self, budget: int) -> int:
         """With --clock host, move mtime up to host time and keep the stretch short so the
@@ -273,11 +272,11 @@ class VirtBoard:
         st = self.hart.st
         now = time.perf_counter()
         if self._clock_t0 is None:
-            self._clock_t0 = now - self.mtime() / TIMEBASE_FREQ
-        host = int((now - self._clock_t0) * TIMEBASE_FREQ)
+            self._clock_t0 = now - self.mtime() / S.TIMEBASE_FREQ
+        host = int((now - self._clock_t0) * S.TIMEBASE_FREQ)
         if self._clock_base_set is not None and int(st[S.MTIME_BASE]) != self._clock_base_set:
             # the guest wrote mtime: follow host time from its new value on
-            self._clock_t0 = now - self.mtime() / TIMEBASE_FREQ
+            self._clock_t0 = now - self.mtime() / S.TIMEBASE_FREQ
             host = self.mtime()
         guest = self.mtime()
         if host > guest:
@@ -285,7 +284,7 @@ class VirtBoard:
         elif guest - host > HOST_CLOCK_SLACK:
             # mtime also advances with instructions inside the hart; a hart running faster
             # than the timebase would pull guest time ahead of the host: let the host catch up
-            time.sleep((guest - host) / TIMEBASE_FREQ)
+            time.sleep((guest - host) / S.TIMEBASE_FREQ)
         self._clock_base_set = int(st[S.MTIME_BASE])
         return min(budget, HOST_CLOCK_BUDGET)
 
@@ -293,20 +292,20 @@ class VirtBoard:
         """The mtime at which the next timed interrupt comes: an enabled timer's (mtimecmp,
         or Sstc's stimecmp) or the RTC alarm, whichever is first; None if neither."""
         deadlines = []
-        timer = int(next_timer_deadline(self.hart.csr, self.hart.st))
+        timer = int(core.next_timer_deadline(self.hart.csr, self.hart.st))
         if timer >= 0:
             deadlines.append(timer)
         rtc = self.rtc
         if rtc.alarm_running and rtc.irq_enabled:
             ns = rtc.alarm_next - rtc.time()
-            deadlines.append(self.mtime() + max(0, -(-ns // (1_000_000_000 // TIMEBASE_FREQ))))
+            deadlines.append(self.mtime() + max(0, -(-ns // (1_000_000_000 // S.TIMEBASE_FREQ))))
         return min(deadlines) if deadlines else None
 
     def seconds_until(self, deadline: int | None) -> float | None:
         """Host seconds until mtime reaches `deadline` (--clock host), None for never."""
         if deadline is None:
             return None
-        return max(0.0, (deadline - self.mtime()) / TIMEBASE_FREQ)
+        return max(0.0, (deadline - self.mtime()) / S.TIMEBASE_FREQ)
 
     # --- device tree
     def dtb(self) -> bytes:
@@ -340,7 +339,7 @@ class VirtBoard:
 
         cpus = root.child("cpus")
         cpus.set("#address-cells", 1).set("#size-cells", 0)
-        cpus.set("timebase-frequency", TIMEBASE_FREQ)
+        cpus.set("timebase-frequency", S.TIMEBASE_FREQ)
         cpu = cpus.child("cpu@0")
         cpu.set("phandle", PHANDLE_CPU).set("device_type", "cpu").set("reg", 0)
         cpu.set("status", "okay").set("compatible", "riscv")

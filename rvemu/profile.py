@@ -89,14 +89,12 @@ class Profile:
     # --- called by Hart.run and Machine.run while profiling
     def hart_run(self, hart: Hart, end: int) -> int:
         """Hart.run's loop, timed."""
-        from .cpu.core import run_bare, run_paged
-
         clock, cycles = time.thread_time, self._cycles
         while True:
             t0 = clock()
             hart.tier2.install_ready()
             t1 = clock()
-            run_core = run_paged if hart._paged else run_bare
+            run_core = hart.core.run_paged if hart._paged else hart.core.run_bare
             c1 = cycles()
             why = int(run_core(*hart._core_args(), end - hart.instret))
             self.core_cycles += cycles() - c1

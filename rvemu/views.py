@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .cpu import state as S
-from .cpu.csr import accessible, csr_read, csr_write, is_implemented
 from .cpu.hart import int64
 from .cpu.names import CSR_NAMES, CSR_NUMBERS, F_NAMES, X_NAMES
+from .cpu.native import core
 
 if TYPE_CHECKING:
     from .machine import Machine
@@ -18,7 +18,7 @@ MASK64 = (1 << 64) - 1
 
 def implemented_csrs() -> list[int]:
     """The CSR numbers the hart has, in order."""
-    return [num for num in range(4096) if is_implemented(num)]
+    return [num for num in range(4096) if core.is_implemented(num)]
 
 
 class Registers:
@@ -40,7 +40,7 @@ class Registers:
             return hart.pc & MASK64
         if kind == "priv":
             return hart.priv
-        return int(csr_read(index, hart.csr, hart.st, hart.instret)) & MASK64
+        return int(core.csr_read(index, hart.csr, hart.st, hart.instret)) & MASK64
 
     def __setitem__(self, name: str, value: int) -> None:
         hart = self.hart
@@ -62,9 +62,9 @@ class Registers:
             priv = int(hart.st[S.PRIV])
             hart.st[S.PRIV] = S.PRIV_M  # as M-mode writes it (read-only ones stay so)
             try:
-                if not accessible(index, hart.csr, hart.st, True):
+                if not core.accessible(index, hart.csr, hart.st, True):
                     raise ValueError(f"{name} is read-only")
-                csr_write(index, value, hart.csr, hart.st, hart.tlb, hart.instret)
+                core.csr_write(index, value, hart.csr, hart.st, hart.tlb, hart.instret)
             finally:
                 hart.st[S.PRIV] = priv
             hart.flush_decoded()
@@ -81,7 +81,7 @@ class Registers:
         if name in ("pc", "priv"):
             return name, 0
         num = CSR_NUMBERS.get(name)
-        if num is not None and is_implemented(num):
+        if num is not None and core.is_implemented(num):
             return "csr", num
         raise KeyError(f"no register {name!r}")
 

@@ -176,6 +176,36 @@ def expect_vm() -> str:
     return f"vm: collatz steps of 1..{limit} total {total}\n"
 
 
+def expect_bytecode() -> str:
+    """The program the guest's bytecode runs, written out in Python."""
+    rounds, fib_n, sieve_n, mask = 5, 22, 30_000, (1 << 64) - 1
+    fnv_offset, fnv_prime = 0xCBF29CE484222325, 0x100000001B3
+    mem = [0] * 65536
+
+    def sieve(n: int) -> int:
+        mem[2:n] = [1] * (n - 2)
+        count = 0
+        for i in range(2, n):
+            if mem[i]:
+                count += 1
+                for j in range(i * i, n, i):
+                    mem[j] = 0
+        return count
+
+    a, b = 0, 1
+    for _ in range(fib_n):
+        a, b = b, a + b
+    total = fnv_offset
+    for r in range(rounds):
+        total = (total + a + sieve(sieve_n + r)) & mask
+        for k in range(sieve_n):
+            total = ((total ^ mem[k]) * fnv_prime) & mask
+    return (
+        f"bytecode: {rounds} rounds of fib({fib_n}), primes below {sieve_n}+r, FNV-1a; "
+        f"checksum 0x{total:016x}\n"
+    )
+
+
 def expect_sha256() -> str:
     size, rounds = 4096, 400
     buf = bytearray(x & 0xFF for x in xorshift32_stream(size))
@@ -297,6 +327,7 @@ BENCHMARKS = {
     "bench-vm": expect_vm,
     "bench-sha256": expect_sha256,
     "bench-nbody": expect_nbody,
+    "bench-bytecode": expect_bytecode,
 }
 APPS = ["hello", "timers", "heap", "files", "entropy", *BENCHMARKS]
 

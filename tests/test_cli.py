@@ -62,6 +62,40 @@ tohost: .dword 0
 fromhost: .dword 0
 """
 
+# The riscv-tests benchmarks' printf: a proxy-kernel write(1, msg, 3) through HTIF (tohost
+# gets the address of [64, fd, buf, len], the host answers in fromhost and puts the result
+# in the first word), then exit with code 0 if the result was 3, else 1.
+HTIF_WRITE = """
+.globl _start
+_start:
+  la a0, magic
+  li t1, 64; sd t1, 0(a0)
+  li t1, 1; sd t1, 8(a0)
+  la t1, msg; sd t1, 16(a0)
+  li t1, 3; sd t1, 24(a0)
+  la t0, tohost
+  sd a0, 0(t0)
+  la t2, fromhost
+1:ld t1, 0(t2)
+  beqz t1, 1b
+  ld a1, 0(a0)
+  addi a1, a1, -3
+  snez a1, a1
+  slli a1, a1, 1
+  ori a1, a1, 1
+  sd a1, 0(t0)
+2:j 2b
+.data
+.balign 64
+magic: .dword 0, 0, 0, 0
+msg: .ascii "hi\\n"
+.section .tohost, "aw"
+.globl tohost
+tohost: .dword 0
+.globl fromhost
+fromhost: .dword 0
+"""
+
 SPIN = """
 .globl _start
 _start:
@@ -174,6 +208,17 @@ def test_rvemu_test_reports_each_test_and_a_closing_line(tmp_path: Path) -> None
 
 
 # riscv-tests style, but it never writes tohost: it spins in a loop that retires forever.
+def test_htif_write_system_call_prints(tmp_path: Path) -> None:
+    """How riscv-tests' benchmarks print: rvemu serves write(2) and answers in fromhost."""
+    from rvemu import Machine
+
+    m = Machine()
+    m.load(str(build(tmp_path, "write", HTIF_WRITE)))
+    result = m.run(max_instructions=10_000)
+    assert (result.reason, result.exit_code, m.console) == ("tohost", 0, b"hi\n")
+    assert "first_output" in m.marks
+
+
 NO_TOHOST = """
 .globl _start
 _start:

@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit
 
 from ..mmu.sv import SATP_MODE_BARE, effective_priv, pmp_may_deny
-from ..mmu.tlb import DELTA, INVALID, TAG, tlb_slot
+from ..mmu.tlb import tlb_slot
 from ..tier2.call import call_region
 from ..tier2.compiler import UNTRANSLATED
 from .bits import sext
@@ -20,7 +20,7 @@ from .execute_gen import HANDOFF
 from .fp_exec import _generated, execute_fp
 from .isa import BY_OP, FP, LOAD, Op
 from .jit import njit_generic
-from .memory import (
+from .layout import (
     DC_IMM,
     DC_MASK,
     DC_OP,
@@ -30,11 +30,11 @@ from .memory import (
     DC_RS2,
     DC_RS3RM,
     DC_TAG,
-    SLOW,
-    WATCHED,
-    dc_slot,
-    fetch_page,
+    DELTA,
+    INVALID,
+    TAG,
 )
+from .memory import SLOW, WATCHED, dc_slot, fetch_page
 from .ops import fp_load_value
 from .state import (
     ACCESS_FETCH,

@@ -7,9 +7,9 @@ is illegal (the hart then raises an illegal-instruction exception).
 
 from numba import njit
 
-from ..devices.clint import mtime
 from ..mmu.pmp import PMP_ENTRIES, pmpaddr_write, pmpcfg_write
 from ..mmu.tlb import tlb_flush
+from .clint import mtime
 from .isa import extension_bit
 from .jit import njit_generic
 from .state import (

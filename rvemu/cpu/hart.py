@@ -3,60 +3,18 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 
-from ..mmu.pmp import pmp_changed
-from ..mmu.tlb import new_tlb, tlb_flush
 from ..tier2.compiler import Tier2
 from . import state as S
-from .core import run_bare, run_paged
 from .isa import ALL_EXTENSIONS
-from .memory import PAGE_CODE, PAGE_REGION, PAGE_WATCH, flush_code_pages, new_decoded_cache
+from .layout import PAGE_CODE, PAGE_REGION, PAGE_WATCH, new_decoded_cache, new_tlb
 from .names import X_NAMES
+from .native import core
 
 # Taken jumps to a pc before the second tier compiles the code there (0: never).
 HOT_THRESHOLD = int(os.environ.get("RVEMU_HOT_THRESHOLD", "1000"))
-
-
-def _cached_copies() -> int:
-    """How many compiled copies of the core's loop Numba's cache holds (0, 1 or 2)."""
-    cache = Path(os.environ["NUMBA_CACHE_DIR"])  # set by rvemu/__init__.py
-    return len(list(cache.rglob("core.compile_run.*.nbc")))
-
-
-_announced = False
-
-
-def _announce_compiling() -> None:
-    """Say so, once per process, before the core is compiled: a new user's first run
-    waits for it, and should know for what and how long."""
-    global _announced
-    if not _announced and _cached_copies() == 0:
-        print(
-            "rvemu: compiling the CPU core for this machine: once, 30-60 s "
-            f"(cached in {os.environ['NUMBA_CACHE_DIR']})",
-            file=sys.stderr,
-            flush=True,
-        )
-    _announced = True
-
-
-def _compile_paged_copy_elsewhere() -> subprocess.Popen | None:
-    both_cached = _cached_copies() >= 2  # one per copy
-    if both_cached or len(os.sched_getaffinity(0)) < 2:
-        return None
-    code = "import rvemu; rvemu.cpu.hart.compile_paged_copy()"
-    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL)
-
-
-def compile_paged_copy() -> None:
-    """Compile (or load) the translated copy of the core; what warm_up's helper runs."""
-    hart = Hart(np.zeros(4096, dtype=np.uint8), 0x8000_0000)
-    run_paged(*hart._core_args(), 0)
 
 
 def int64(value: int) -> int:
@@ -67,6 +25,8 @@ def int64(value: int) -> int:
 class Hart:
     """One RV64GC hart. `x` and `f` are the register files (x has a 33rd scratch slot
     that absorbs writes to x0); `csr` is indexed by CSR number; `st` holds the rest."""
+
+    HOST_SIDE = ("core",)  # not in a snapshot: the compiled code this process loaded
 
     def __init__(self, ram: np.ndarray, ram_base: int, hart_id: int = 0) -> None:
         if len(ram) % 4096:
@@ -84,6 +44,7 @@ class Hart:
         self.st[S.RAM_SIZE] = len(ram)
         self.hart_id = hart_id
         self.tier2 = Tier2(ram, ram_base, self.dc, self.page_flags, self.st)
+        self.core = core  # the compiled entry points (native.py): one set per process
         self._hot_threshold = HOT_THRESHOLD
         self._extensions = ALL_EXTENSIONS
         self._paged = False  # which compiled copy of the core runs (see core.compile_run)
@@ -115,7 +76,7 @@ class Hart:
         self.csr[S.MISA] = S.MISA_VALUE
         self.csr[S.MSTATUS] = S.MSTATUS_UXL | S.MSTATUS_SXL
         self.csr[S.MHARTID] = self.hart_id
-        pmp_changed(self.csr, self.st, self.tlb)  # no rule yet: S and U reach no memory
+        self.core.pmp_changed(self.csr, self.st, self.tlb)  # no rule yet: S and U reach no memory
         self.flush_decoded()
         self._sync_debug()
 
@@ -123,12 +84,11 @@ class Hart:
     def run(self, budget: int) -> int:
         """Run up to `budget` instructions; returns why it stopped (state.EXIT_*)."""
         end = self.instret + budget
-        _announce_compiling()
         if self.profile is not None:
             return self.profile.hart_run(self, end)
         while True:
             self.tier2.install_ready()  # regions the compile worker has finished
-            run_core = run_paged if self._paged else run_bare
+            run_core = self.core.run_paged if self._paged else self.core.run_bare
             why = int(run_core(*self._core_args(), end - self.instret))
             if why == S.EXIT_HOT:
                 pc, off = int(self.st[S.HOT_PC]), int(self.st[S.HOT_OFF])
@@ -139,16 +99,10 @@ class Hart:
                 return why
 
     def warm_up(self) -> None:
-        """Load both compiled copies of the core now (compiling them on a cold cache), so
-        that a guest that turns paging on does not pay for it in the middle of a run.
-        On a cold cache with a second CPU, a helper process compiles the translated copy
-        meanwhile: the two processes share Numba's cache, and the wait about halves."""
-        _announce_compiling()
-        helper = _compile_paged_copy_elsewhere()
-        run_bare(*self._core_args(), 0)
-        if helper is not None:
-            helper.wait()  # if it failed, the next line compiles the copy here instead
-        run_paged(*self._core_args(), 0)
+        """Load both compiled copies of the core now (building them on a new machine), so
+        that a guest that turns paging on does not pay for it in the middle of a run."""
+        self.core.run_bare(*self._core_args(), 0)
+        self.core.run_paged(*self._core_args(), 0)
 
     def _core_args(self) -> tuple:
         return (
@@ -167,9 +121,14 @@ class Hart:
 
     def flush_decoded(self) -> None:
         """Forget decoded instructions: call after writing guest RAM from Python."""
-        flush_code_pages(self.dc, self.page_flags)
+        self.core.flush_code_pages(self.dc, self.page_flags)
         self.page_flags &= ~np.uint8(PAGE_CODE | PAGE_REGION)
-        tlb_flush(self.tlb)
+        self.core.tlb_flush(self.tlb)
+
+    def invalidate_decoded(self, off: int, length: int) -> None:
+        """Forget decoded instructions overlapping RAM [off, off + length) (a device wrote
+        there)."""
+        self.core.invalidate_decoded(self.dc, off, length)
 
     def watch_tohost(self, paddr: int) -> None:
         self.st[S.TOHOST] = paddr
@@ -252,7 +211,7 @@ class Hart:
             for page in range(off >> 12, ((off + length - 1) >> 12) + 1):
                 if 0 <= page < len(self.page_flags):
                     self.page_flags[page] |= PAGE_WATCH
-        tlb_flush(self.tlb)  # stores to watched pages must take the slow path
+        self.core.tlb_flush(self.tlb)  # stores to watched pages must take the slow path
 
     @property
     def hot_threshold(self) -> int:

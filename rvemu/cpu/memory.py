@@ -15,11 +15,13 @@ whole, and the direct path of `paged=False` is only used while PMP denies nothin
 import numpy as np
 from numba import njit
 
-from ..devices.clint import clint_read, clint_write
 from ..mmu.pmp import pmp_check, pmp_page_verdict
 from ..mmu.sv import access_fault, effective_priv, translate
-from ..mmu.tlb import DELTA, TAG, tlb_fill, tlb_flush_kind, tlb_slot
+from ..mmu.tlb import tlb_fill, tlb_flush_kind, tlb_slot
+from . import layout
+from .clint import clint_read, clint_write
 from .jit import njit_generic
+from .layout import DC_ENTRIES, DC_TAG, DELTA, PAGE_CODE, PAGE_REGION, PAGE_WATCH, TAG
 from .state import (
     ACCESS_FETCH,
     ACCESS_LOAD,
@@ -46,27 +48,8 @@ from .state import (
 SLOW = -3  # a store done by the slow path: the hart re-checks interrupts and exits
 WATCHED = -5  # a store that would write a watched range: not done, the hart stops before it
 
-# page flags (one byte per 4 KiB page of RAM)
-PAGE_CODE = 1  # holds decoded instructions: stores must invalidate them
-PAGE_WATCH = 2  # holds the tohost word or a watchpoint: stores must be seen
-PAGE_REGION = 4  # holds compiled regions (rvemu.tier2): a store forgets all of them
 
-# The decoded-instruction cache: DC_ENTRIES direct-mapped slots of 8 words, flat; the slot
-# for the instruction at RAM offset `off` starts at dc_slot(off).
-DC_TAG, DC_OP, DC_RD, DC_RS1, DC_RS2, DC_RS3RM, DC_IMM, DC_RAW = range(8)
-DC_ENTRIES = 1 << 16
-DC_MASK = DC_ENTRIES - 1
-
-
-@njit(cache=True, inline="always")
-def dc_slot(off: int) -> int:
-    return ((off >> 1) & DC_MASK) << 3
-
-
-def new_decoded_cache() -> np.ndarray:
-    dc = np.zeros(DC_ENTRIES * 8, dtype=np.int64)
-    dc[DC_TAG::8] = -1
-    return dc
+dc_slot = njit(cache=True, inline="always")(layout.dc_slot)
 
 
 @njit(cache=True, inline="always")

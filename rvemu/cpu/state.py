@@ -93,6 +93,7 @@ PRIV_U, PRIV_S, PRIV_M = 0, 1, 3
 
 # --- time: the CLINT's 10 MHz timebase advances one tick every INSNS_PER_TICK instructions
 INSNS_PER_TICK = 10
+TIMEBASE_FREQ = 10_000_000  # hw/riscv/virt.c: RISCV_ACLINT_DEFAULT_TIMEBASE_FREQ
 
 # --- CSR numbers (the privileged spec's tables)
 FFLAGS, FRM, FCSR = 0x001, 0x002, 0x003

@@ -2,8 +2,8 @@
 
 from numba import njit
 
-from ..devices.clint import mtime
 from ..mmu.tlb import tlb_flush
+from .clint import mtime
 from .jit import njit_generic
 from .state import (
     EXT_IRQ,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..cpu.memory import PAGE_CODE, PAGE_REGION, invalidate_decoded
+from ..cpu.layout import PAGE_CODE, PAGE_REGION
 
 WHOLE_FLUSH = 1 << 17  # beyond this many bytes, dropping every decoded instruction is cheaper
 
@@ -56,4 +56,4 @@ class GuestMemory:
         if length > WHOLE_FLUSH or (flags & PAGE_REGION).any():
             self.hart.flush_decoded()
         else:
-            invalidate_decoded(self.hart.dc, off, length)
+            self.hart.invalidate_decoded(off, length)

@@ -4,38 +4,21 @@ An entry maps a virtual page number to the host offset of that page in guest RAM
 hit costs one compare: `ram_offset = entry + vaddr`. Loads, stores and fetches have
 separate tables; pages holding decoded instructions or the tohost word never enter the
 store table, so stores that must invalidate decoded code (or exit) take the slow path.
-Everything is flushed whenever the translation context changes (satp, privilege,
-mstatus, sfence.vma).
+Everything is flushed whenever the translation context changes (satp, privilege, PMP,
+mstatus' MPRV, MPP, SUM or MXR, sfence.vma of every address); sfence.vma of one address
+forgets that page's entries only.
 """
 
 import numpy as np
 from numba import njit
 
 from ..cpu.jit import njit_generic
-
-TLB_ENTRIES = 256
-TAG, DELTA = 0, 1  # the two words of an entry
-# No virtual page number (vaddr >> 12, at most 2^51 in magnitude) equals this; -1 would be
-# the page number of the top page of the address space.
-INVALID = 1 << 62
-# Flat layout (one multiply-free index in the hot loop): entry i of table `kind` starts at
-# tlb[((kind << 8) | i) << 1].
+from ..cpu.layout import DELTA, INVALID, SPANS, TAG, TLB_ENTRIES
 
 
 @njit(cache=True, inline="always")
 def tlb_slot(kind: int, vpn: int) -> int:
     return ((kind << 8) | (vpn & (TLB_ENTRIES - 1))) << 1
-
-
-# After the three tables, one word per entry: log2 of the size of the page it is a 4 KiB
-# piece of (12, or more for a superpage or a Svnapot range), for tlb_forget_page.
-SPANS = 3 * TLB_ENTRIES * 2
-
-
-def new_tlb() -> np.ndarray:
-    tlb = np.zeros(SPANS + 3 * TLB_ENTRIES, dtype=np.int64)
-    tlb[TAG:SPANS:2] = INVALID
-    return tlb
 
 
 @njit_generic

@@ -10,17 +10,21 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import llvmlite.binding as llvm
 import numpy as np
 
-from ..cpu.decode import available, decode
 from ..cpu.isa import Op
-from ..cpu.memory import DC_OP, DC_RS3RM, DC_TAG, PAGE_REGION, dc_slot
+from ..cpu.layout import DC_OP, DC_RS3RM, DC_TAG, PAGE_REGION, dc_slot
 from ..cpu.state import EXTENSIONS
-from .emit import RegionEmitter, compiles
 from .region import Insn, Region, find_region
 from .worker import CompileWorker
+
+if TYPE_CHECKING:
+    import llvmlite.binding as llvm
+
+# LLVM, Numba and the region emitter are imported where code is first compiled or
+# loaded, not with this module: a guest that never gets hot never loads them.
 
 NEVER = -(1 << 62)  # a hot counter that can no longer reach the threshold
 UNTRANSLATED = -1  # entry_pc of a region compiled for untranslated code (no pc is odd)
@@ -43,8 +47,10 @@ _SOURCES = hashlib.sha1(
 
 
 def _llvm() -> tuple:
-    """One LLVM JIT engine per process (Numba has already initialised LLVM's native target)."""
+    """One LLVM JIT engine per process."""
     global _engine
+    import llvmlite.binding as llvm
+
     if _engine is None:
         target_machine = host_target_machine()
         engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), host_target_machine())
@@ -57,6 +63,8 @@ def host_target_machine() -> llvm.TargetMachineRef:
     about ten times faster than at -O2; the IR passes of _optimize do the optimising that
     matters for this straight-line code. The host CPU's features give a native fused
     multiply-add (the FP fast paths' error terms)."""
+    import llvmlite.binding as llvm
+
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
     return llvm.Target.from_default_triple().create_target_machine(
@@ -70,6 +78,8 @@ def host_target_machine() -> llvm.TargetMachineRef:
 def _optimize(module: llvm.ModuleRef, target_machine: llvm.TargetMachineRef) -> None:
     """A short pipeline: registers-to-SSA for the exit bookkeeping, then folding. The full
     -O2 pipeline costs several times more and makes no faster code for regions."""
+    import llvmlite.binding as llvm
+
     passes = llvm.create_new_function_pass_manager()
     passes.add_sroa_pass()
     passes.add_instruction_combine_pass()
@@ -113,6 +123,15 @@ class Tier2:
         # Regions the worker is compiling: key -> [(RAM offset, entry_pc, page bytes, job)]
         self._waiting: dict[str, list[tuple[int, int, bytes, Job]]] = {}
         self._waiting_on_page: dict[int, dict[str, Job]] = {}  # page -> those jobs by key
+
+    def load_compiler(self) -> None:
+        """Load now what the first hot region would (LLVM, Numba, the emitter and the
+        compiled decoder), e.g. to time compiling apart from the process's start-up."""
+        from ..cpu.decode import decode
+        from .emit import RegionEmitter  # noqa: F401 (imported for its start-up cost)
+
+        decode(0x13)
+        _llvm()
 
     def enter(self, pc: int, off: int, paged: bool) -> None:
         """pc (at RAM offset off) got hot: compile the region starting there (or reuse
@@ -334,6 +353,9 @@ class Tier2:
         extensions = int(self.st[EXTENSIONS])
         fields = _decoded.get((raw, extensions), _UNSEEN)
         if fields is _UNSEEN:  # (a call into Numba per instruction cost more than the rest)
+            from ..cpu.decode import available, decode
+            from .emit import compiles
+
             op, rd, rs1, rs2, rs3_rm, imm, length = decode(raw)
             fields = None
             if compiles(int(op)) and available(op, extensions):
@@ -345,6 +367,8 @@ class Tier2:
 
 def _load_object(key: str, code: bytes) -> int:
     """Add a region's object code to the JIT engine; its address."""
+    import llvmlite.binding as llvm
+
     _, engine = _llvm()
     engine.add_object_file(llvm.ObjectFileRef.from_data(code))
     engine.finalize_object()
@@ -395,6 +419,10 @@ class Job:
 def compile_object(job: Job, target_machine: llvm.TargetMachineRef | None = None) -> bytes:
     """The region's object code (and into the code cache on disk). In a second thread
     or process, pass a target machine of its own."""
+    import llvmlite.binding as llvm
+
+    from .emit import RegionEmitter
+
     target_machine = target_machine or _llvm()[0]
     emitter = RegionEmitter(
         job.region, job.name, job.ram_base, job.ram_size, job.page_pc, job.paged
@@ -424,6 +452,8 @@ def code_key(region: str, page_pc: int, paged: bool, ram_base: int, ram_size: in
 def _host() -> str:
     """The host CPU and its features: asking LLVM each time cost more than the rest of a
     region's key (Linux's boot looks up thousands)."""
+    import llvmlite.binding as llvm
+
     return f"{llvm.get_host_cpu_name()} {llvm.get_host_cpu_features().flatten()}"
 
 

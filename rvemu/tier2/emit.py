@@ -22,9 +22,9 @@ from ..cpu.decode import X_SCRATCH
 from ..cpu.execute_gen import semantics_namespace
 from ..cpu.fp_state import RM_MAX, dirty, fp_enabled, resolve_rm
 from ..cpu.isa import ALU, BRANCH, BY_OP, FP, JUMP, LOAD, STORE, Record
+from ..cpu.layout import DELTA, TAG, TLB_ENTRIES
 from ..cpu.ops import fp_load_value
 from ..cpu.state import ACCESS_LOAD, ACCESS_STORE, FCSR, MSTATUS
-from ..mmu.tlb import DELTA, TAG, TLB_ENTRIES
 from .region import Block, Insn, Region, static_target
 from .translate import NotTranslatable, Translator
 

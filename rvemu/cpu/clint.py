@@ -1,4 +1,5 @@
-"""CLINT: msip, mtimecmp and mtime (SiFive layout, as QEMU virt maps it at 0x2000000).
+"""The CLINT, served by the hart itself: msip, mtimecmp and mtime (SiFive layout, as QEMU
+virt maps it at 0x2000000).
 
 Guests poll mtime and rearm mtimecmp constantly, so the hart serves the CLINT itself from
 its `st` array instead of exiting to Python. Time advances with retired instructions
@@ -7,14 +8,13 @@ its `st` array instead of exiting to Python. Time advances with retired instruct
 
 from numba import njit
 
-from ..cpu.jit import njit_generic
-from ..cpu.state import INSNS_PER_TICK, MSIP, MTIME_BASE, MTIMECMP
+from .jit import njit_generic
+from .state import INSNS_PER_TICK, MSIP, MTIME_BASE, MTIMECMP
 
 # include/hw/intc/riscv_aclint.h (SiFive CLINT layout)
 MSIP_OFFSET = 0x0
 MTIMECMP_OFFSET = 0x4000
 MTIME_OFFSET = 0xBFF8
-TIMEBASE_FREQ = 10_000_000  # hw/riscv/virt.c: RISCV_ACLINT_DEFAULT_TIMEBASE_FREQ
 
 
 @njit(cache=True, inline="always")

@@ -1,0 +1,141 @@
+"""Build one of the native core's shared libraries (see native.py):
+`python -m rvemu.cpu.native_build NAME OUT.so`.
+
+Numba compiles each entry point of library NAME afresh (its own on-disk cache holds
+machine code only, and this needs the LLVM IR), wrapped in a C-callable function
+(numba.cfunc) that takes the arrays as a table of pointers and one of lengths. Their IR,
+linked into one module, gets position-independent machine code for this host's CPU from
+LLVM, and the system's C compiler links it into a shared library. Calls to Numba's C
+helpers (raising exceptions, the GIL) go through pointers that native.py fills in when it
+loads the library.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from importlib import import_module
+from pathlib import Path
+
+from .entry_points import ENTRY_POINTS, EXPORT_PREFIX, HELPER_PREFIX, EntryPoint
+
+# A declaration of one of Numba's C helpers, e.g. `declare void @numba_gil_ensure(ptr) ...`
+HELPER_DECLARATION = re.compile(r"^declare (.*?)@((?:numba|NRT)_\w+)\(([^)]*)\)(.*)$", re.M)
+
+
+def c_callable(name: str, entry: EntryPoint):  # noqa: ANN201 (a numba.cfunc)
+    """Entry point `name` as a C function (ptrs, lens, scalars...): its array arguments
+    are ptrs[k] (each array's data) and lens[k] (its length), in order, and its other
+    arguments follow as themselves. One call then converts three values, not thirty."""
+    import numpy as np
+    from numba import carray, cfunc, types
+
+    def numba_type(text: str):  # noqa: ANN202
+        return {"int64": types.int64, "bool": types.boolean, "void": types.void}[text]
+
+    fn = getattr(import_module(entry.module), entry.function)
+    params, args = ["ptrs", "lens"], []
+    signature = [types.CPointer(types.voidptr), types.CPointer(types.int64)]
+    arrays = 0
+    for i, param in enumerate(entry.params):
+        if param.endswith("[]"):
+            args.append(f"carray(ptrs[{arrays}], lens[{arrays}], dtype=np.{param[:-2]})")
+            arrays += 1
+        else:
+            params.append(f"a{i}")
+            args.append(f"a{i}")
+            signature.append(numba_type(param))
+    source = f"def {name}({', '.join(params)}):\n    return fn({', '.join(args)})\n"
+    namespace = {"carray": carray, "fn": fn, "np": np}
+    exec(source, namespace)
+    return cfunc(numba_type(entry.returns)(*signature))(namespace[name])
+
+
+def helpers_through_pointers(ir: str) -> tuple[str, list[str]]:
+    """Each Numba helper the IR declares becomes a small function that calls through the
+    pointer @"rvemu_helper.<name>" (filled in at load time); the list of their names goes
+    into the library as @rvemu_helpers, a space-separated string."""
+    names = []
+
+    def through_pointer(match: re.Match) -> str:
+        returns, name, params = match.group(1).strip(), match.group(2), match.group(3)
+        returns = returns.split()[-1]  # (drop attributes such as noalias)
+        types = [p.split()[0] for p in params.split(",") if p.strip()]
+        names.append(name)
+        formal = ", ".join(f"{t} %a{i}" for i, t in enumerate(types))
+        actual = ", ".join(f"{t} %a{i}" for i, t in enumerate(types))
+        pointer = f'@"{HELPER_PREFIX}{name}"'
+        call = f"call {returns} %f({actual})"
+        body = "  ret void" if returns == "void" else f"  ret {returns} %r"
+        return (
+            f"{pointer} = global ptr null\n"
+            f"define internal {returns} @{name}({formal}) {{\n"
+            f"  %f = load ptr, ptr {pointer}\n"
+            f"  {'' if returns == 'void' else '%r = '}{call}\n{body}\n}}"
+        )
+
+    ir = HELPER_DECLARATION.sub(through_pointer, ir)
+    text = " ".join(names)
+    ir += (
+        f"\n@rvemu_helpers.text = private constant [{len(text) + 1} x i8] "
+        f'c"{text}\\00"\n@rvemu_helpers = global ptr @rvemu_helpers.text\n'
+    )
+    return ir, names
+
+
+def build(name: str, out: Path) -> None:
+    import llvmlite.binding as llvm
+
+    module = None
+    for entry_name, entry in ENTRY_POINTS.items():
+        if entry.library != name:
+            continue
+        compiled = c_callable(entry_name, entry)
+        part = llvm.parse_assembly(str(compiled._library._final_module))
+        part.get_function(compiled.native_name).name = EXPORT_PREFIX + entry_name
+        if module is None:
+            module = part
+        else:
+            module.link_in(part)
+    ir, _ = helpers_through_pointers(str(module))
+    module = llvm.parse_assembly(ir)
+    module.verify()
+    machine = llvm.Target.from_default_triple().create_target_machine(
+        cpu=llvm.get_host_cpu_name(),
+        features=llvm.get_host_cpu_features().flatten(),
+        opt=3,
+        reloc="pic",
+        codemodel="default",
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        obj = Path(tmp) / f"{name}.o"
+        obj.write_bytes(machine.emit_object(module))
+        partial = out.with_name(out.name + f".{os.getpid()}")
+        subprocess.run(
+            ["cc", "-shared", "-Wl,-Bsymbolic", "-o", str(partial), str(obj), "-lm"],
+            check=True,
+            capture_output=True,
+        )
+        partial.replace(out)  # (whole or not at all: other processes may be loading it)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python -m rvemu.cpu.native_build NAME OUT.so", file=sys.stderr)
+        return 2
+    name, out = argv
+    with tempfile.TemporaryDirectory() as tmp:
+        # Numba's cache would give machine code without IR: compile afresh, cached nowhere.
+        os.environ["NUMBA_CACHE_DIR"] = tmp
+        import numba
+
+        numba.config.CACHE_DIR = tmp
+        build(name, Path(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
