@@ -3,11 +3,12 @@
 
 Numba compiles each entry point of library NAME afresh (its own on-disk cache holds
 machine code only, and this needs the LLVM IR), wrapped in a C-callable function
-(numba.cfunc) that takes the arrays as a table of pointers and one of lengths. Their IR,
-linked into one module, gets position-independent machine code for this host's CPU from
-LLVM, and the system's C compiler links it into a shared library. Calls to Numba's C
-helpers (raising exceptions, the GIL) go through pointers that native.py fills in when it
-loads the library.
+(numba.cfunc) that takes the arrays as a table of pointers and one of lengths. Numba stops
+at each function's IR as lowered (numba_makes_ir_only); the IR of every function they use,
+linked into one module, is optimised once, gets position-independent machine code for
+this host's CPU from LLVM, and the system's C compiler links it into a shared library.
+Calls to Numba's C helpers (raising exceptions, the GIL) go through pointers that native.py
+fills in when it loads the library.
 """
 
 from __future__ import annotations
@@ -89,17 +90,14 @@ def helpers_through_pointers(ir: str) -> tuple[str, list[str]]:
 def build(name: str, out: Path) -> None:
     import llvmlite.binding as llvm
 
-    module = None
+    libraries, exports = [], {}
     for entry_name, entry in ENTRY_POINTS.items():
         if entry.library != name:
             continue
         compiled = c_callable(entry_name, entry)
-        part = llvm.parse_assembly(str(compiled._library._final_module))
-        part.get_function(compiled.native_name).name = EXPORT_PREFIX + entry_name
-        if module is None:
-            module = part
-        else:
-            module.link_in(part)
+        libraries.append(compiled._library)
+        exports[compiled.native_name] = EXPORT_PREFIX + entry_name
+    module = link(libraries, exports)
     ir, _ = helpers_through_pointers(str(module))
     module = llvm.parse_assembly(ir)
     module.verify()
@@ -110,6 +108,7 @@ def build(name: str, out: Path) -> None:
         reloc="pic",
         codemodel="default",
     )
+    optimise(module, machine)
     with tempfile.TemporaryDirectory() as tmp:
         obj = Path(tmp) / f"{name}.o"
         obj.write_bytes(machine.emit_object(module))
@@ -120,6 +119,87 @@ def build(name: str, out: Path) -> None:
             capture_output=True,
         )
         partial.replace(out)  # (whole or not at all: other processes may be loading it)
+
+
+def link(roots: list, exports: dict[str, str]):  # noqa: ANN201 (an llvmlite module)
+    """One LLVM module holding every Numba library the entry points' libraries use, each
+    once. The entry points' functions are renamed as `exports` says; every other function
+    becomes linkonce_odr, as when Numba links a library into its callers, so that what is
+    not called, or is inlined everywhere, is dropped."""
+    import llvmlite.binding as llvm
+
+    found, seen, todo = [], set(), list(roots)
+    while todo:
+        library = todo.pop()
+        if id(library) not in seen:
+            seen.add(id(library))
+            found.append(library)
+            todo += library._linking_libraries
+    module, defined = None, set()
+    for library in found:
+        part = library._final_module
+        for fn in part.functions:
+            if fn.is_declaration:
+                continue
+            if fn.name in exports:
+                fn.name = exports[fn.name]
+            elif fn.name in defined:  # (already linked from another library: keep that)
+                fn.linkage = llvm.Linkage.linkonce_odr
+            defined.add(fn.name)
+        if module is None:
+            module = llvm.parse_assembly(str(part))
+        else:
+            module.link_in(part, preserve=True)
+    exported = set(exports.values())
+    for fn in module.functions:
+        if not fn.is_declaration and fn.name not in exported:
+            fn.linkage = llvm.Linkage.linkonce_odr
+    return module
+
+
+def optimise(module, machine) -> None:  # noqa: ANN001 (llvmlite's)
+    """The whole library's IR through Numba's pass that removes redundant reference counts,
+    then LLVM's -O3 pipeline as Numba runs it (loop vectorisation on, SLP off)."""
+    import llvmlite.binding as llvm
+
+    tuning = llvm.create_pipeline_tuning_options(speed_level=3)
+    tuning.loop_vectorization = True
+    tuning.slp_vectorization = False
+    passes = llvm.create_pass_builder(machine, tuning)
+    prune = llvm.create_new_module_pass_manager()
+    prune.add_refprune_pass()
+    prune.run(module, passes)
+    passes.getModulePassManager().run(module, passes)
+
+
+def numba_makes_ir_only() -> None:
+    """Numba, in this process, stops at each function's LLVM IR as lowered: link() and
+    optimise() then make one module of them and optimise it once. Numba would optimise
+    each library, again with every library it calls linked in, and make machine code for
+    each with its JIT (about a fifth of the build, all thrown away here). Nothing here calls
+    what Numba compiles, so it needs no Python wrappers, addresses or cache either."""
+    from numba.core import caching, codegen, dispatcher
+
+    def finalize(self: codegen.CPUCodeLibrary) -> None:
+        self._raise_if_finalized()
+        self._finalized = True
+
+    codegen.CPUCodeLibrary.finalize = finalize
+    codegen.CPUCodeLibrary._optimize_functions = lambda self, module: None
+    codegen.JITCodeLibrary.get_pointer_to_function = lambda self, name: 0
+    codegen.JITCPUCodegen._add_module = lambda self, module: None
+    codegen.JITCPUCodegen.set_env = lambda self, env_name, env: None
+    caching.Cache.save_overload = lambda self, sig, data: None
+
+    customize_flags = dispatcher._FunctionCompiler._customize_flags
+
+    def no_wrappers(self, flags):  # noqa: ANN001, ANN202 (not the entry points' cfuncs)
+        flags = customize_flags(self, flags)
+        flags.no_cpython_wrapper = True
+        flags.no_cfunc_wrapper = True
+        return flags
+
+    dispatcher._FunctionCompiler._customize_flags = no_wrappers
 
 
 def main(argv: list[str]) -> int:
@@ -133,6 +213,7 @@ def main(argv: list[str]) -> int:
         import numba
 
         numba.config.CACHE_DIR = tmp
+        numba_makes_ir_only()
         build(name, Path(out))
     return 0
 
