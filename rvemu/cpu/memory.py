@@ -20,7 +20,7 @@ from ..mmu.sv import access_fault, effective_priv, translate
 from ..mmu.tlb import tlb_fill, tlb_flush_kind, tlb_slot
 from . import layout
 from .clint import clint_read, clint_write
-from .jit import njit_generic
+from .jit import njit_generic, njit_inline
 from .layout import DC_ENTRIES, DC_TAG, DELTA, PAGE_CODE, PAGE_REGION, PAGE_WATCH, TAG
 from .state import (
     ACCESS_FETCH,
@@ -77,7 +77,7 @@ def write_ram(mem, off: int, size: int, value: int) -> None:
         mem[0][np.uint64(off)] = np.uint8(value & 0xFF)
 
 
-@njit(cache=True, inline="always")
+@njit_inline
 def load(addr: int, size: int, mem, tlb, csr, st, instret: int, paged: bool) -> tuple[int, int]:
     """(value zero-extended, OK) or (0, MMIO / trap cause). With `paged` False the caller
     knows loads are not translated (see core.translates): RAM is reached directly."""
@@ -93,7 +93,7 @@ def load(addr: int, size: int, mem, tlb, csr, st, instret: int, paged: bool) -> 
     return load_slow(addr, size, mem, tlb, csr, st, instret)
 
 
-@njit(cache=True, inline="always")
+@njit_inline
 def store(addr: int, size: int, value: int, mem, tlb, pagef, dc, csr, st, instret, paged) -> int:
     """OK or SLOW when done; MMIO or a trap cause when not. `paged` as for load; stores
     to pages holding code or the tohost word take the slow path."""
