@@ -56,9 +56,10 @@ def _announce_compiling() -> None:
 
 
 def build_libraries(announce: Callable[[], None]) -> bool:
-    """Build the missing libraries, one process each, in parallel where there are CPUs
-    for it; another process building them meanwhile is waited for (a lock beside them).
-    False if they could not be built: the reason is in core-<name>.failed."""
+    """Build the missing libraries, all in one process (native_build.build: they share
+    most of their code, which is then compiled once); another process building them
+    meanwhile is waited for (a lock beside them). False if they could not be built: the
+    reason is in core-<name>.failed."""
     folder = library_path(LIBRARIES[0]).parent
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "core.lock", "w") as lock:
@@ -70,19 +71,12 @@ def build_libraries(announce: Callable[[], None]) -> bool:
             return True
         announce()
         progress = Progress(len(missing))
-        at_once = min(len(missing), len(os.sched_getaffinity(0)))
-        waiting, running, ok = list(missing), {}, True
-        while waiting or running:
-            while waiting and len(running) < at_once:
-                name = waiting.pop(0)
-                running[name] = _start_build(name)
-            for name, (job, errors) in list(running.items()):
-                if job.poll() is not None:
-                    del running[name]
-                    ok = _finished(name, job, errors) and ok
-                    progress.done += 1
+        job, errors = _start_build(missing)
+        while job.poll() is None:
+            progress.done = sum(library_path(n).exists() for n in missing)
             progress.show()
             time.sleep(0.2)
+        ok = _finished(missing, job, errors)
         progress.end(ok)
         return ok
 
@@ -112,21 +106,25 @@ class Progress:
         return f"rvemu: compiling the CPU core: {self.done} of {self.total} parts done,"
 
 
-def _start_build(name: str) -> tuple[subprocess.Popen, object]:
+def _start_build(names: list[str]) -> tuple[subprocess.Popen, object]:
     errors = tempfile.TemporaryFile(mode="w+")  # (a pipe could fill while we poll)
-    cmd = [sys.executable, "-m", "rvemu.cpu.native_build", name, str(library_path(name))]
+    cmd = [sys.executable, "-m", "rvemu.cpu.native_build"]
+    for name in names:
+        cmd += [name, str(library_path(name))]
     env = {**os.environ, "RVEMU_NATIVE_CORE": "0"}  # (what it builds, it must not load)
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errors, env=env), errors
 
 
-def _finished(name: str, job: subprocess.Popen, errors) -> bool:  # noqa: ANN001
+def _finished(names: list[str], job: subprocess.Popen, errors) -> bool:  # noqa: ANN001
     errors.seek(0)
     text = errors.read().strip()
     errors.close()
-    if job.returncode == 0 and library_path(name).exists():
+    if job.returncode == 0 and all(library_path(n).exists() for n in names):
         return True
     reason = text.splitlines()[-1:] or [f"exit status {job.returncode}"]
-    library_path(name).with_suffix(".failed").write_text(reason[0] + "\n")
+    for name in names:
+        if not library_path(name).exists():
+            library_path(name).with_suffix(".failed").write_text(reason[0] + "\n")
     print(f"\nrvemu: no native core ({reason[0]}); Numba serves it", file=sys.stderr)
     return False
 

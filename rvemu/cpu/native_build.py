@@ -1,5 +1,5 @@
-"""Build one of the native core's shared libraries (see native.py):
-`python -m rvemu.cpu.native_build NAME OUT.so`.
+"""Build the native core's shared libraries (see native.py), in one process:
+`python -m rvemu.cpu.native_build NAME OUT.so [NAME OUT.so ...]`.
 
 Numba compiles each entry point of library NAME afresh (its own on-disk cache holds
 machine code only, and this needs the LLVM IR), wrapped in a C-callable function
@@ -18,6 +18,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import traceback
 from importlib import import_module
 from pathlib import Path
 
@@ -87,9 +88,10 @@ def helpers_through_pointers(ir: str) -> tuple[str, list[str]]:
     return ir, names
 
 
-def build(name: str, out: Path) -> None:
-    import llvmlite.binding as llvm
-
+def compile_library(name: str) -> tuple[list, dict[str, str]]:
+    """Numba's part of library `name`: its entry points compiled (to IR), as the libraries
+    to link and the names to export them by. Numba keeps what it compiled for the next
+    library, which then compiles only what it does not share with this one."""
     libraries, exports = [], {}
     for entry_name, entry in ENTRY_POINTS.items():
         if entry.library != name:
@@ -97,6 +99,13 @@ def build(name: str, out: Path) -> None:
         compiled = c_callable(entry_name, entry)
         libraries.append(compiled._library)
         exports[compiled.native_name] = EXPORT_PREFIX + entry_name
+    return libraries, exports
+
+
+def emit_library(libraries: list, exports: dict[str, str], out: Path) -> None:
+    """LLVM's part: link, optimise, machine code, and the C compiler's shared library."""
+    import llvmlite.binding as llvm
+
     module = link(libraries, exports)
     ir, _ = helpers_through_pointers(str(module))
     module = llvm.parse_assembly(ir)
@@ -110,7 +119,7 @@ def build(name: str, out: Path) -> None:
     )
     optimise(module, machine)
     with tempfile.TemporaryDirectory() as tmp:
-        obj = Path(tmp) / f"{name}.o"
+        obj = Path(tmp) / f"{out.stem}.o"
         obj.write_bytes(machine.emit_object(module))
         partial = out.with_name(out.name + f".{os.getpid()}")
         subprocess.run(
@@ -119,6 +128,36 @@ def build(name: str, out: Path) -> None:
             capture_output=True,
         )
         partial.replace(out)  # (whole or not at all: other processes may be loading it)
+
+
+def build(jobs: list[tuple[str, Path]]) -> bool:
+    """Build each (library, output path) in turn, in this one process: the libraries
+    share most of their functions (slow paths, F/D arithmetic, CSRs), which Numba then
+    compiles once. While Numba compiles the next library, a forked child does the LLVM
+    part of the one before. False if a child failed (it says why on stderr)."""
+    children: list[int] = []
+    try:
+        for k, (name, out) in enumerate(jobs):
+            libraries, exports = compile_library(name)
+            if k == len(jobs) - 1 or not hasattr(os, "fork"):
+                emit_library(libraries, exports, out)
+                continue
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:  # the child: LLVM's part, then leave without Python's clean-up
+                status = 1
+                try:
+                    emit_library(libraries, exports, out)
+                    status = 0
+                except BaseException:  # noqa: BLE001 (reported, and the parent fails)
+                    traceback.print_exc()
+                finally:
+                    sys.stderr.flush()
+                    os._exit(status)
+            children.append(pid)
+    finally:
+        statuses = [os.waitpid(pid, 0)[1] for pid in children]
+    return not any(statuses)
 
 
 def link(roots: list, exports: dict[str, str]):  # noqa: ANN201 (an llvmlite module)
@@ -137,7 +176,7 @@ def link(roots: list, exports: dict[str, str]):  # noqa: ANN201 (an llvmlite mod
             todo += library._linking_libraries
     module, defined = None, set()
     for library in found:
-        part = library._final_module
+        part = library._final_module.clone()  # (the next library links it again)
         for fn in part.functions:
             if fn.is_declaration:
                 continue
@@ -147,9 +186,9 @@ def link(roots: list, exports: dict[str, str]):  # noqa: ANN201 (an llvmlite mod
                 fn.linkage = llvm.Linkage.linkonce_odr
             defined.add(fn.name)
         if module is None:
-            module = llvm.parse_assembly(str(part))
+            module = part
         else:
-            module.link_in(part, preserve=True)
+            module.link_in(part)
     exported = set(exports.values())
     for fn in module.functions:
         if not fn.is_declaration and fn.name not in exported:
@@ -203,10 +242,12 @@ def numba_makes_ir_only() -> None:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: python -m rvemu.cpu.native_build NAME OUT.so", file=sys.stderr)
+    if not argv or len(argv) % 2:
+        print(
+            "usage: python -m rvemu.cpu.native_build NAME OUT.so [NAME OUT.so ...]", file=sys.stderr
+        )
         return 2
-    name, out = argv
+    jobs = [(name, Path(out)) for name, out in zip(argv[::2], argv[1::2], strict=True)]
     with tempfile.TemporaryDirectory() as tmp:
         # Numba's cache would give machine code without IR: compile afresh, cached nowhere.
         os.environ["NUMBA_CACHE_DIR"] = tmp
@@ -214,8 +255,7 @@ def main(argv: list[str]) -> int:
 
         numba.config.CACHE_DIR = tmp
         numba_makes_ir_only()
-        build(name, Path(out))
-    return 0
+        return 0 if build(jobs) else 1
 
 
 if __name__ == "__main__":
