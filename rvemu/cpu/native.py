@@ -48,7 +48,7 @@ def libraries_built() -> bool:
 def _announce_compiling() -> None:
     """A new user's first run waits for this: say for what and how long."""
     print(
-        "rvemu: compiling the CPU core for this machine: once, 30-90 s "
+        "rvemu: compiling the CPU core for this machine: once, about half a minute "
         f"(cached in {library_path(LIBRARIES[0]).parent})",
         file=sys.stderr,
         flush=True,
