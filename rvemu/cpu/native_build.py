@@ -139,12 +139,16 @@ def build(jobs: list[tuple[str, Path]]) -> bool:
     try:
         for k, (name, out) in enumerate(jobs):
             libraries, exports = compile_library(name)
-            if k == len(jobs) - 1 or not hasattr(os, "fork"):
+            pid = None
+            if k < len(jobs) - 1 and hasattr(os, "fork"):
+                sys.stderr.flush()
+                try:
+                    pid = os.fork()
+                except OSError:  # (no process to spare: do it here)
+                    pid = None
+            if pid is None:
                 emit_library(libraries, exports, out)
-                continue
-            sys.stderr.flush()
-            pid = os.fork()
-            if pid == 0:  # the child: LLVM's part, then leave without Python's clean-up
+            elif pid == 0:  # the child: LLVM's part, then leave without Python's clean-up
                 status = 1
                 try:
                     emit_library(libraries, exports, out)
@@ -154,7 +158,8 @@ def build(jobs: list[tuple[str, Path]]) -> bool:
                 finally:
                     sys.stderr.flush()
                     os._exit(status)
-            children.append(pid)
+            else:
+                children.append(pid)
     finally:
         statuses = [os.waitpid(pid, 0)[1] for pid in children]
     return not any(statuses)
