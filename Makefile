@@ -67,6 +67,7 @@ riscv-tests: deps warm
 
 bench: deps apps apps-sv39 warm
 	$(PY) -m rvemu bench
+	$(PY) -m rvemu bench --only guests
 
 # Long fuzzing campaigns (make test runs short ones): mutated images through the loader;
 # every harness of tests/test_fuzz_inputs.py with FUZZ_SCALE times its make-test inputs,

@@ -17,12 +17,12 @@ def _set_numba_cache_dir() -> None:
     for path in sorted(here.rglob("*.py")):
         text = path.read_bytes()
         # (isa.py, state.py and layout.py have no njit, but what they define is compiled in;
-        # native*.py build and load the core's native libraries, kept in the same folder)
+        # entry_points.py and native_build.py make the core's native libraries, kept there too)
         if b"njit" in text or path.name in (
             "isa.py",
             "state.py",
             "layout.py",
-            "native.py",
+            "entry_points.py",
             "native_build.py",
         ):
             digest.update(text)
@@ -37,6 +37,17 @@ def _set_numba_cache_dir() -> None:
 
 _set_numba_cache_dir()
 
-from .machine import Machine, RunResult  # noqa: E402
-
 __all__ = ["Machine", "RunResult"]
+
+
+def __getattr__(name: str) -> object:
+    # The machine is imported when first asked for (rvemu.Machine, or rvemu.cpu and the
+    # other packages it loads), so that a process that needs none (the client of
+    # `rvemu boot --api-sock`) does not load numpy and Numba. Other names are not
+    # looked up here: `from . import initramfs` must not load the machine either.
+    if name in __all__ or name in ("cpu", "mmu", "devices", "tier2"):
+        import importlib
+
+        machine = importlib.import_module(".machine", __name__)
+        return getattr(machine, name) if name in __all__ else globals()[name]
+    raise AttributeError(f"module 'rvemu' has no attribute {name!r}")

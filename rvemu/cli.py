@@ -83,6 +83,10 @@ def machine_from(args: argparse.Namespace, echo: bool):
 
 
 def cmd_boot(args: argparse.Namespace) -> int:
+    if args.api_sock:  # a thin client: the server has the machine (and numpy, and Numba)
+        from .apiclient import boot
+
+        return boot(args)
     from . import firmware
 
     firmware.check(args.elf, args.bios)  # a bad image is reported before anything is set up
@@ -105,7 +109,15 @@ def cmd_boot(args: argparse.Namespace) -> int:
     elif args.save_at:
         result = run_and_save(machine, args)
     else:
+        profile = None
+        if args.profile:
+            from .profile import Profile
+
+            profile = Profile(machine)
         result = machine.run(max_instructions=args.max_instructions)
+        if profile is not None:
+            profile.stop()
+            print(profile.table(), file=sys.stderr)
     return finish(machine, result, args)
 
 
@@ -132,6 +144,12 @@ def run_and_save(machine, args: argparse.Namespace):  # noqa: ANN201 (a RunResul
     machine.save(path)
     left = None if args.max_instructions is None else args.max_instructions - result.instructions
     return machine.run(max_instructions=left)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import serve
+
+    return serve(args.api_sock, args.workers)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -284,12 +302,19 @@ def build_parser() -> argparse.ArgumentParser:
     add_machine_options(boot)
     boot.add_argument("--max-instructions", type=int, default=None, metavar="N")
     boot.add_argument("--stats", action="store_true", help="print run statistics to stderr")
+    boot.add_argument("--profile", action="store_true", help="print where host time went to stderr")
     boot.add_argument(
         "--save-at",
         nargs=2,
         metavar=("WHERE", "FILE"),
         help="save a snapshot to FILE at main (the boot mark) or after N instructions, "
         "then run on (rvemu resume FILE goes on from there)",
+    )
+    boot.add_argument(
+        "--api-sock",
+        metavar="PATH",
+        help="boot on the rvemu serve listening there: this process only streams the "
+        "console and exits with the guest's status",
     )
     debug = boot.add_argument_group("debugging (see README: Debugging a guest)")
     debug.add_argument(
@@ -328,6 +353,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     boot.set_defaults(func=cmd_boot)
 
+    serve = sub.add_parser(
+        "serve",
+        help="serve machines over an HTTP API on a Unix socket (Firecracker's style)",
+        description="An HTTP/1.1 API with JSON bodies on a Unix socket: create machines, "
+        "start, pause and stop them, stream their consoles, take snapshots (see "
+        "rvemu/serve.py, and README: Booting many unikernels quickly).",
+    )
+    serve.add_argument("--api-sock", required=True, metavar="PATH", help="the socket to create")
+    serve.add_argument(
+        "--workers",
+        type=positive,
+        default=len(os.sched_getaffinity(0)),
+        metavar="N",
+        help="worker processes that run the machines (default: one per CPU)",
+    )
+    serve.set_defaults(func=cmd_serve)
+
     resume = sub.add_parser("resume", help="go on from a snapshot (rvemu boot --save-at)")
     resume.add_argument("snapshot", metavar="FILE")
     resume.add_argument("--max-instructions", type=int, default=None, metavar="N")
@@ -359,7 +401,12 @@ def build_parser() -> argparse.ArgumentParser:
     initramfs.add_command(sub)
 
     bench = sub.add_parser("bench", help="guest MIPS, boot latency and sizes beside QEMU")
-    bench.add_argument("--only", metavar="NAME", help="only benchmarks whose name has NAME")
+    bench.add_argument(
+        "--only",
+        metavar="NAME",
+        help="only benchmarks whose name has NAME; 'http' the network figures; 'guests' "
+        "xv6 and Linux beside QEMU ('guests:xv6-boot,xv6-usertests,linux-init' picks rows)",
+    )
     bench.add_argument("--runs", type=int, default=3, metavar="N", help="median of N runs")
     bench.add_argument("--json", metavar="FILE", help="write every figure as JSON")
     bench.add_argument(
@@ -377,14 +424,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .loader import LoadError
-
     try:
         return args.func(args)
-    except LoadError as e:
+    except (ValueError, OSError) as e:
         print(f"rvemu: {one_line(e)}", file=sys.stderr)
         return 1
-    except (ValueError, OSError) as e:
+    except Exception as e:
+        loader = sys.modules.get("rvemu.loader")  # (if it is not loaded, nothing raised one)
+        if loader is None or not isinstance(e, loader.LoadError):
+            raise
         print(f"rvemu: {one_line(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -25,9 +25,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from io import BytesIO
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
-
 EM_RISCV = 243
 TRAILER = "TRAILER!!!"
 
@@ -154,6 +151,9 @@ def module_info(path: str, data: bytes) -> tuple[set[str], set[str]]:
     """What a module provides (its name and aliases) and what must be loaded before it (its
     `depends` and `softdep=pre:` entries), from its .modinfo section. Module names are
     compared with '-' as '_', as the kernel does."""
+    from elftools.common.exceptions import ELFError  # (here: `rvemu` starts without it)
+    from elftools.elf.elffile import ELFFile
+
     try:
         section = ELFFile(BytesIO(data)).get_section_by_name(".modinfo")
         if section is None:

@@ -273,7 +273,10 @@ class Machine:
             why = hart.run(self.board.before_run(budget))
             if why == S.EXIT_BUDGET and hart.instret == before:
                 stalled += budget
-            stop = self._serve_exit(why)
+            if hart.profile is None:
+                stop = self._serve_exit(why)
+            else:
+                stop = hart.profile.serve(self._serve_exit, why)
             if stop is not None:
                 return self._result(*stop, start_instret)
 

@@ -235,7 +235,8 @@ def restore(machine: Machine, snap: dict) -> None:
     machine.fdt_address = m["fdt_address"]
     machine.marks = {name: tuple(mark) for name, mark in m["marks"].items()}
     # (clear_ram dropped the decoded code and regions; _sync_debug below flushes the TLB)
-    hart.tier2.hot[:] = 0
+    if hart.tier2.hot.any():  # (reading leaves a new machine's untouched pages unmapped)
+        hart.tier2.hot[:] = 0
     hart.breakpoints = hart.breakpoints  # a debugger's settings are this machine's
     if machine.tohost is not None:
         hart.watch_tohost(machine.tohost)

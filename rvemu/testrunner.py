@@ -5,9 +5,6 @@ from __future__ import annotations
 import fnmatch
 import os
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
-
-from .loader import LoadError, read_elf
 
 # Instructions a test may run before it counts as failed. The slowest passing official
 # test (rv64uziccid-v-ziccid) retires 86,800. A -v- test of a missing extension ends in a
@@ -20,6 +17,8 @@ DEFAULT_LIMIT = 1_000_000
 def has_tohost(path: str) -> bool:
     """Whether path is an image the loader accepts with a `tohost` symbol (the loader's
     checks first: a malformed file in a folder is skipped, not a crash)."""
+    from .loader import LoadError, read_elf  # (here: `rvemu` starts without pyelftools)
+
     try:
         with open(path, "rb") as f:
             if f.read(4) != b"\x7fELF":
@@ -99,5 +98,7 @@ def run_tests(paths: list[str], jobs: int = 1, limit: int = DEFAULT_LIMIT) -> It
     if jobs <= 1 or len(paths) <= 1:
         yield from (run_one(p, limit) for p in paths)
         return
+    from concurrent.futures import ProcessPoolExecutor
+
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         yield from pool.map(run_one, paths, [limit] * len(paths))

@@ -41,6 +41,9 @@ def test_bench_reports_mips_boot_latency_and_sizes(images: Path, tmp_path: Path)
     assert report["boot"]["main"]["instructions"] < report["boot"]["first_output"]["instructions"]
     assert report["boot"]["rvemu_process_first_output_ms"] > 0
     assert report["boot"]["rvemu_snapshot_boots_per_second"] > 0
+    serve = report["boot"]["serve"]  # (rvemu serve's rows: rvemu/benchserve.py)
+    assert serve["first_output_ms"] > 0 and serve["machines_per_second"] > 0
+    assert serve["memory"]["paused_bytes"] > 0 and "request to first output" in r.stdout
     sizes = {s["image"]: s for s in report["sizes"]}
     assert sizes["hello"]["file"] == (images / "hello.elf").stat().st_size
 

@@ -605,3 +605,74 @@ def test_perf_kernel_gives_the_same_result_with_paging(mode):
         pytest.skip(str(e))
     _, checksum, _ = run_one(elf, "int_mem", mode, 1)
     assert checksum == int_mem_reference(1)
+
+
+# ---------------------------------------------------------------- what keeps the TLB
+
+
+def test_sfence_vma_of_one_address_forgets_that_page_and_keeps_the_others():
+    """sfence.vma rs1 drops that page's entry (its changed PTE is seen) and no other:
+    st[PROF_WALKS] counts the walks, and the page not named is not walked again."""
+
+    def setup(sp: Space) -> dict[str, int]:
+        sp.write(PA1, 0x1111)
+        sp.write(PA2, 0x2222)
+        pte = sp.map(VA1, PA1, V | R | W | A | D)
+        sp.map(VA2, PA2, V | R | W | A | D)
+        return dict(s3=VA1, s4=pte, s6=(PA2 >> 12) << 10 | V | R | W | A | D, s11=VA2)
+
+    sbody = """
+        ld s5, 0(s3)           # walks: VA1
+        ld t1, 0(s11)          # walks: VA2
+        sd s6, 0(s4)           # the PTE now says VA1 -> PA2
+        sfence.vma s3
+        ld s7, 0(s3)           # walks again: must see PA2
+        ld a6, 0(s11)          # VA2 was kept: no walk
+    """
+    m, _, x = run_paged("mmu_sfence_one", setup, sbody)
+    assert (x[S5], x[S7], x[A6]) == (0x1111, 0x2222, 0x2222)
+    assert x[S8] == 9  # the closing ecall
+    assert m.hart.st[S.PROF_WALKS + LOAD] == 3
+
+
+def test_sfence_vma_of_one_address_forgets_every_piece_of_its_superpage():
+    """The TLB holds 4 KiB pieces of a 2 MiB page: sfence.vma of another address in that
+    page must drop them too."""
+    mega, pa_old, pa_new = 0x4020_0000, RAM_BASE + 0x80_0000, RAM_BASE + 0xA0_0000
+
+    def setup(sp: Space) -> dict[str, int]:
+        sp.write(pa_old + 0x5000, 0xAAAA)
+        sp.write(pa_new + 0x5000, 0xBBBB)
+        pte = sp.map(mega, pa_old, V | R | W | A | D, level=1)
+        new = (pa_new >> 12) << 10 | V | R | W | A | D
+        return dict(s3=mega + 0x5000, s4=pte, s6=new, s11=mega + 0x1F_F000)
+
+    sbody = """
+        ld s5, 0(s3)           # the TLB holds the piece at +0x5000
+        sd s6, 0(s4)           # the 2 MiB page moves
+        sfence.vma s11         # named by its last 4 KiB piece
+        ld s7, 0(s3)           # must see the new page
+    """
+    _, _, x = run_paged("mmu_sfence_mega", setup, sbody)
+    assert (x[S5], x[S7]) == (0xAAAA, 0xBBBB)
+    assert x[S8] == 9
+
+
+def test_interrupt_enable_bits_keep_the_tlb():
+    """Linux sets and clears sstatus.SIE around every critical section: that changes no
+    translation, so the TLB stays (no walk again); SUM does (see the test above)."""
+
+    def setup(sp: Space) -> dict[str, int]:
+        sp.write(PA1, 0x3333)
+        sp.map(VA1, PA1, V | R | W | A | D)
+        return dict(s3=VA1)
+
+    sbody = """
+        ld s5, 0(s3)           # walks
+        csrsi sstatus, 2       # SIE on (no interrupt is pending)
+        csrci sstatus, 2       # and off
+        ld s7, 0(s3)           # no walk
+    """
+    m, _, x = run_paged("mmu_sie", setup, sbody)
+    assert (x[S5], x[S7], x[S8]) == (0x3333, 0x3333, 9)
+    assert m.hart.st[S.PROF_WALKS + LOAD] == 1

@@ -754,3 +754,66 @@ work:   li      t0, 20
     t = compiled.hart.tier2
     assert t.regions >= 3  # the loop, the function's entry, the caller after its call
     assert t.instructions < 42 + 2 * 20, "the loop was compiled more than once"
+
+
+def compiled_share(m: Machine) -> float:
+    """The share of the instructions retired that compiled regions retired."""
+    return int(m.hart.st[S.PROF_REGION_INSNS]) / m.hart.instret
+
+
+def test_code_after_what_a_region_cannot_do_is_compiled() -> None:
+    """A loop that starts with a CSR read (as Linux's udelay and jitterentropy loops do):
+    no region can start at its head, so the code after the CSR access counts as a jump
+    target and is compiled; fences are compiled through."""
+    source = f"""
+        .text
+        .option norvc
+        .globl _start
+_start: li      a0, 0
+        li      a1, 3000
+loop:   csrr    a2, mscratch
+        add     a0, a0, a2
+        fence   rw, rw
+        addi    a0, a0, 7
+        xori    a0, a0, 0x55
+        fence
+        slli    a3, a0, 3
+        add     a0, a0, a3
+        addi    a1, a1, -1
+        bnez    a1, loop
+{POWER_OFF}"""
+    compiled, interpreted = (
+        run_source("tier2-after-csr", source, 5),
+        run_source("tier2-after-csr", source, 0),
+    )
+    assert_same_state(compiled, interpreted)
+    assert compiled_share(compiled) > 0.8  # all but the csrr of each pass, once compiled
+
+
+@pytest.mark.parametrize("straddle", [False, True])
+def test_code_running_on_into_the_next_page_is_compiled_there(straddle: bool) -> None:
+    """A loop body that ends one page and runs on into the next: the region of its head
+    hands over at the page end as a jump would, so the rest is compiled too; also when
+    a 32-bit instruction straddles the two pages (it is never compiled itself)."""
+    body = "\n".join("        addi    a0, a0, 3\n        xori    a0, a0, 0x55" for _ in range(20))
+    source = f"""
+        .text
+        .option norvc
+        .globl _start
+_start: li      a0, 0
+        li      a1, 3000
+        j       loop
+        .balign 4096
+        .skip   4096 - {42 if straddle else 40}
+loop:
+{body}
+        addi    a1, a1, -1
+        bnez    a1, loop
+{POWER_OFF}"""
+    compiled, interpreted = (
+        run_source("tier2-next-page", source, 5),
+        run_source("tier2-next-page", source, 0),
+    )
+    assert_same_state(compiled, interpreted)
+    assert compiled.hart.tier2.regions >= 2
+    assert compiled_share(compiled) > 0.9

@@ -331,6 +331,13 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
                             if action != NEW_STRETCH:
                                 return action  # an exit: the hart's pc and instret are saved
                             limit = instret + 1
+                    # A region stops before what it cannot do (an atomic, a CSR access...):
+                    # the code after it is where one can go on, so it counts as a jump
+                    # target does, and becomes a region of its own when it gets hot.
+                    if next_pc == pc + length:
+                        target = code_offset(next_pc, pc, fetch_delta, tlb, paged)
+                        if jumped_to(target, hot, st):
+                            return hot_exit(st, next_pc, target, instret + 1)
 
                 if status != OK:  # a load or store that did not simply complete
                     if status == SLOW:

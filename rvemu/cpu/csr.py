@@ -51,6 +51,7 @@ from .state import (
     MSTATUS_MPP,
     MSTATUS_SD,
     MSTATUS_SXL,
+    MSTATUS_TRANSLATION,
     MSTATUS_TVM,
     MSTATUS_UXL,
     MSTATUS_WRITABLE,
@@ -62,6 +63,7 @@ from .state import (
     PRIV,
     PRIV_M,
     PRIV_S,
+    PROF_TLB_FLUSHES,
     S_INTERRUPTS,
     SATP,
     SCAUSE,
@@ -211,9 +213,9 @@ def csr_write(num: int, value: int, csr, st, tlb, instret: int) -> None:
         csr[FCSR] = value & 0xFF
         csr[MSTATUS] |= MSTATUS_FS
     elif num == MSTATUS:
-        write_mstatus(csr, tlb, value, MSTATUS_WRITABLE)
+        write_mstatus(csr, st, tlb, value, MSTATUS_WRITABLE)
     elif num == SSTATUS:
-        write_mstatus(csr, tlb, value, SSTATUS_VISIBLE)
+        write_mstatus(csr, st, tlb, value, SSTATUS_VISIBLE)
     elif num == MISA:
         pass  # QEMU's virt harts do not let software change misa
     elif num == MEDELEG:
@@ -244,6 +246,7 @@ def csr_write(num: int, value: int, csr, st, tlb, instret: int) -> None:
         mode = (value >> 60) & 0xF
         if mode == 0 or mode == 8 or mode == 9:  # Bare, Sv39, Sv48; others leave satp as is
             csr[SATP] = value & ((0xF << 60) | (0xFFFF << 44) | ((1 << 44) - 1))
+            st[PROF_TLB_FLUSHES] += 1
             tlb_flush(tlb)
     elif num == MCYCLE:
         st[CYCLE_DELTA] = value - instret
@@ -266,12 +269,16 @@ def csr_write(num: int, value: int, csr, st, tlb, instret: int) -> None:
 
 
 @njit_generic
-def write_mstatus(csr, tlb, value: int, mask: int) -> None:
+def write_mstatus(csr, st, tlb, value: int, mask: int) -> None:
     mask &= MSTATUS_WRITABLE
     new = (csr[MSTATUS] & ~mask) | (value & mask)
     if (new & MSTATUS_MPP) == (2 << 11):  # MPP = 2 is reserved: keep the old value
         new = (new & ~MSTATUS_MPP) | (csr[MSTATUS] & MSTATUS_MPP)
     new |= MSTATUS_UXL | MSTATUS_SXL
-    if new != csr[MSTATUS]:
-        csr[MSTATUS] = new
-        tlb_flush(tlb)  # MPRV, MPP, SUM and MXR change what a translation allows
+    old = csr[MSTATUS]
+    csr[MSTATUS] = new
+    if (new ^ old) & MSTATUS_TRANSLATION:
+        # MPRV, MPP, SUM and MXR change what a translation allows. Nothing else does: Linux
+        # sets and clears SIE around every critical section, and those keep the TLB.
+        st[PROF_TLB_FLUSHES] += 1
+        tlb_flush(tlb)

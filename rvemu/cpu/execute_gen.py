@@ -136,7 +136,7 @@ def source() -> str:
         "from rvemu.cpu.execute_gen import HANDOFF",
         "from rvemu.cpu.fp_state import dirty, fp_enabled",
         "from rvemu.cpu.isa import Op",
-        "from rvemu.cpu.jit import njit_generic",
+        "from rvemu.cpu.jit import njit_generic, njit_inline",
         "from rvemu.cpu.memory import load, store",
         *(f"from {m} import *  # noqa: F403" for m in SEMANTICS_MODULES),
         "from rvemu.cpu.state import CAUSE_ILLEGAL, MSTATUS, OK",
@@ -155,8 +155,10 @@ def source() -> str:
     lines += [
         "",
         "",
-        # LLVM inlines it (Numba's own inlining copies its IR and took most of the compile)
-        "@njit(cache=True, forceinline=True)",
+        # LLVM inlines it (Numba's own inlining copies its IR and took most of the compile).
+        # With plain types it is compiled once for both copies of the loop: `paged` only
+        # goes on to load and store, and LLVM folds it there.
+        "@njit_inline",
         "def execute(op, rd, rs1, rs2, imm, pc, next_pc, x, f, mem, tlb, pagef, dc, csr, st,"
         " instret, paged):",
         "    status = OK",

@@ -6,11 +6,11 @@ compiled once beside it.
 """
 
 import numpy as np
-from numba import njit
 
 from .execute_gen import load_module
 from .fp_state import RM_MAX, dirty, fp_enabled, resolve_rm
 from .isa import BY_OP, Op
+from .jit import njit_inline
 from .state import FCSR, MSTATUS
 
 _generated = load_module()
@@ -22,7 +22,7 @@ for _op, _record in BY_OP.items():
     USES_RM[_op] = int(_record.uses_rm)
 
 
-@njit(cache=True, inline="always")
+@njit_inline  # (both copies of the loop share one compile; LLVM inlines it into each)
 def execute_fp(op, rd, rs1, rs2, rs3_rm, x, f, csr) -> bool:
     """Execute an F/D computational instruction; False when it is illegal."""
     if not fp_enabled(csr[MSTATUS]):

@@ -52,6 +52,7 @@ class Hart:
         self._watchpoints: tuple[tuple[int, int], ...] = ()  # (RAM offset, length)
         self._stepping = False
         self._interrupts_held = False
+        self.profile = None  # a rvemu.profile.Profile times what run does
         self.reset()
 
     def reset(self, pc: int = 0) -> None:
@@ -83,6 +84,8 @@ class Hart:
     def run(self, budget: int) -> int:
         """Run up to `budget` instructions; returns why it stopped (state.EXIT_*)."""
         end = self.instret + budget
+        if self.profile is not None:
+            return self.profile.hart_run(self, end)
         while True:
             self.tier2.install_ready()  # regions the compile worker has finished
             run_core = self.core.run_paged if self._paged else self.core.run_bare

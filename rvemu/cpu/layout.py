@@ -56,7 +56,12 @@ TAG, DELTA = 0, 1  # the two words of an entry
 INVALID = 1 << 62
 
 
+# After the three tables, one word per entry: log2 of the size of the page it is a 4 KiB
+# piece of (12, or more for a superpage or a Svnapot range), for mmu/tlb.tlb_forget_page.
+SPANS = 3 * TLB_ENTRIES * 2
+
+
 def new_tlb() -> np.ndarray:
-    tlb = np.zeros(3 * TLB_ENTRIES * 2, dtype=np.int64)
-    tlb[TAG::2] = INVALID
+    tlb = np.zeros(SPANS + 3 * TLB_ENTRIES, dtype=np.int64)
+    tlb[TAG:SPANS:2] = INVALID
     return tlb

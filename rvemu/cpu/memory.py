@@ -20,7 +20,7 @@ from ..mmu.sv import access_fault, effective_priv, translate
 from ..mmu.tlb import tlb_fill, tlb_flush_kind, tlb_slot
 from . import layout
 from .clint import clint_read, clint_write
-from .jit import njit_generic
+from .jit import njit_generic, njit_inline
 from .layout import (
     CODE_MAP,
     DC_ENTRIES,
@@ -50,6 +50,7 @@ from .state import (
     SECOND_PAGE_FAULT,
     TOHOST,
     TOHOST_HIT,
+    WALK_SPAN,
     WATCH_LEN,
     WATCH_OFF,
 )
@@ -86,7 +87,7 @@ def write_ram(mem, off: int, size: int, value: int) -> None:
         mem[0][np.uint64(off)] = np.uint8(value & 0xFF)
 
 
-@njit(cache=True, inline="always")
+@njit_inline
 def load(addr: int, size: int, mem, tlb, csr, st, instret: int, paged: bool) -> tuple[int, int]:
     """(value zero-extended, OK) or (0, MMIO / trap cause). With `paged` False the caller
     knows loads are not translated (see core.translates): RAM is reached directly."""
@@ -102,7 +103,7 @@ def load(addr: int, size: int, mem, tlb, csr, st, instret: int, paged: bool) -> 
     return load_slow(addr, size, mem, tlb, csr, st, instret)
 
 
-@njit(cache=True, inline="always")
+@njit_inline
 def store(addr: int, size: int, value: int, mem, tlb, pagef, dc, csr, st, instret, paged) -> int:
     """OK or SLOW when done; MMIO or a trap cause when not. `paged` as for load; stores
     to pages holding code or the tohost word take the slow path."""
@@ -174,7 +175,7 @@ def load_slow(addr: int, size: int, mem, tlb, csr, st, instret: int) -> tuple[in
     off = ram_offset(paddr, size, st)
     if off >= 0:
         if whole_page:
-            tlb_fill(tlb, ACCESS_LOAD, addr, off)
+            tlb_fill(tlb, ACCESS_LOAD, addr, off, st[WALK_SPAN])
         return read_ram(mem, off, size), OK
     if CLINT_BASE <= paddr < CLINT_BASE + CLINT_SIZE:
         return clint_read(st, paddr - CLINT_BASE, size, instret), OK
@@ -245,7 +246,7 @@ def store_slow(addr: int, size: int, value: int, mem, tlb, pagef, dc, csr, st, i
     if off >= 0:
         if pagef[off >> 12] == 0:
             if whole_page:
-                tlb_fill(tlb, ACCESS_STORE, addr, off)
+                tlb_fill(tlb, ACCESS_STORE, addr, off, st[WALK_SPAN])
         else:
             if pagef[off >> 12] & PAGE_WATCH and watched(off, size, st):
                 return WATCHED
@@ -356,5 +357,5 @@ def fetch_page(pc: int, mem, tlb, pagef, csr, st) -> tuple[int, int]:
     if (pagef[page] & PAGE_CODE) == 0:
         pagef[page] |= PAGE_CODE
         tlb_flush_kind(tlb, ACCESS_STORE)  # stores to this page must now see PAGE_CODE
-    tlb_fill(tlb, ACCESS_FETCH, pc, off)
+    tlb_fill(tlb, ACCESS_FETCH, pc, off, st[WALK_SPAN])
     return off, OK

@@ -17,66 +17,16 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
 
 import numpy as np
 
-RUN = (
-    # x, f, csr, st, ram8, ram16, ram32, ram64, tlb, dc, page_flags, hot, entries, entry_pc
-    ("int64[]",) * 4
-    + ("uint8[]", "uint16[]", "uint32[]", "int64[]")
-    + ("int64[]", "int64[]", "uint8[]", "int64[]", "int64[]", "int64[]")
-    + ("int64",)  # budget
-)
-
-
-@dataclass(frozen=True)
-class EntryPoint:
-    module: str
-    function: str
-    returns: str  # "int64", "bool" or "void"
-    params: tuple[str, ...]  # "int64", "bool", or an array: "<dtype>[]"
-    library: str  # which shared library holds it (each is built by its own process)
-
-
-# What Python calls in the compiled code, and nothing else: everything these call is
-# compiled into their library.
-ENTRY_POINTS = {
-    "run_bare": EntryPoint("rvemu.cpu.core", "run_bare", "int64", RUN, "bare"),
-    "run_paged": EntryPoint("rvemu.cpu.core", "run_paged", "int64", RUN, "paged"),
-    "tlb_flush": EntryPoint("rvemu.mmu.tlb", "tlb_flush", "void", ("int64[]",), "bare"),
-    "pmp_changed": EntryPoint("rvemu.mmu.pmp", "pmp_changed", "void", ("int64[]",) * 3, "bare"),
-    "flush_code_pages": EntryPoint(
-        "rvemu.cpu.memory", "flush_code_pages", "void", ("int64[]", "uint8[]"), "bare"
-    ),
-    "invalidate_decoded": EntryPoint(
-        "rvemu.cpu.memory", "invalidate_decoded", "void", ("int64[]", "int64", "int64"), "bare"
-    ),
-    "next_timer_deadline": EntryPoint(
-        "rvemu.cpu.trap", "next_timer_deadline", "int64", ("int64[]", "int64[]"), "bare"
-    ),
-    "is_implemented": EntryPoint("rvemu.cpu.csr", "is_implemented", "bool", ("int64",), "bare"),
-    "accessible": EntryPoint(
-        "rvemu.cpu.csr", "accessible", "bool", ("int64", "int64[]", "int64[]", "bool"), "bare"
-    ),
-    "csr_read": EntryPoint(
-        "rvemu.cpu.csr", "csr_read", "int64", ("int64", "int64[]", "int64[]", "int64"), "bare"
-    ),
-    "csr_write": EntryPoint(
-        "rvemu.cpu.csr",
-        "csr_write",
-        "void",
-        ("int64", "int64", "int64[]", "int64[]", "int64[]", "int64"),
-        "bare",
-    ),
-}
-LIBRARIES = sorted({e.library for e in ENTRY_POINTS.values()})
-EXPORT_PREFIX = "rvemu_"  # a library's symbol for entry point `name` is rvemu_<name>
-HELPER_PREFIX = "rvemu_helper."  # pointers to Numba's C helpers, filled in when loading
+from .entry_points import ENTRY_POINTS, EXPORT_PREFIX, HELPER_PREFIX, LIBRARIES, EntryPoint
 
 _C_TYPES = {"int64": ctypes.c_int64, "bool": ctypes.c_bool, "void": None}
 
@@ -98,7 +48,7 @@ def libraries_built() -> bool:
 def _announce_compiling() -> None:
     """A new user's first run waits for this: say for what and how long."""
     print(
-        "rvemu: compiling the CPU core for this machine: once, 30-90 s "
+        "rvemu: compiling the CPU core for this machine: once, about half a minute "
         f"(cached in {library_path(LIBRARIES[0]).parent})",
         file=sys.stderr,
         flush=True,
@@ -106,9 +56,10 @@ def _announce_compiling() -> None:
 
 
 def build_libraries(announce: Callable[[], None]) -> bool:
-    """Build the missing libraries, one process each, in parallel where there are CPUs
-    for it; another process building them meanwhile is waited for (a lock beside them).
-    False if they could not be built: the reason is in core-<name>.failed."""
+    """Build the missing libraries, all in one process (native_build.build: they share
+    most of their code, which is then compiled once); another process building them
+    meanwhile is waited for (a lock beside them). False if they could not be built: the
+    reason is in core-<name>.failed."""
     folder = library_path(LIBRARIES[0]).parent
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "core.lock", "w") as lock:
@@ -120,19 +71,12 @@ def build_libraries(announce: Callable[[], None]) -> bool:
             return True
         announce()
         progress = Progress(len(missing))
-        at_once = min(len(missing), len(os.sched_getaffinity(0)))
-        waiting, running, ok = list(missing), {}, True
-        while waiting or running:
-            while waiting and len(running) < at_once:
-                name = waiting.pop(0)
-                running[name] = _start_build(name)
-            for name, (job, errors) in list(running.items()):
-                if job.poll() is not None:
-                    del running[name]
-                    ok = _finished(name, job, errors) and ok
-                    progress.done += 1
+        job, errors = _start_build(missing)
+        while job.poll() is None:
+            progress.done = sum(library_path(n).exists() for n in missing)
             progress.show()
             time.sleep(0.2)
+        ok = _finished(missing, job, errors)
         progress.end(ok)
         return ok
 
@@ -162,21 +106,25 @@ class Progress:
         return f"rvemu: compiling the CPU core: {self.done} of {self.total} parts done,"
 
 
-def _start_build(name: str) -> tuple[subprocess.Popen, object]:
+def _start_build(names: list[str]) -> tuple[subprocess.Popen, object]:
     errors = tempfile.TemporaryFile(mode="w+")  # (a pipe could fill while we poll)
-    cmd = [sys.executable, "-m", "rvemu.cpu.native_build", name, str(library_path(name))]
+    cmd = [sys.executable, "-m", "rvemu.cpu.native_build"]
+    for name in names:
+        cmd += [name, str(library_path(name))]
     env = {**os.environ, "RVEMU_NATIVE_CORE": "0"}  # (what it builds, it must not load)
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errors, env=env), errors
 
 
-def _finished(name: str, job: subprocess.Popen, errors) -> bool:  # noqa: ANN001
+def _finished(names: list[str], job: subprocess.Popen, errors) -> bool:  # noqa: ANN001
     errors.seek(0)
     text = errors.read().strip()
     errors.close()
-    if job.returncode == 0 and library_path(name).exists():
+    if job.returncode == 0 and all(library_path(n).exists() for n in names):
         return True
     reason = text.splitlines()[-1:] or [f"exit status {job.returncode}"]
-    library_path(name).with_suffix(".failed").write_text(reason[0] + "\n")
+    for name in names:
+        if not library_path(name).exists():
+            library_path(name).with_suffix(".failed").write_text(reason[0] + "\n")
     print(f"\nrvemu: no native core ({reason[0]}); Numba serves it", file=sys.stderr)
     return False
 
@@ -217,28 +165,49 @@ class NativeLibrary:
     def function(self, name: str, entry: EntryPoint) -> Callable:
         fn = getattr(self.dll, EXPORT_PREFIX + name)
         fn.restype = _C_TYPES[entry.returns]
-        argtypes, checks = [], []
-        for i, param in enumerate(entry.params):
-            if param.endswith("[]"):
-                argtypes += [ctypes.c_void_p, ctypes.c_int64]
-                checks.append((i, np.dtype(param[:-2])))
-            else:
-                argtypes.append(_C_TYPES[param])
-        fn.argtypes = argtypes
-        arrays = tuple(i for i, _ in checks)
+        scalars = [_C_TYPES[p] for p in entry.params if not p.endswith("[]")]
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, *scalars]
+        return ArrayCall(name, entry, fn)
 
-        def call(*args):  # noqa: ANN002, ANN202
-            flat = list(args)
-            for i, dtype in reversed(checks):
-                a = args[i]
-                if a.dtype != dtype or not a.flags.c_contiguous:
-                    raise TypeError(f"{name}: argument {i} must be a contiguous {dtype} array")
-                flat[i : i + 1] = (a.ctypes.data, len(a))
-            return fn(*flat)
 
-        call.__name__ = name
-        call.arrays = arrays
-        return call
+class ArrayCall:
+    """A library function called with numpy arrays: it takes a table of their addresses
+    and one of their lengths (native_build.c_callable), then the other arguments. A hart
+    calls its loop with the same arrays every time, so each thread keeps its tables and
+    fills them again only when an array is not the same object as in its call before
+    (weak references: keeping the arrays alive would keep a discarded machine's RAM).
+    Threads have tables of their own: several machines may run at once (rvemu serve)."""
+
+    def __init__(self, name: str, entry: EntryPoint, fn: Callable) -> None:
+        self.__name__ = name
+        self.fn = fn
+        self.params = entry.params
+        self.array_args = [i for i, p in enumerate(entry.params) if p.endswith("[]")]
+        self.scalar_args = [i for i, p in enumerate(entry.params) if not p.endswith("[]")]
+        self.local = threading.local()
+
+    def __call__(self, *args):  # noqa: ANN002, ANN204
+        mine = self.local
+        before = getattr(mine, "before", None)
+        if before is None or any(
+            ref() is not args[i] for ref, i in zip(before, self.array_args, strict=True)
+        ):
+            self._fill_tables(mine, args)
+        return self.fn(*mine.tables, *[args[i] for i in self.scalar_args])
+
+    def _fill_tables(self, mine: threading.local, args: tuple) -> None:
+        n = max(len(self.array_args), 1)
+        pointers, lengths = (ctypes.c_void_p * n)(), (ctypes.c_int64 * n)()
+        before = []
+        for k, i in enumerate(self.array_args):
+            array, dtype = args[i], np.dtype(self.params[i][:-2])
+            if array.dtype != dtype or not array.flags.c_contiguous:
+                raise TypeError(f"{self.__name__}: argument {i} must be a contiguous {dtype} array")
+            pointers[k], lengths[k] = array.ctypes.data, len(array)
+            before.append(weakref.ref(array))
+        mine.keep = (pointers, lengths)
+        mine.tables = (ctypes.addressof(pointers), ctypes.addressof(lengths))
+        mine.before = before
 
 
 class Core:

@@ -1,12 +1,14 @@
-"""Build one of the native core's shared libraries (see native.py):
-`python -m rvemu.cpu.native_build NAME OUT.so`.
+"""Build the native core's shared libraries (see native.py), in one process:
+`python -m rvemu.cpu.native_build NAME OUT.so [NAME OUT.so ...]`.
 
 Numba compiles each entry point of library NAME afresh (its own on-disk cache holds
 machine code only, and this needs the LLVM IR), wrapped in a C-callable function
-(numba.cfunc) that takes each array as a pointer and a length. Their IR, linked into one
-module, gets position-independent machine code for this host's CPU from LLVM, and the
-system's C compiler links it into a shared library. Calls to Numba's C helpers (raising
-exceptions, the GIL) go through pointers that native.py fills in when it loads the library.
+(numba.cfunc) that takes the arrays as a table of pointers and one of lengths. Numba stops
+at each function's IR as lowered (numba_makes_ir_only); the IR of every function they use,
+linked into one module, is optimised once, gets position-independent machine code for
+this host's CPU from LLVM, and the system's C compiler links it into a shared library.
+Calls to Numba's C helpers (raising exceptions, the GIL) go through pointers that native.py
+fills in when it loads the library.
 """
 
 from __future__ import annotations
@@ -16,34 +18,40 @@ import re
 import subprocess
 import sys
 import tempfile
+import traceback
 from importlib import import_module
 from pathlib import Path
 
-from .native import ENTRY_POINTS, EXPORT_PREFIX, HELPER_PREFIX, EntryPoint
+from .entry_points import ENTRY_POINTS, EXPORT_PREFIX, HELPER_PREFIX, EntryPoint
 
 # A declaration of one of Numba's C helpers, e.g. `declare void @numba_gil_ensure(ptr) ...`
 HELPER_DECLARATION = re.compile(r"^declare (.*?)@((?:numba|NRT)_\w+)\(([^)]*)\)(.*)$", re.M)
 
 
 def c_callable(name: str, entry: EntryPoint):  # noqa: ANN201 (a numba.cfunc)
+    """Entry point `name` as a C function (ptrs, lens, scalars...): its array arguments
+    are ptrs[k] (each array's data) and lens[k] (its length), in order, and its other
+    arguments follow as themselves. One call then converts three values, not thirty."""
+    import numpy as np
     from numba import carray, cfunc, types
 
     def numba_type(text: str):  # noqa: ANN202
         return {"int64": types.int64, "bool": types.boolean, "void": types.void}[text]
 
     fn = getattr(import_module(entry.module), entry.function)
-    params, args, signature = [], [], []
+    params, args = ["ptrs", "lens"], []
+    signature = [types.CPointer(types.voidptr), types.CPointer(types.int64)]
+    arrays = 0
     for i, param in enumerate(entry.params):
         if param.endswith("[]"):
-            params += [f"a{i}", f"n{i}"]
-            args.append(f"carray(a{i}, n{i})")
-            signature += [types.CPointer(getattr(types, param[:-2])), types.int64]
+            args.append(f"carray(ptrs[{arrays}], lens[{arrays}], dtype=np.{param[:-2]})")
+            arrays += 1
         else:
             params.append(f"a{i}")
             args.append(f"a{i}")
             signature.append(numba_type(param))
     source = f"def {name}({', '.join(params)}):\n    return fn({', '.join(args)})\n"
-    namespace = {"carray": carray, "fn": fn}
+    namespace = {"carray": carray, "fn": fn, "np": np}
     exec(source, namespace)
     return cfunc(numba_type(entry.returns)(*signature))(namespace[name])
 
@@ -80,20 +88,25 @@ def helpers_through_pointers(ir: str) -> tuple[str, list[str]]:
     return ir, names
 
 
-def build(name: str, out: Path) -> None:
-    import llvmlite.binding as llvm
-
-    module = None
+def compile_library(name: str) -> tuple[list, dict[str, str]]:
+    """Numba's part of library `name`: its entry points compiled (to IR), as the libraries
+    to link and the names to export them by. Numba keeps what it compiled for the next
+    library, which then compiles only what it does not share with this one."""
+    libraries, exports = [], {}
     for entry_name, entry in ENTRY_POINTS.items():
         if entry.library != name:
             continue
         compiled = c_callable(entry_name, entry)
-        part = llvm.parse_assembly(str(compiled._library._final_module))
-        part.get_function(compiled.native_name).name = EXPORT_PREFIX + entry_name
-        if module is None:
-            module = part
-        else:
-            module.link_in(part)
+        libraries.append(compiled._library)
+        exports[compiled.native_name] = EXPORT_PREFIX + entry_name
+    return libraries, exports
+
+
+def emit_library(libraries: list, exports: dict[str, str], out: Path) -> None:
+    """LLVM's part: link, optimise, machine code, and the C compiler's shared library."""
+    import llvmlite.binding as llvm
+
+    module = link(libraries, exports)
     ir, _ = helpers_through_pointers(str(module))
     module = llvm.parse_assembly(ir)
     module.verify()
@@ -104,8 +117,9 @@ def build(name: str, out: Path) -> None:
         reloc="pic",
         codemodel="default",
     )
+    optimise(module, machine)
     with tempfile.TemporaryDirectory() as tmp:
-        obj = Path(tmp) / f"{name}.o"
+        obj = Path(tmp) / f"{out.stem}.o"
         obj.write_bytes(machine.emit_object(module))
         partial = out.with_name(out.name + f".{os.getpid()}")
         subprocess.run(
@@ -116,19 +130,137 @@ def build(name: str, out: Path) -> None:
         partial.replace(out)  # (whole or not at all: other processes may be loading it)
 
 
+def build(jobs: list[tuple[str, Path]]) -> bool:
+    """Build each (library, output path) in turn, in this one process: the libraries
+    share most of their functions (slow paths, F/D arithmetic, CSRs), which Numba then
+    compiles once. While Numba compiles the next library, a forked child does the LLVM
+    part of the one before. False if a child failed (it says why on stderr)."""
+    children: list[int] = []
+    try:
+        for k, (name, out) in enumerate(jobs):
+            libraries, exports = compile_library(name)
+            pid = None
+            if k < len(jobs) - 1 and hasattr(os, "fork"):
+                sys.stderr.flush()
+                try:
+                    pid = os.fork()
+                except OSError:  # (no process to spare: do it here)
+                    pid = None
+            if pid is None:
+                emit_library(libraries, exports, out)
+            elif pid == 0:  # the child: LLVM's part, then leave without Python's clean-up
+                status = 1
+                try:
+                    emit_library(libraries, exports, out)
+                    status = 0
+                except BaseException:  # noqa: BLE001 (reported, and the parent fails)
+                    traceback.print_exc()
+                finally:
+                    sys.stderr.flush()
+                    os._exit(status)
+            else:
+                children.append(pid)
+    finally:
+        statuses = [os.waitpid(pid, 0)[1] for pid in children]
+    return not any(statuses)
+
+
+def link(roots: list, exports: dict[str, str]):  # noqa: ANN201 (an llvmlite module)
+    """One LLVM module holding every Numba library the entry points' libraries use, each
+    once. The entry points' functions are renamed as `exports` says; every other function
+    becomes linkonce_odr, as when Numba links a library into its callers, so that what is
+    not called, or is inlined everywhere, is dropped."""
+    import llvmlite.binding as llvm
+
+    found, seen, todo = [], set(), list(roots)
+    while todo:
+        library = todo.pop()
+        if id(library) not in seen:
+            seen.add(id(library))
+            found.append(library)
+            todo += library._linking_libraries
+    module, defined = None, set()
+    for library in found:
+        part = library._final_module.clone()  # (the next library links it again)
+        for fn in part.functions:
+            if fn.is_declaration:
+                continue
+            if fn.name in exports:
+                fn.name = exports[fn.name]
+            elif fn.name in defined:  # (already linked from another library: keep that)
+                fn.linkage = llvm.Linkage.linkonce_odr
+            defined.add(fn.name)
+        if module is None:
+            module = part
+        else:
+            module.link_in(part)
+    exported = set(exports.values())
+    for fn in module.functions:
+        if not fn.is_declaration and fn.name not in exported:
+            fn.linkage = llvm.Linkage.linkonce_odr
+    return module
+
+
+def optimise(module, machine) -> None:  # noqa: ANN001 (llvmlite's)
+    """The whole library's IR through Numba's pass that removes redundant reference counts,
+    then LLVM's -O3 pipeline as Numba runs it (loop vectorisation on, SLP off)."""
+    import llvmlite.binding as llvm
+
+    tuning = llvm.create_pipeline_tuning_options(speed_level=3)
+    tuning.loop_vectorization = True
+    tuning.slp_vectorization = False
+    passes = llvm.create_pass_builder(machine, tuning)
+    prune = llvm.create_new_module_pass_manager()
+    prune.add_refprune_pass()
+    prune.run(module, passes)
+    passes.getModulePassManager().run(module, passes)
+
+
+def numba_makes_ir_only() -> None:
+    """Numba, in this process, stops at each function's LLVM IR as lowered: link() and
+    optimise() then make one module of them and optimise it once. Numba would optimise
+    each library, again with every library it calls linked in, and make machine code for
+    each with its JIT (about a fifth of the build, all thrown away here). Nothing here calls
+    what Numba compiles, so it needs no Python wrappers, addresses or cache either."""
+    from numba.core import caching, codegen, dispatcher
+
+    def finalize(self: codegen.CPUCodeLibrary) -> None:
+        self._raise_if_finalized()
+        self._finalized = True
+
+    codegen.CPUCodeLibrary.finalize = finalize
+    codegen.CPUCodeLibrary._optimize_functions = lambda self, module: None
+    codegen.JITCodeLibrary.get_pointer_to_function = lambda self, name: 0
+    codegen.JITCPUCodegen._add_module = lambda self, module: None
+    codegen.JITCPUCodegen.set_env = lambda self, env_name, env: None
+    caching.Cache.save_overload = lambda self, sig, data: None
+
+    customize_flags = dispatcher._FunctionCompiler._customize_flags
+
+    def no_wrappers(self, flags):  # noqa: ANN001, ANN202 (not the entry points' cfuncs)
+        flags = customize_flags(self, flags)
+        flags.no_cpython_wrapper = True
+        flags.no_cfunc_wrapper = True
+        return flags
+
+    dispatcher._FunctionCompiler._customize_flags = no_wrappers
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: python -m rvemu.cpu.native_build NAME OUT.so", file=sys.stderr)
+    if not argv or len(argv) % 2:
+        print(
+            "usage: python -m rvemu.cpu.native_build NAME OUT.so [NAME OUT.so ...]", file=sys.stderr
+        )
         return 2
-    name, out = argv
+    jobs = [(name, Path(out)) for name, out in zip(argv[::2], argv[1::2], strict=True)]
     with tempfile.TemporaryDirectory() as tmp:
         # Numba's cache would give machine code without IR: compile afresh, cached nowhere.
         os.environ["NUMBA_CACHE_DIR"] = tmp
         import numba
 
         numba.config.CACHE_DIR = tmp
-        build(name, Path(out))
-    return 0
+        numba_makes_ir_only()
+        return 0 if build(jobs) else 1
 
 
 if __name__ == "__main__":

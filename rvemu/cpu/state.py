@@ -53,7 +53,25 @@ MAX_WATCHPOINTS = 8
 # which stops the hart before it (EXIT_DEBUG, pc at the store); WATCH_LEN 0 for a free slot
 WATCH_OFF = BREAKPOINTS + MAX_BREAKPOINTS
 WATCH_LEN = WATCH_OFF + MAX_WATCHPOINTS
-ST_SIZE = WATCH_LEN + MAX_WATCHPOINTS
+# Counters of where a run's time may go, for `rvemu boot --profile` (rvemu/profile.py).
+# Each is counted on a slow path (a trap, a page walk, a CSR access, a TLB flush) or once
+# per call of a compiled region, never per interpreted instruction.
+PROFILE = WATCH_LEN + MAX_WATCHPOINTS  # 1: also time compiled regions (host cycle counter)
+PROF_INTERRUPTS = PROFILE + 1  # interrupts taken (st[TRAPS] counts them with exceptions)
+PROF_TLB_FLUSHES = PROFILE + 2  # whole-TLB flushes by the hart (trap, xRET, CSR, sfence.vma)
+PROF_WALKS = PROFILE + 3  # page-table walks, by access kind: + ACCESS_LOAD/_STORE/_FETCH
+PROF_CSR_READS = PROFILE + 6  # CSR instructions that only read
+PROF_CSR_WRITES = PROFILE + 7  # CSR instructions that write (each ends the stretch)
+PROF_SFENCE = PROFILE + 8  # sfence.vma
+PROF_REGION_CALLS = PROFILE + 9  # entries into compiled regions
+PROF_REGION_INSNS = PROFILE + 10  # instructions those retired
+PROF_REGION_CYCLES = PROFILE + 11  # host cycles spent in them (with st[PROFILE] only)
+# log2 of the size of the page the last translation found (12, 16 for a Svnapot 64 KiB
+# range, 21, 30, 39 for superpages): the TLB keeps it so that sfence.vma of one address
+# forgets every 4 KiB piece of that page and nothing else
+WALK_SPAN = PROFILE + 12
+PROF_FENCE_I = PROFILE + 13  # fence.i
+ST_SIZE = PROFILE + 14
 
 DEBUG_STEP = 1  # stop after one instruction, trap or interrupt
 DEBUG_BREAK = 2  # stop before a pc in st[BREAKPOINTS] (leaving compiled code to the interpreter)
@@ -133,6 +151,9 @@ MSTATUS_WRITABLE = (
     | MSTATUS_TW
     | MSTATUS_TSR
 )
+# What translations depend on in mstatus (with the privilege, satp and PMP): the TLB is
+# flushed when one of these changes, and not for the others (SIE, MIE, FS...).
+MSTATUS_TRANSLATION = MSTATUS_MPRV | MSTATUS_MPP | MSTATUS_SUM | MSTATUS_MXR
 SSTATUS_VISIBLE = (
     MSTATUS_SIE
     | MSTATUS_SPIE

@@ -29,6 +29,7 @@ from .state import (
     MSTATUS_SIE,
     MSTATUS_SPIE,
     MSTATUS_SPP,
+    MSTATUS_TRANSLATION,
     MTIME_BASE,
     MTIMECMP,
     MTVAL,
@@ -37,6 +38,8 @@ from .state import (
     PRIV_M,
     PRIV_S,
     PRIV_U,
+    PROF_INTERRUPTS,
+    PROF_TLB_FLUSHES,
     SCAUSE,
     SEPC,
     STIMECMP,
@@ -77,10 +80,14 @@ def take_trap(pc: int, cause: int, tval: int, interrupt: bool, csr, st, tlb) -> 
             status |= MSTATUS_MPIE
         new_priv = PRIV_M
         vector = csr[MTVEC]
+    translation_changed = new_priv != priv or (status ^ csr[MSTATUS]) & MSTATUS_TRANSLATION
     csr[MSTATUS] = status
     st[PRIV] = new_priv
     st[TRAPS] += 1
-    tlb_flush(tlb)  # MIE/SIE, MPP and SPP changes do not matter, but MPRV's meaning may
+    st[PROF_INTERRUPTS] += interrupt
+    if translation_changed:  # (an S-mode trap from S-mode keeps the TLB: Linux's interrupts)
+        st[PROF_TLB_FLUSHES] += 1
+        tlb_flush(tlb)
     if interrupt and (vector & 3) == 1:
         return (vector & ~3) + 4 * cause
     return vector & ~3
@@ -96,9 +103,7 @@ def mret(csr, st, tlb) -> int:
     status |= MSTATUS_MPIE  # MPP becomes U (0)
     if new_priv != PRIV_M:
         status &= ~MSTATUS_MPRV
-    csr[MSTATUS] = status
-    st[PRIV] = new_priv
-    tlb_flush(tlb)
+    xret_status(status, new_priv, csr, st, tlb)
     return csr[MEPC]
 
 
@@ -110,10 +115,19 @@ def sret(csr, st, tlb) -> int:
     if status & MSTATUS_SPIE:
         status |= MSTATUS_SIE
     status |= MSTATUS_SPIE
+    xret_status(status, new_priv, csr, st, tlb)
+    return csr[SEPC]
+
+
+@njit_generic
+def xret_status(status: int, new_priv: int, csr, st, tlb) -> None:
+    """mstatus and the privilege after an xRET; the TLB is flushed only if what
+    translations depend on changed."""
+    if new_priv != st[PRIV] or (status ^ csr[MSTATUS]) & MSTATUS_TRANSLATION:
+        st[PROF_TLB_FLUSHES] += 1
+        tlb_flush(tlb)
     csr[MSTATUS] = status
     st[PRIV] = new_priv
-    tlb_flush(tlb)
-    return csr[SEPC]
 
 
 NEVER = 1 << 62  # an instret no run reaches

@@ -33,9 +33,11 @@ from ..cpu.state import (
     PRIV_M,
     PRIV_S,
     PRIV_U,
+    PROF_WALKS,
     RAM_BASE,
     RAM_SIZE,
     SATP,
+    WALK_SPAN,
 )
 from .pmp import WALK_PRIV, pmp_check, pmp_denies
 
@@ -94,6 +96,7 @@ def translate(vaddr: int, kind: int, csr, st, ram64) -> tuple[int, int]:
     satp = csr[SATP]
     mode = (satp >> 60) & 0xF
     if priv == PRIV_M or mode == SATP_MODE_BARE:
+        st[WALK_SPAN] = 12
         return vaddr, OK
     levels = 3 if mode == SATP_MODE_SV39 else 4
     va_bits = 12 + 9 * levels
@@ -101,6 +104,7 @@ def translate(vaddr: int, kind: int, csr, st, ram64) -> tuple[int, int]:
     if (vaddr >> (va_bits - 1)) != 0 and (vaddr >> (va_bits - 1)) != -1:
         return 0, page_fault(kind)
 
+    st[PROF_WALKS + kind] += 1
     ram_base = st[RAM_BASE]
     ram_size = st[RAM_SIZE]
     table = (satp & PPN_MASK) << 12
@@ -154,6 +158,9 @@ def translate(vaddr: int, kind: int, csr, st, ram64) -> tuple[int, int]:
             return 0, page_fault(kind)
         napot_mask = (1 << NAPOT_64K_BITS) - 1
         ppn = (ppn & ~napot_mask) | ((vaddr >> 12) & napot_mask)
+        st[WALK_SPAN] = 12 + NAPOT_64K_BITS
+    else:
+        st[WALK_SPAN] = 12 + 9 * level
 
     # Hardware A/D update, as QEMU does.
     new_pte = pte | PTE_A

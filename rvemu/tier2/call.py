@@ -1,10 +1,17 @@
 """Calling a compiled region from the Numba-compiled interpreter."""
 
 from llvmlite import ir
-from numba import types
+from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from ..cpu.state import (
+    PROF_REGION_CALLS,
+    PROF_REGION_CYCLES,
+    PROF_REGION_INSNS,
+    PROFILE,
+    REGION_RETIRED,
+)
 from . import abi
 from .emit import SIGNATURE
 
@@ -15,7 +22,8 @@ i64 = ir.IntType(64)
 def call_region(typingctx, address, x, f, csr, ram8, pagef, tlb, st, dc, entries, entry_pc, budget):  # noqa: ANN001, ANN201
     """region(x, ram, ctx, budget, 0) for the function at `address` (abi.py), with the
     context block built on the caller's stack: returns the pc to go on from, and sets
-    st[REGION_RETIRED] and st[REGION_JUMPED]."""
+    st[REGION_RETIRED] and st[REGION_JUMPED]. Counts the call and what it retired in
+    st[PROF_REGION_*], and with st[PROFILE] set the host cycles it took (rvemu/profile.py)."""
     arrays = (x, f, csr, ram8, pagef, tlb, st, dc, entries, entry_pc)
     sig = types.int64(types.int64, *arrays, types.int64)
 
@@ -40,7 +48,50 @@ def call_region(typingctx, address, x, f, csr, ram8, pagef, tlb, st, dc, entries
             builder.store(builder.ptrtoint(pointer, i64), builder.gep(ctx, [i64(k)]))
         x = builder.bitcast(x, i64.as_pointer())
         ram = builder.bitcast(ram8, ir.IntType(8).as_pointer())
+
+        def slot(n: int) -> ir.Value:
+            return builder.gep(st, [i64(n)])
+
+        def add(n: int, value: ir.Value) -> None:
+            builder.store(builder.add(builder.load(slot(n)), value), slot(n))
+
+        cycles = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(i64, []), "llvm.readcyclecounter"
+        )
+        timed = builder.icmp_signed("!=", builder.load(slot(PROFILE)), i64(0))
+        before = builder.basic_block
+        with builder.if_then(timed, likely=False):
+            start_timed = builder.call(cycles, [])
+            started = builder.basic_block
+        start = builder.phi(i64)
+        start.add_incoming(i64(0), before)
+        start.add_incoming(start_timed, started)
+
         function = builder.inttoptr(address, SIGNATURE.as_pointer())
-        return builder.call(function, [x, ram, ctx, budget, i64(0)])
+        pc = builder.call(function, [x, ram, ctx, budget, i64(0)])
+
+        with builder.if_then(timed, likely=False):
+            add(PROF_REGION_CYCLES, builder.sub(builder.call(cycles, []), start))
+        add(PROF_REGION_CALLS, i64(1))
+        add(PROF_REGION_INSNS, builder.load(slot(REGION_RETIRED)))
+        return pc
 
     return sig, codegen
+
+
+@intrinsic
+def _cycle_counter(typingctx):  # noqa: ANN001, ANN201
+    def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(i64, []), "llvm.readcyclecounter"
+        )
+        return builder.call(fn, [])
+
+    return types.int64(), codegen
+
+
+@njit(cache=True)
+def cycle_counter() -> int:
+    """The host's cycle counter, as compiled regions read it under st[PROFILE] (the
+    profile compares it with the wall clock to turn cycles into seconds)."""
+    return _cycle_counter()

@@ -154,6 +154,8 @@ class Tier2:
         # since gone only makes a region hand over there: the interpreter compiles it
         # again.)
         self._page_entries: dict[tuple[int, int], dict[int, str]] = {}  # (offset -> key)
+        # Keys of the regions the worker is compiling on each page (as _page_entries)
+        self._waiting_on_page: dict[tuple[int, int], set[str]] = {}
 
     def load_compiler(self) -> None:
         """Load now what the first hot region would (LLVM, Numba, the emitter and the
@@ -204,9 +206,20 @@ class Tier2:
                     if self.compiles_per_page.get(page, 0) >= MAX_COMPILES_PER_PAGE:
                         return
                     self.compiles_per_page[page] = self.compiles_per_page.get(page, 0) + 1
+                where = (page, pc & ~0xFFF if paged else -1)
+                if self.background and self._waiting_on_page.get(where):
+                    # A region of this page is on its way from the worker, and likely
+                    # holds this code: count its jumps again, and compile it on its own
+                    # only if it still gets hot once that one runs. (Else, while the
+                    # worker is behind, every branch target of a hot page gets hot and is
+                    # queued, each a region of much the same code: 109 for one page of
+                    # Linux's ECC code, and the queue only grows.)
+                    self.hot[index] = 0
+                    return
                 job = self._job(key, off, pc, paged, code)
                 if self.background and self._worker().submit(job):
                     self._waiting.setdefault(job.key, []).append((off, entry_pc, code, job))
+                    self._waiting_on_page.setdefault(where, set()).add(job.key)
                     return
                 if self._compile(job) is None:
                     return
@@ -248,6 +261,9 @@ class Tier2:
             return
         for key, result in self._worker().finished():
             waiting = self._waiting.pop(key, ())
+            for off, _, _, job in waiting:
+                where = (off >> 12, job.page_pc if job.paged else -1)
+                self._waiting_on_page.get(where, set()).discard(key)
             if isinstance(result, str):
                 for off, _, _, job in waiting:
                     self._failed(job.page_pc + (off & 0xFFF), RuntimeError(result))

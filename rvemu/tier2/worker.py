@@ -16,6 +16,11 @@ import subprocess
 import sys
 import threading
 
+# Jobs handed to the worker process at a time; the others wait here, newest first: the
+# code that got hot last is the code running now (in Linux's boot each phase's hot code
+# is hot for a while only), and a job queued long ago may be for code that ran its course.
+IN_FLIGHT = 2
+
 
 class CompileWorker:
     """The worker process, and two threads that feed it and read its answers, so that
@@ -28,7 +33,8 @@ class CompileWorker:
             stdout=subprocess.PIPE,
         )
         self.alive = True
-        self._jobs: queue.Queue = queue.Queue()
+        self._jobs: queue.LifoQueue = queue.LifoQueue()
+        self._slots = threading.Semaphore(IN_FLIGHT)
         self._done: queue.Queue = queue.Queue()
         self._pending: set[str] = set()
         threading.Thread(target=self._feed, daemon=True).start()
@@ -62,6 +68,7 @@ class CompileWorker:
     def _feed(self) -> None:
         try:
             while True:
+                self._slots.acquire()
                 pickle.dump(self._jobs.get(), self.proc.stdin)
                 self.proc.stdin.flush()
         except (OSError, ValueError):
@@ -71,8 +78,10 @@ class CompileWorker:
         try:
             while True:
                 self._done.put(pickle.load(self.proc.stdout))
+                self._slots.release()
         except (EOFError, OSError, pickle.UnpicklingError):
             self.alive = False
+            self._slots.release()  # (the feeder then finds the pipe closed)
 
 
 def main() -> None:
