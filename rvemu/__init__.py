@@ -17,12 +17,14 @@ def _set_numba_cache_dir() -> None:
     for path in sorted(here.rglob("*.py")):
         text = path.read_bytes()
         # (isa.py, state.py and layout.py have no njit, but what they define is compiled in;
-        # entry_points.py and native_build.py make the core's native libraries, kept there too)
+        # entry_points.py, aside.py and native_build.py make the core's native libraries, kept
+        # there too)
         if b"njit" in text or path.name in (
             "isa.py",
             "state.py",
             "layout.py",
             "entry_points.py",
+            "aside.py",
             "native_build.py",
         ):
             digest.update(text)

@@ -15,6 +15,7 @@ from ..mmu.tlb import tlb_slot
 from ..tier2.abi import LEFT_BEFORE, LEFT_JUMP
 from ..tier2.call import call_region
 from ..tier2.compiler import UNTRANSLATED
+from .aside import INDEX, caller
 from .bits import sext
 from .decode import available, decode, rs3_rm_field
 from .execute_gen import HANDOFF
@@ -80,7 +81,7 @@ from .state import (
     SECOND_PAGE_FAULT,
     TOHOST_HIT,
 )
-from .system import NEW_STRETCH, NEXT, TRAPPED, execute_system
+from .system import NEW_STRETCH, NEXT, TRAPPED
 from .trap import (
     instret_when_timer_fires,
     interrupt_to_take,
@@ -88,6 +89,12 @@ from .trap import (
 )
 
 execute = _generated.execute  # the generated dispatch (execute_gen.py)
+alu_compute = _generated.alu_compute
+# The loop calls these by address (aside.py), from its `aside` array: they are compiled
+# apart from it (entry_points.ASIDE).
+execute_system_at = caller("execute_system")
+ALU_COMPUTE, FP_COMPUTE = INDEX["alu_compute"], INDEX["fp_compute"]
+EXECUTE_SYSTEM = INDEX["execute_system"]
 
 # By op: the size of a load (0: not a load), whether it sign-extends, whether it loads an
 # f register, and whether it is an F/D computational instruction.
@@ -135,7 +142,22 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
     # worker (tier2/worker.py) run meanwhile.
     @njit(cache=True, _nrt=False, nogil=True)
     def run(
-        x, f, csr, st, ram8, ram16, ram32, ram64, tlb, dc, pagef, hot, entries, entry_pc, budget
+        x,
+        f,
+        csr,
+        st,
+        ram8,
+        ram16,
+        ram32,
+        ram64,
+        tlb,
+        dc,
+        pagef,
+        hot,
+        entries,
+        entry_pc,
+        aside,
+        budget,
     ):
         mem = (ram8, ram16, ram32, ram64)
         pc = st[PC]
@@ -297,16 +319,19 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
                     st,
                     instret,
                     paged,
+                    aside[ALU_COMPUTE],
                 )
                 if status == HANDOFF:
                     status = OK
                     if IS_FP[op]:
-                        if not execute_fp(op, rd, rs1, rs2, rs3_rm, x, f, csr):
+                        fp_at = aside[FP_COMPUTE]
+                        if not execute_fp(op, rd, rs1, rs2, rs3_rm, x, f, csr, fp_at):
                             raw = dc[d + DC_RAW] >> 3
                             pc = take_trap(pc, CAUSE_ILLEGAL, raw, False, csr, st, tlb)
                             break
                     else:  # atomics, CSRs, fences, privileged, the boot mark, illegal
-                        next_pc, action = execute_system(
+                        next_pc, action = execute_system_at(
+                            aside[EXECUTE_SYSTEM],
                             op,
                             rd,
                             rs1,

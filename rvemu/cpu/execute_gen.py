@@ -3,9 +3,10 @@
 `source()` writes four functions as Python text, one `elif op == Op.X:` case per record:
 - `execute`: integer, branch, jump, load and store instructions, inlined into the hart's
   loop (`core.py`); it returns HANDOFF for the rest;
-- `alu_compute` (compiled once): the integer operations of the extensions beyond I and M;
-- `execute_fp_hot` (inlined into the loop too) and `fp_compute` (compiled once, beside it):
-  the F/D operations, the first only for the commonest ones;
+- `alu_compute` (compiled apart, called by address: entry_points.ASIDE): the integer
+  operations of the extensions beyond I and M;
+- `execute_fp_hot` (inlined into the loop too) and `fp_compute` (compiled apart, called
+  by address: entry_points.ASIDE): the F/D operations, the first only for the commonest;
 the semantics text pasted in, with RS1 read as x[rs1] and so on. The text is written to a
 file in Numba's cache folder (named by its own hash) and imported from there, so Numba
 caches it like any module, and a change to the table makes a new file.
@@ -133,6 +134,7 @@ def source() -> str:
         "import numpy as np",
         "from numba import njit",
         "",
+        "from rvemu.cpu.aside import caller",
         "from rvemu.cpu.execute_gen import HANDOFF",
         "from rvemu.cpu.fp_state import dirty, fp_enabled",
         "from rvemu.cpu.isa import Op",
@@ -142,6 +144,9 @@ def source() -> str:
         "from rvemu.cpu.state import CAUSE_ILLEGAL, MSTATUS, OK",
         "",
         "OUT_OF_LINE = np.zeros(len(Op), dtype=np.int64)  # integer ops alu_compute does",
+        "# alu_compute and fp_compute are called by address (aside.py, entry_points.ASIDE)",
+        "call_alu_compute = caller('alu_compute')",
+        "call_fp_compute = caller('fp_compute')",
         *(f"OUT_OF_LINE[Op.{r.name.upper()}] = 1" for r in rare),
         "",
         "",
@@ -160,7 +165,7 @@ def source() -> str:
         # goes on to load and store, and LLVM folds it there.
         "@njit_inline",
         "def execute(op, rd, rs1, rs2, imm, pc, next_pc, x, f, mem, tlb, pagef, dc, csr, st,"
-        " instret, paged):",
+        " instret, paged, alu_compute_at):",
         "    status = OK",
         "    addr = 0",
     ]
@@ -169,21 +174,27 @@ def source() -> str:
         "    ",
         [
             "if OUT_OF_LINE[op]:",
-            "    x[rd] = alu_compute(op, x[rs1], x[rs2], imm, pc)",
+            "    x[rd] = call_alu_compute(alu_compute_at, op, x[rs1], x[rs2], imm, pc)",
             "else:",
             "    status = HANDOFF",
         ],
     )
     lines += ["    return next_pc, status, addr", "", ""]
     lines += [
+        "",
+        "",
         '@njit(cache=True, inline="always")',
-        "def execute_fp_hot(op, rd, rs1, rs2, rs3_rm, rm, x, f):",
+        "def execute_fp_hot(op, rd, rs1, rs2, rs3_rm, rm, x, f, fp_compute_at):",
         "    to_x = False",
     ]
     lines += _chain(
         [(r, [_fp_call(r, _INTERPRETER_NAMES)]) for r in hot],
         "    ",
-        ["result, flags, to_x = fp_compute(op, f[rs1], f[rs2], f[rs3_rm >> 3], x[rs1], rm)"],
+        [
+            "result, flags, to_x = call_fp_compute(",
+            "    fp_compute_at, op, f[rs1], f[rs2], f[rs3_rm >> 3], x[rs1], rm",
+            ")",
+        ],
     )
     lines += ["    return result, flags, to_x", "", ""]
     lines += [
@@ -209,17 +220,21 @@ def semantics_namespace() -> dict[str, object]:
 
 def load_module() -> ModuleType:
     """The generated module, written to Numba's cache folder unless already there."""
-    text = source()
+    return import_generated(source(), "execute", "rvemu.cpu._execute")
+
+
+def import_generated(text: str, stem: str, name: str) -> ModuleType:
+    """Module `name` of source `text`, from a file named by its hash in Numba's cache folder
+    (written unless already there), so that Numba caches what it compiles from it."""
     digest = hashlib.sha1(text.encode()).hexdigest()[:16]
     folder = os.path.join(os.environ.get("NUMBA_CACHE_DIR") or tempfile.gettempdir(), "generated")
-    path = os.path.join(folder, f"execute_{digest}.py")
+    path = os.path.join(folder, f"{stem}_{digest}.py")
     if not os.path.exists(path):
         os.makedirs(folder, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
         with os.fdopen(fd, "w") as out:
             out.write(text)
         os.replace(tmp, path)  # atomic: processes starting together may all write it
-    name = "rvemu.cpu._execute"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module

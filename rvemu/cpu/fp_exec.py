@@ -2,7 +2,7 @@
 
 The operations' dispatch is generated from isa.py's records (`execute_gen.py`): the
 commonest double-precision ones inline in the hart's loop, the rest in `fp_compute`,
-compiled once beside it.
+compiled apart and called by address (entry_points.ASIDE).
 """
 
 import numpy as np
@@ -23,14 +23,15 @@ for _op, _record in BY_OP.items():
 
 
 @njit_inline  # (both copies of the loop share one compile; LLVM inlines it into each)
-def execute_fp(op, rd, rs1, rs2, rs3_rm, x, f, csr) -> bool:
-    """Execute an F/D computational instruction; False when it is illegal."""
+def execute_fp(op, rd, rs1, rs2, rs3_rm, x, f, csr, fp_compute_at) -> bool:
+    """Execute an F/D computational instruction; False when it is illegal. The operations
+    other than the commonest go to fp_compute, at address `fp_compute_at` (aside.py)."""
     if not fp_enabled(csr[MSTATUS]):
         return False
     rm = resolve_rm(rs3_rm & 7, csr[FCSR])
     if rm > RM_MAX and USES_RM[op]:
         return False
-    result, flags, to_x = execute_fp_hot(op, rd, rs1, rs2, rs3_rm, rm, x, f)
+    result, flags, to_x = execute_fp_hot(op, rd, rs1, rs2, rs3_rm, rm, x, f, fp_compute_at)
     if flags < 0:
         return False
     if to_x:

@@ -117,6 +117,7 @@ class Hart:
             self.tier2.hot,
             self.tier2.entries,
             self.tier2.entry_pc,
+            self.core.aside,
         )
 
     def flush_decoded(self) -> None:

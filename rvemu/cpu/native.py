@@ -26,7 +26,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .entry_points import ENTRY_POINTS, EXPORT_PREFIX, HELPER_PREFIX, LIBRARIES, EntryPoint
+from .entry_points import (
+    ASIDE,
+    ASIDE_LIBRARY,
+    ASIDE_PREFIX,
+    BUILDS,
+    ENTRY_POINTS,
+    EXPORT_PREFIX,
+    HELPER_PREFIX,
+    LIBRARIES,
+    EntryPoint,
+)
 
 _C_TYPES = {"int64": ctypes.c_int64, "bool": ctypes.c_bool, "void": None}
 
@@ -56,10 +66,10 @@ def _announce_compiling() -> None:
 
 
 def build_libraries(announce: Callable[[], None]) -> bool:
-    """Build the missing libraries, all in one process (native_build.build: they share
-    most of their code, which is then compiled once); another process building them
-    meanwhile is waited for (a lock beside them). False if they could not be built: the
-    reason is in core-<name>.failed."""
+    """Build the missing libraries: a process for each group of BUILDS, all at once (one
+    process builds its group's libraries in turn, sharing what they have in common);
+    another process building them meanwhile is waited for (a lock beside them). False if
+    they could not be built: the reason is in core-<name>.failed."""
     folder = library_path(LIBRARIES[0]).parent
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "core.lock", "w") as lock:
@@ -71,12 +81,13 @@ def build_libraries(announce: Callable[[], None]) -> bool:
             return True
         announce()
         progress = Progress(len(missing))
-        job, errors = _start_build(missing)
-        while job.poll() is None:
+        groups = [[n for n in group if n in missing] for group in BUILDS]
+        jobs = [(group, *_start_build(group)) for group in groups if group]
+        while any(job.poll() is None for _, job, _ in jobs):
             progress.done = sum(library_path(n).exists() for n in missing)
             progress.show()
             time.sleep(0.2)
-        ok = _finished(missing, job, errors)
+        ok = all([_finished(group, job, errors) for group, job, errors in jobs])
         progress.end(ok)
         return ok
 
@@ -169,6 +180,12 @@ class NativeLibrary:
         fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, *scalars]
         return ArrayCall(name, entry, fn)
 
+    def aside_addresses(self) -> np.ndarray:
+        """Where the ASIDE functions are, for the loop (aside.py)."""
+        symbols = [getattr(self.dll, ASIDE_PREFIX + name) for name in ASIDE]
+        addresses = [ctypes.cast(fn, ctypes.c_void_p).value for fn in symbols]
+        return np.array(addresses, dtype=np.int64)
+
 
 class ArrayCall:
     """A library function called with numpy arrays: it takes a table of their addresses
@@ -220,6 +237,13 @@ class Core:
         self._libraries: dict[str, NativeLibrary | None] = {}
 
     def __getattr__(self, name: str) -> Callable:
+        if name == "aside":  # the addresses the loop calls the ASIDE functions at
+            library = self._library(ASIDE_LIBRARY)
+            if library is not None:
+                self.aside = library.aside_addresses()
+            else:
+                self.aside = import_module(".aside", __package__).numba_addresses()
+            return self.aside
         entry = ENTRY_POINTS.get(name)
         if entry is None:
             raise AttributeError(name)

@@ -1,9 +1,12 @@
-"""Build the native core's shared libraries (see native.py), in one process:
-`python -m rvemu.cpu.native_build NAME OUT.so [NAME OUT.so ...]`.
+"""Build the native core's shared libraries (see native.py):
+`python -m rvemu.cpu.native_build NAME OUT.so [NAME OUT.so ...]`. native.py runs one such
+process for each group of entry_points.BUILDS, all at the same time: the loop's two copies
+in one, the functions it calls by address (entry_points.ASIDE) in the other.
 
 Numba compiles each entry point of library NAME afresh (its own on-disk cache holds
 machine code only, and this needs the LLVM IR), wrapped in a C-callable function
-(numba.cfunc) that takes the arrays as a table of pointers and one of lengths. Numba stops
+(numba.cfunc) that takes the arrays as a table of pointers and one of lengths; and, for
+library ASIDE_LIBRARY, the ASIDE functions as aside.py wraps them. Numba stops
 at each function's IR as lowered (numba_makes_ir_only); the IR of every function they use,
 linked into one module, is optimised once, gets position-independent machine code for
 this host's CPU from LLVM, and the system's C compiler links it into a shared library.
@@ -22,7 +25,15 @@ import traceback
 from importlib import import_module
 from pathlib import Path
 
-from .entry_points import ENTRY_POINTS, EXPORT_PREFIX, HELPER_PREFIX, EntryPoint
+from .entry_points import (
+    ASIDE,
+    ASIDE_LIBRARY,
+    ASIDE_PREFIX,
+    ENTRY_POINTS,
+    EXPORT_PREFIX,
+    HELPER_PREFIX,
+    EntryPoint,
+)
 
 # A declaration of one of Numba's C helpers, e.g. `declare void @numba_gil_ensure(ptr) ...`
 HELPER_DECLARATION = re.compile(r"^declare (.*?)@((?:numba|NRT)_\w+)\(([^)]*)\)(.*)$", re.M)
@@ -99,6 +110,13 @@ def compile_library(name: str) -> tuple[list, dict[str, str]]:
         compiled = c_callable(entry_name, entry)
         libraries.append(compiled._library)
         exports[compiled.native_name] = EXPORT_PREFIX + entry_name
+    if name == ASIDE_LIBRARY:  # what the loop calls by address (aside.py)
+        from .aside import c_function
+
+        for aside_name in ASIDE:
+            compiled = c_function(aside_name, cache=False)
+            libraries.append(compiled._library)
+            exports[compiled.native_name] = ASIDE_PREFIX + aside_name
     return libraries, exports
 
 
@@ -132,8 +150,8 @@ def emit_library(libraries: list, exports: dict[str, str], out: Path) -> None:
 
 def build(jobs: list[tuple[str, Path]]) -> bool:
     """Build each (library, output path) in turn, in this one process: the libraries
-    share most of their functions (slow paths, F/D arithmetic, CSRs), which Numba then
-    compiles once. While Numba compiles the next library, a forked child does the LLVM
+    share most of their functions (the dispatch, slow paths, the page walk), which Numba
+    then compiles once. While Numba compiles the next library, a forked child does the LLVM
     part of the one before. False if a child failed (it says why on stderr)."""
     children: list[int] = []
     try:
