@@ -99,6 +99,26 @@ def helpers_through_pointers(ir: str) -> tuple[str, list[str]]:
     return ir, names
 
 
+def inlined_by_llvm() -> None:
+    """The functions marked inline="always" (ops.py's helpers, fpu.py's fast paths, ...)
+    are compiled once each, with plain argument types, and marked for LLVM to inline, as
+    jit.njit_inline does: Numba would copy, type and lower their bodies again at every call
+    (a fifth of the build). Only in this process: the second tier finds them by the mark."""
+    from numba.core.registry import CPUDispatcher
+
+    from .jit import _plain_types
+
+    for entry in [*ENTRY_POINTS.values(), *ASIDE.values()]:
+        import_module(entry.module)
+    import_module(".aside", __package__).wrappers()
+    for module in [m for name, m in sys.modules.items() if name.startswith("rvemu.")]:
+        for value in list(vars(module).values()):
+            if isinstance(value, CPUDispatcher) and value.targetoptions.get("inline") == "always":
+                value.targetoptions["inline"] = "never"
+                value.targetoptions["forceinline"] = True
+                _plain_types(value)
+
+
 def compile_library(name: str) -> tuple[list, dict[str, str]]:
     """Numba's part of library `name`: its entry points compiled (to IR), as the libraries
     to link and the names to export them by. Numba keeps what it compiled for the next
@@ -278,6 +298,7 @@ def main(argv: list[str]) -> int:
 
         numba.config.CACHE_DIR = tmp
         numba_makes_ir_only()
+        inlined_by_llvm()
         return 0 if build(jobs) else 1
 
 
