@@ -58,7 +58,7 @@ def libraries_built() -> bool:
 def _announce_compiling() -> None:
     """A new user's first run waits for this: say for what and how long."""
     print(
-        "rvemu: compiling the CPU core for this machine: once, about half a minute "
+        "rvemu: compiling the CPU core for this machine: once, about 15 s on two CPUs "
         f"(cached in {library_path(LIBRARIES[0]).parent})",
         file=sys.stderr,
         flush=True,
