@@ -160,6 +160,9 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
         budget,
     ):
         mem = (ram8, ram16, ram32, ram64)
+        alu_compute_at = aside[ALU_COMPUTE]
+        fp_compute_at = aside[FP_COMPUTE]
+        execute_system_address = aside[EXECUTE_SYSTEM]
         pc = st[PC]
         instret = st[INSTRET]
         end = instret + budget
@@ -319,19 +322,18 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
                     st,
                     instret,
                     paged,
-                    aside[ALU_COMPUTE],
+                    alu_compute_at,
                 )
                 if status == HANDOFF:
                     status = OK
                     if IS_FP[op]:
-                        fp_at = aside[FP_COMPUTE]
-                        if not execute_fp(op, rd, rs1, rs2, rs3_rm, x, f, csr, fp_at):
+                        if not execute_fp(op, rd, rs1, rs2, rs3_rm, x, f, csr, fp_compute_at):
                             raw = dc[d + DC_RAW] >> 3
                             pc = take_trap(pc, CAUSE_ILLEGAL, raw, False, csr, st, tlb)
                             break
                     else:  # atomics, CSRs, fences, privileged, the boot mark, illegal
                         next_pc, action = execute_system_at(
-                            aside[EXECUTE_SYSTEM],
+                            execute_system_address,
                             op,
                             rd,
                             rs1,
