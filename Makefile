@@ -10,7 +10,7 @@ APT_PACKAGES := gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system
 export RVEMU_CACHE_DIR ?= $(CURDIR)/.cache/rvemu
 
 .PHONY: run test deps packages venv apps apps-sv39 warm lint format bench riscv-tests fuzz mutate \
-        xv6-usertests clean
+        xv6-usertests tier2-modes clean
 
 run: deps apps
 	$(PY) -m rvemu boot build/unikernel/hello.elf --stats
@@ -64,6 +64,20 @@ format: venv
 RISCV_TESTS := $(firstword $(RVEMU_RISCV_TESTS) $(wildcard riscv-tests/isa) /opt/riscv-tests/isa)
 riscv-tests: deps warm
 	$(PY) -m rvemu test $(RISCV_TESTS) -j 2
+
+# The compliance and system tests again with the second tier as hot as it gets (every jump
+# target compiled: RVEMU_HOT_THRESHOLD=1), with the code cache off and on, and at the
+# default threshold with the cache off (`make test` runs the default: the cache on). At
+# threshold 1 regions are compiled in the background, as `rvemu boot` does (tests compile
+# them at once otherwise): compiling every jump target of Linux's boot with the guest
+# waiting takes longer than its test allows.
+SYSTEM_TESTS := tests/test_official_suite.py tests/test_xv6.py tests/test_linux.py \
+                tests/test_dev_opensbi.py tests/test_dev_guests.py tests/test_apps.py \
+                tests/test_snapshot.py tests/test_native.py tests/test_tier2.py
+tier2-modes: deps apps warm
+	RVEMU_HOT_THRESHOLD=1 RVEMU_CODE_CACHE=0 RVEMU_BACKGROUND_COMPILE=1 $(PY) -m pytest -n 2 -q -rs $(SYSTEM_TESTS)
+	RVEMU_HOT_THRESHOLD=1 RVEMU_CODE_CACHE=1 RVEMU_BACKGROUND_COMPILE=1 $(PY) -m pytest -n 2 -q -rs $(SYSTEM_TESTS)
+	RVEMU_CODE_CACHE=0 $(PY) -m pytest -n 2 -q -rs $(SYSTEM_TESTS)
 
 bench: deps apps apps-sv39 warm
 	$(PY) -m rvemu bench

@@ -34,6 +34,7 @@ from .layout import (
     DC_TAG,
     DELTA,
     INVALID,
+    PAGE_REGION,
     TAG,
 )
 from .memory import SLOW, WATCHED, dc_slot, fetch_page, mark_code
@@ -360,8 +361,13 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
                             limit = instret + 1
                     # A region stops before what it cannot do (an atomic, a CSR access...):
                     # the code after it is where one can go on, so it counts as a jump
-                    # target does, and becomes a region of its own when it gets hot.
-                    if next_pc == pc + length:
+                    # target does, and becomes a region of its own when it gets hot. Only
+                    # on a page with no region yet: where there is one, a region that
+                    # stops says so (`resume`). (Counting after every F/D operation there
+                    # too left each pc of a compiled FP loop one short of hot, and every
+                    # interpreted pass after a budget's end compiled one more region per
+                    # instruction: 29 for nbody's one loop.)
+                    if next_pc == pc + length and pagef[off >> 12] & PAGE_REGION == 0:
                         target = code_offset(next_pc, pc, fetch_delta, tlb, paged)
                         if jumped_to(target, hot, st):
                             return hot_exit(st, next_pc, target, instret + 1)
