@@ -55,13 +55,10 @@ def call_region(typingctx, address, x, f, csr, ram8, pagef, tlb, st, dc, entries
         def add(n: int, value: ir.Value) -> None:
             builder.store(builder.add(builder.load(slot(n)), value), slot(n))
 
-        cycles = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(i64, []), "llvm.readcyclecounter"
-        )
         timed = builder.icmp_signed("!=", builder.load(slot(PROFILE)), i64(0))
         before = builder.basic_block
         with builder.if_then(timed, likely=False):
-            start_timed = builder.call(cycles, [])
+            start_timed = read_cycles(builder)
             started = builder.basic_block
         start = builder.phi(i64)
         start.add_incoming(i64(0), before)
@@ -71,7 +68,7 @@ def call_region(typingctx, address, x, f, csr, ram8, pagef, tlb, st, dc, entries
         pc = builder.call(function, [x, ram, ctx, budget, i64(0)])
 
         with builder.if_then(timed, likely=False):
-            add(PROF_REGION_CYCLES, builder.sub(builder.call(cycles, []), start))
+            add(PROF_REGION_CYCLES, builder.sub(read_cycles(builder), start))
         add(PROF_REGION_CALLS, i64(1))
         add(PROF_REGION_INSNS, builder.load(slot(REGION_RETIRED)))
         return pc
@@ -79,13 +76,18 @@ def call_region(typingctx, address, x, f, csr, ram8, pagef, tlb, st, dc, entries
     return sig, codegen
 
 
+def read_cycles(builder: ir.IRBuilder) -> ir.Value:
+    """The host's cycle counter, read where `builder` is."""
+    fn = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(i64, []), "llvm.readcyclecounter"
+    )
+    return builder.call(fn, [])
+
+
 @intrinsic
 def _cycle_counter(typingctx):  # noqa: ANN001, ANN201
     def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202
-        fn = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(i64, []), "llvm.readcyclecounter"
-        )
-        return builder.call(fn, [])
+        return read_cycles(builder)
 
     return types.int64(), codegen
 
