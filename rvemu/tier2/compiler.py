@@ -206,7 +206,7 @@ class Tier2:
                     if self.compiles_per_page.get(page, 0) >= MAX_COMPILES_PER_PAGE:
                         return
                     self.compiles_per_page[page] = self.compiles_per_page.get(page, 0) + 1
-                where = (page, pc & ~0xFFF if paged else -1)
+                where = page_key(off, pc, paged)
                 if self.background and self._covered(where, off):
                     # A region on its way from the worker holds this code as a block:
                     # count its jumps on, and compile it on its own only if it still
@@ -263,7 +263,7 @@ class Tier2:
         for key, result in self._worker().finished():
             waiting = self._waiting.pop(key, ())
             for off, _, _, job in waiting:
-                where = (off >> 12, job.page_pc if job.paged else -1)
+                where = page_key(off, job.page_pc, job.paged)
                 self._waiting_on_page.get(where, set()).discard(key)
             if isinstance(result, str):
                 for off, _, _, job in waiting:
@@ -328,7 +328,7 @@ class Tier2:
         mode and, translated, this virtual page), which are then this one's too."""
         extensions = int(self.st[EXTENSIONS])
         page_pc = pc & ~0xFFF
-        entries = self._page_entries.setdefault((off >> 12, page_pc if paged else -1), {})
+        entries = self._page_entries.setdefault(page_key(off, pc, paged), {})
         stops = frozenset(o for o, key in entries.items() if _loaded.get(key, (0, 0))[1] >= SHARE)
         entries[off] = key
         ram_size = len(self.ram)
@@ -443,6 +443,12 @@ def compile_object(job: Job, target_machine: llvm.TargetMachineRef | None = None
     if folder is not None:
         _store(folder / f"{job.key}.o", code)
     return code
+
+
+def page_key(off: int, pc: int, paged: bool) -> tuple[int, int]:
+    """The key of the page holding RAM offset `off` (at pc) in Tier2's per-page tables:
+    its RAM page and, for translated code, its virtual page (-1 for untranslated)."""
+    return off >> 12, (pc & ~0xFFF) if paged else -1
 
 
 def same_code(a: bytes, b: bytes, cover: int) -> bool:
