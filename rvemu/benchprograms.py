@@ -418,14 +418,19 @@ HEADER = (
 )
 
 
-def row_text(row: dict) -> str:
-    qemu = f"{row['qemu_mips']:.0f}" if "qemu_mips" in row else "-"
-    cold = f"{row['cold_ratio']:.2f}" if "cold_ratio" in row else "-"
-    warm = f"{row['ratio']:.2f}" if "ratio" in row else "-"
+def _line(label: str, instructions: str, figures: dict, missing: str) -> str:
+    """A line of the table under HEADER; `missing` stands for a figure not measured."""
+    qemu = f"{figures['qemu_mips']:.0f}" if "qemu_mips" in figures else missing
+    cold = f"{figures['cold_ratio']:.2f}" if "cold_ratio" in figures else missing
+    warm = f"{figures['ratio']:.2f}" if "ratio" in figures else missing
     return (
-        f"{row['name']:<15}{row['instructions']:>13}{row['rvemu_cold_mips']:>11.0f}"
-        f"{row['rvemu_mips']:>8.0f}{qemu:>8}{cold:>10}{warm:>10}"
+        f"{label:<15}{instructions:>13}{figures['rvemu_cold_mips']:>11.0f}"
+        f"{figures['rvemu_mips']:>8.0f}{qemu:>8}{cold:>10}{warm:>10}"
     )
+
+
+def row_text(row: dict) -> str:
+    return _line(row["name"], str(row["instructions"]), row, "-")
 
 
 def geomeans(rows: list[dict]) -> dict:
@@ -444,13 +449,7 @@ def geomeans(rows: list[dict]) -> dict:
 
 
 def geomean_text(geo: dict, label: str = "geomean") -> str:
-    qemu = f"{geo['qemu_mips']:.0f}" if "qemu_mips" in geo else ""
-    cold = f"{geo['cold_ratio']:.2f}" if "cold_ratio" in geo else ""
-    warm = f"{geo['ratio']:.2f}" if "ratio" in geo else ""
-    return (
-        f"{label:<15}{'':>13}{geo['rvemu_cold_mips']:>11.0f}{geo['rvemu_mips']:>8.0f}"
-        f"{qemu:>8}{cold:>10}{warm:>10}"
-    )
+    return _line(label, "", geo, "")
 
 
 def bench_programs(programs: list[Program], runs: int, qemu: bool) -> dict:
