@@ -22,15 +22,23 @@ def images() -> Path:
     return IMAGES
 
 
-def test_bench_reports_mips_boot_latency_and_sizes(images: Path, tmp_path: Path) -> None:
+def bench_once(
+    images: Path, tmp_path: Path, only: str, timeout: int
+) -> tuple[subprocess.CompletedProcess, dict]:
+    """`rvemu bench --only ONLY --runs 1` on the images, which must succeed: its output
+    and its JSON report."""
     out = tmp_path / "bench.json"
     r = subprocess.run(
-        [sys.executable, "-m", "rvemu", "bench", "--only", "crc32", "--runs", "1",
+        [sys.executable, "-m", "rvemu", "bench", "--only", only, "--runs", "1",
          "--images", str(images), "--json", str(out)],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
-    report = json.loads(out.read_text())
+    return r, json.loads(out.read_text())
+
+
+def test_bench_reports_mips_boot_latency_and_sizes(images: Path, tmp_path: Path) -> None:
+    r, report = bench_once(images, tmp_path, "crc32", timeout=600)
     (row,) = report["benchmarks"]
     assert row["name"] == "bench-crc32" and row["instructions"] > 100_000_000
     assert row["rvemu_mips"] > 0 and row["rvemu_cold_mips"] > 0
@@ -78,14 +86,7 @@ def test_sv39_variant_runs_main_in_s_mode_with_paging(images: Path, tmp_path: Pa
 def test_bench_real_program_rows_and_method(images: Path, tmp_path: Path) -> None:
     """bench-bytecode is a real-program row with its own geomean, not a compute row, and
     the table says how it was measured."""
-    out = tmp_path / "bench.json"
-    r = subprocess.run(
-        [sys.executable, "-m", "rvemu", "bench", "--only", "bytecode", "--runs", "1",
-         "--images", str(images), "--json", str(out)],
-        capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
-    assert r.returncode == 0, r.stderr
-    report = json.loads(out.read_text())
+    r, report = bench_once(images, tmp_path, "bytecode", timeout=900)
     assert report["benchmarks"] == []  # no compute row matches, and bytecode is not one
     (row,) = report["programs"]
     assert row["name"] == "bench-bytecode" and row["instructions"] > 100_000_000
