@@ -102,15 +102,13 @@ class Profile:
             self.install_seconds += t1 - t0
             self.core_seconds += t2 - t1
             self.core_calls += 1
+            if not hart.inner_exit(why):
+                return why
             if why == S.EXIT_HOT:
-                hart.tier2.enter(int(hart.st[S.HOT_PC]), int(hart.st[S.HOT_OFF]), hart._paged)
                 self.hot_seconds += clock() - t2
                 self.hot_exits += 1
             elif why == S.EXIT_MODE:
-                hart._paged = not hart._paged
                 self.mode_switches += 1
-            else:
-                return why
 
     def serve(self, serve_exit, why: int):  # noqa: ANN001, ANN201 (Machine._serve_exit)
         start = time.thread_time()

@@ -107,3 +107,52 @@ def test_a_library_that_will_not_load_is_one_line_and_numba_serves(
     assert not core.native
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines and all(line.startswith("rvemu: cannot load") for line in lines)
+
+
+SQRT_PROGRAM = """
+    .section .text.init
+    .globl _start
+_start:
+    li t0, 0x2000  # mstatus.FS: Initial
+    csrs mstatus, t0
+    li t0, 0x4010000000000000  # 4.0
+    fmv.d.x f1, t0
+    fsqrt.d f2, f1  # (not among the loop's own fast paths: fp_compute's)
+    fmv.x.d a0, f2
+    li t0, 0x100000  # sifive_test: power off
+    li t1, 0x5555
+    sw t1, 0(t0)
+1:  j 1b
+"""
+
+
+@needs_cc
+def test_the_fp_library_is_built_when_a_guest_first_needs_it(tmp_path, monkeypatch) -> None:
+    """A boot that runs no F/D operation of fp_compute's builds none of its library
+    (entry_points.LAZY); the first that does builds it then, and runs on with it."""
+    from toolchain import build_elf
+
+    from rvemu.cpu.aside import INDEX
+    from rvemu.cpu.entry_points import LAZY
+
+    assert Core().native  # (the other libraries, built for this run already)
+    for name in native.LIBRARIES:
+        if name not in LAZY:
+            (tmp_path / f"core-{name}.so").symlink_to(native.library_path(name))
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    core = Core()
+
+    def boot(elf: Path) -> Machine:
+        machine = Machine(memory="1M")
+        machine.hart.core = core
+        machine.load(str(elf))
+        assert machine.run(max_instructions=10_000_000).reason == "poweroff"
+        return machine
+
+    assert b"Hello" in boot(APPS / "hello.elf").console
+    assert not (tmp_path / "core-fp.so").exists()
+    assert core.aside[INDEX["fp_compute"]] == 0
+    machine = boot(build_elf("native-lazy-fsqrt", SQRT_PROGRAM))
+    assert machine.hart.reg("a0") == 0x4000000000000000  # 2.0
+    assert (tmp_path / "core-fp.so").exists()
+    assert core.aside[INDEX["fp_compute"]] != 0

@@ -1,7 +1,8 @@
 """Calling the functions of entry_points.ASIDE by address: the hart's loop hands rare
 work to them (system instructions, most F/D operations, the integer operations of the
 extensions beyond I and M) without compiling them into itself, and the native build
-compiles them in a process of their own, at the same time as the loop.
+compiles them in processes of their own, at the same time as the loop, or (the F/D
+operations: entry_points.LAZY) when the loop first needs them.
 
 Each is a C function `void name(ptrs, lens, scalars..., out)`: its array arguments are
 ptrs[k] (the data) and lens[k] (the length) in order ("mem" is the four RAM views), its
@@ -9,8 +10,8 @@ other arguments follow as int64, and its result (a value, or each of a tuple's) 
 written to out[0], out[1]... A function of no arrays takes no ptrs and lens. The
 wrappers are written as Python text from the table into Numba's cache folder (as
 execute_gen.py does), so that numba.cfunc can cache them. With RVEMU_NATIVE_CORE=0 the
-loop gets the addresses of those cfuncs; in the native core, of the functions library
-ASIDE_LIBRARY exports (native.py). Either serves either copy of the loop.
+loop gets the addresses of those cfuncs; in the native core, of the functions their
+libraries export (native.py). Either serves either copy of the loop.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import sys
 from types import ModuleType
 
-import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
@@ -135,18 +135,16 @@ def c_function(name: str, cache: bool):  # noqa: ANN201 (a numba.cfunc)
     return cfunc(signature(ASIDE[name]), cache=cache, _nrt=False)(getattr(wrappers(), name))
 
 
-_numba_addresses: np.ndarray | None = None
+_numba_functions: dict[str, object] = {}  # (their code lives while they do)
 
 
-def numba_addresses() -> np.ndarray:
-    """The addresses the loop calls with RVEMU_NATIVE_CORE=0: Numba's compiled wrappers
-    (cached like the rest of the core), compiled on first use."""
-    global _numba_addresses
-    if _numba_addresses is None:
-        functions = [c_function(name, cache=True) for name in ASIDE]
-        _numba_addresses = np.array([fn.address for fn in functions], dtype=np.int64)
-        numba_addresses.keep = functions  # (their code lives while they do)
-    return _numba_addresses
+def numba_address(name: str) -> int:
+    """The address the loop calls ASIDE function `name` at without its native library
+    (RVEMU_NATIVE_CORE=0): Numba's compiled wrapper (cached like the rest of the core),
+    compiled on first use."""
+    if name not in _numba_functions:
+        _numba_functions[name] = c_function(name, cache=True)
+    return _numba_functions[name].address
 
 
 def caller(name: str):  # noqa: ANN201 (a Numba intrinsic)

@@ -20,6 +20,7 @@ from .bits import sext
 from .decode import available, decode, rs3_rm_field
 from .execute_gen import HANDOFF
 from .fp_exec import _generated, execute_fp
+from .fp_state import NOT_LOADED
 from .isa import BY_OP, FP, LOAD, Op
 from .jit import njit_generic
 from .layout import (
@@ -54,6 +55,7 @@ from .state import (
     EXIT_BUDGET,
     EXIT_DEBUG,
     EXIT_HOT,
+    EXIT_LIBRARY,
     EXIT_MMIO,
     EXIT_MODE,
     EXIT_TOHOST,
@@ -328,9 +330,14 @@ def compile_run(paged: bool):  # noqa: ANN201 (returns a Numba dispatcher)
                 if status == HANDOFF:
                     status = OK
                     if IS_FP[op]:
-                        if not execute_fp(op, rd, rs1, rs2, rs3_rm, x, f, csr, fp_compute_at):
+                        status = execute_fp(op, rd, rs1, rs2, rs3_rm, x, f, csr, fp_compute_at)
+                        if status == NOT_LOADED:  # Python loads it, and we come back here
+                            st[PC] = pc
+                            st[INSTRET] = instret
+                            return EXIT_LIBRARY
+                        if status != OK:
                             raw = dc[d + DC_RAW] >> 3
-                            pc = take_trap(pc, CAUSE_ILLEGAL, raw, False, csr, st, tlb)
+                            pc = take_trap(pc, status, raw, False, csr, st, tlb)
                             break
                     else:  # atomics, CSRs, fences, privileged, the boot mark, illegal
                         next_pc, action = execute_system_at(

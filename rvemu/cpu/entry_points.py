@@ -61,32 +61,39 @@ class Aside:
     function: str
     params: tuple[str, ...]  # "int64", an array "<dtype>[]", or "mem" (the RAM views' tuple)
     returns: tuple[str, ...]  # "int64" or "bool" each: one value, or a tuple of them
+    library: str  # which shared library holds it
 
 
 # What the hart's loop hands off (core.compile_run) and calls by address, not directly: so
 # the loop's compile does not include them, and they compile at the same time in another
-# process, into library ASIDE_LIBRARY (aside.py has the calling convention). The loop gets
+# process, into libraries of their own (aside.py has the calling convention). The loop gets
 # their addresses in RUN's `aside` array, in this order.
 ASIDE = {
-    # (the commonest double-precision operations stay inline in the loop: fp_exec.py)
+    # (the fast paths of the commonest double-precision operations stay inline in the loop:
+    # fp_exec.py)
     "fp_compute": Aside(
-        "rvemu.cpu.fp_exec", "fp_compute", ("int64",) * 6, ("int64", "int64", "bool")
+        "rvemu.cpu.fp_exec", "fp_compute", ("int64",) * 6, ("int64", "int64", "bool"), "fp"
     ),
-    "alu_compute": Aside("rvemu.cpu.core", "alu_compute", ("int64",) * 5, ("int64",)),
+    "alu_compute": Aside("rvemu.cpu.core", "alu_compute", ("int64",) * 5, ("int64",), "rare"),
     "execute_system": Aside(
         "rvemu.cpu.system",
         "execute_system",
         ("int64",) * 8
         + ("int64[]", "int64[]", "int64[]", "mem", "int64[]", "uint8[]", "int64[]", "int64"),
         ("int64", "int64"),
+        "rare",
     ),
 }
-ASIDE_LIBRARY = "rare"
 ASIDE_PREFIX = "rvemu_aside_"  # a library's symbol for ASIDE function `name`
 
-LIBRARIES = sorted({e.library for e in ENTRY_POINTS.values()} | {ASIDE_LIBRARY})
+LIBRARIES = sorted({e.library for e in [*ENTRY_POINTS.values(), *ASIDE.values()]})
+# Built when the loop first needs them, not before a machine's first run: the loop finds
+# their ASIDE functions' addresses 0 until then, and leaves with EXIT_LIBRARY instead of
+# calling them. Many guests never run an F/D operation beyond the loop's inline fast
+# paths (a unikernel's boot, an OS kernel); a third of the core's first compile was theirs.
+LAZY = ("fp",)
 # The libraries each build process makes (one after the other, sharing what Numba
 # compiled); the processes run at the same time, one per CPU.
-BUILDS = (("bare", "paged"), ("rare",))
+BUILDS = (("bare", "paged"), ("rare",), ("fp",))
 EXPORT_PREFIX = "rvemu_"  # a library's symbol for entry point `name` is rvemu_<name>
 HELPER_PREFIX = "rvemu_helper."  # pointers to Numba's C helpers, filled in when loading

@@ -37,7 +37,9 @@ HOT_FIRST = ("addi", "add", "lui", "auipc", "jal", "jalr")
 # the others' are compiled once, in `alu_compute`: inlining all of them doubled the core's
 # first compile for instructions that hot code runs compiled (tier 2) anyway.
 INLINE_EXTENSIONS = ("i", "m")
-# F/D operations inlined into the hart's loop; the rest go through fp_compute.
+# F/D operations whose fast paths (fpu.py's `<op>_fast`) are inlined into the hart's loop;
+# the rest, and what those fast paths do not do, go through fp_compute. (Their exact paths
+# inlined too were a sixth of the loop's first compile.)
 FP_HOT = ("fadd_d", "fsub_d", "fmul_d", "fdiv_d", "fmadd_d")
 
 # How each tier's interpreter reads an operand name of the semantics.
@@ -113,8 +115,12 @@ def _chain(cases: list[tuple[Record, list[str]]], indent: str, otherwise: list[s
     return out
 
 
-def _fp_call(r: Record, names: dict[str, str]) -> str:
-    return f"result, flags = {expression(r, names)}"
+def _fp_call(r: Record, names: dict[str, str], fast: bool = False) -> str:
+    """`result, flags = <the record's operation>`, or its fast path (fpu.py's `<op>_fast`)."""
+    call = ast.parse(expression(r, names), mode="eval").body
+    if fast:
+        call.func.id += "_fast"
+    return f"result, flags = {ast.unparse(call)}"
 
 
 def source() -> str:
@@ -136,7 +142,7 @@ def source() -> str:
         "",
         "from rvemu.cpu.aside import caller",
         "from rvemu.cpu.execute_gen import HANDOFF",
-        "from rvemu.cpu.fp_state import dirty, fp_enabled",
+        "from rvemu.cpu.fp_state import NOT_LOADED, dirty, fp_enabled",
         "from rvemu.cpu.isa import Op",
         "from rvemu.cpu.jit import njit_generic, njit_inline",
         "from rvemu.cpu.memory import load, store",
@@ -188,15 +194,21 @@ def source() -> str:
         "    to_x = False",
     ]
     lines += _chain(
-        [(r, [_fp_call(r, _INTERPRETER_NAMES)]) for r in hot],
+        [(r, [_fp_call(r, _INTERPRETER_NAMES, fast=True)]) for r in hot],
         "    ",
-        [
-            "result, flags, to_x = call_fp_compute(",
-            "    fp_compute_at, op, f[rs1], f[rs2], f[rs3_rm >> 3], x[rs1], rm",
-            ")",
-        ],
+        ["result, flags = 0, NOT_FAST"],
     )
-    lines += ["    return result, flags, to_x", "", ""]
+    lines += [
+        "    if flags == NOT_FAST:",
+        "        if fp_compute_at == 0:  # (its library is built when first needed)",
+        "            return 0, NOT_LOADED, False",
+        "        result, flags, to_x = call_fp_compute(",
+        "            fp_compute_at, op, f[rs1], f[rs2], f[rs3_rm >> 3], x[rs1], rm",
+        "        )",
+        "    return result, flags, to_x",
+        "",
+        "",
+    ]
     lines += [
         "@njit_generic",
         "def fp_compute(op, a, b, c, xa, rm):",

@@ -8,10 +8,10 @@ compiled apart and called by address (entry_points.ASIDE).
 import numpy as np
 
 from .execute_gen import load_module
-from .fp_state import RM_MAX, dirty, fp_enabled, resolve_rm
+from .fp_state import NOT_LOADED, RM_MAX, dirty, fp_enabled, resolve_rm
 from .isa import BY_OP, Op
 from .jit import njit_inline
-from .state import FCSR, MSTATUS
+from .state import CAUSE_ILLEGAL, FCSR, MSTATUS, OK
 
 _generated = load_module()
 execute_fp_hot = _generated.execute_fp_hot
@@ -23,21 +23,22 @@ for _op, _record in BY_OP.items():
 
 
 @njit_inline  # (both copies of the loop share one compile; LLVM inlines it into each)
-def execute_fp(op, rd, rs1, rs2, rs3_rm, x, f, csr, fp_compute_at) -> bool:
-    """Execute an F/D computational instruction; False when it is illegal. The operations
-    other than the commonest go to fp_compute, at address `fp_compute_at` (aside.py)."""
+def execute_fp(op, rd, rs1, rs2, rs3_rm, x, f, csr, fp_compute_at) -> int:
+    """Execute an F/D computational instruction: OK, CAUSE_ILLEGAL, or NOT_LOADED when it
+    needs fp_compute (at address `fp_compute_at`, aside.py), whose library is not loaded
+    yet (address 0); then nothing has changed."""
     if not fp_enabled(csr[MSTATUS]):
-        return False
+        return CAUSE_ILLEGAL
     rm = resolve_rm(rs3_rm & 7, csr[FCSR])
     if rm > RM_MAX and USES_RM[op]:
-        return False
+        return CAUSE_ILLEGAL
     result, flags, to_x = execute_fp_hot(op, rd, rs1, rs2, rs3_rm, rm, x, f, fp_compute_at)
     if flags < 0:
-        return False
+        return NOT_LOADED if flags == NOT_LOADED else CAUSE_ILLEGAL
     if to_x:
         x[rd] = result
     else:
         f[rd] = result
     csr[FCSR] |= flags
     csr[MSTATUS] = dirty(csr[MSTATUS])
-    return True
+    return OK

@@ -6,6 +6,9 @@ from .state import MSTATUS_FS
 
 RM_DYN = 7  # an rm field of 7 means "the rounding mode in fcsr.frm"
 RM_MAX = 4  # RMM; modes 5 and 6 (and a dynamic frm above 4) make the instruction illegal
+# fflags -2 from the loop's F/D dispatch: fp_compute's library is not loaded yet
+# (entry_points.LAZY), and nothing has changed
+NOT_LOADED = -2
 
 
 @njit(cache=True, inline="always")

@@ -52,17 +52,35 @@ from rvemu.cpu.fpu_round import RNE
 from .jit import njit_generic
 
 # ---- double precision ----------------------------------------------------------------
+# The commonest operations' fast paths are functions of their own (`<op>_fast`), which give
+# fflags NOT_FAST where they do not apply: the interpreter's loop inlines only those and
+# hands the rest to the operation compiled apart (execute_gen.FP_HOT).
+
+NOT_FAST = -3
 
 
 @njit(cache=True, inline="always")
-def _add_d(a: int, b: int, y: float, rm: int) -> tuple[int, int]:
-    x = f64_from_bits(a)
+def _add_d_fast(x: float, y: float, rm: int) -> tuple[int, int]:
     q = x + y
     if rm == RNE and MIN_NORMAL_D < abs(q) < INF:
         bb = q - x
         e = (x - (q - bb)) + (y - bb)
         return f64_bits(q), np.int64(NX if e != 0.0 else 0)
+    return np.int64(0), np.int64(NOT_FAST)
+
+
+@njit(cache=True, inline="always")
+def _add_d(a: int, b: int, y: float, rm: int) -> tuple[int, int]:
+    x = f64_from_bits(a)
+    result, flags = _add_d_fast(x, y, rm)
+    if flags != NOT_FAST:
+        return result, flags
     return add_slow(x, y, is_snan_d(a) or is_snan_d(b), rm, DOUBLE)
+
+
+@njit(cache=True, inline="always")
+def fadd_d_fast(a: int, b: int, rm: int) -> tuple[int, int]:
+    return _add_d_fast(f64_from_bits(a), f64_from_bits(b), rm)
 
 
 @njit(cache=True, inline="always")
@@ -71,22 +89,36 @@ def fadd_d(a: int, b: int, rm: int) -> tuple[int, int]:
 
 
 @njit(cache=True, inline="always")
+def fsub_d_fast(a: int, b: int, rm: int) -> tuple[int, int]:
+    return _add_d_fast(f64_from_bits(a), -f64_from_bits(b), rm)
+
+
+@njit(cache=True, inline="always")
 def fsub_d(a: int, b: int, rm: int) -> tuple[int, int]:
     return _add_d(a, b, -f64_from_bits(b), rm)
 
 
 @njit(cache=True, inline="always")
-def fmul_d(a: int, b: int, rm: int) -> tuple[int, int]:
+def fmul_d_fast(a: int, b: int, rm: int) -> tuple[int, int]:
     x = f64_from_bits(a)
     y = f64_from_bits(b)
     q = x * y
     if rm == RNE and _SAFE_LO < abs(q) < INF:
         return f64_bits(q), np.int64(NX if fma(x, y, -q) != 0.0 else 0)
+    return np.int64(0), np.int64(NOT_FAST)
+
+
+@njit(cache=True, inline="always")
+def fmul_d(a: int, b: int, rm: int) -> tuple[int, int]:
+    result, flags = fmul_d_fast(a, b, rm)
+    if flags != NOT_FAST:
+        return result, flags
+    x, y = f64_from_bits(a), f64_from_bits(b)
     return mul_slow(x, y, is_snan_d(a) or is_snan_d(b), rm, DOUBLE)
 
 
 @njit(cache=True, inline="always")
-def fdiv_d(a: int, b: int, rm: int) -> tuple[int, int]:
+def fdiv_d_fast(a: int, b: int, rm: int) -> tuple[int, int]:
     x = f64_from_bits(a)
     y = f64_from_bits(b)
     # (Numba's Python error model raises on a division by zero: never divide by 0.0 here.)
@@ -94,6 +126,15 @@ def fdiv_d(a: int, b: int, rm: int) -> tuple[int, int]:
         q = x / y
         if MIN_NORMAL_D < abs(q) < INF and abs(x) > _SAFE_LO:
             return f64_bits(q), np.int64(NX if fma(-q, y, x) != 0.0 else 0)
+    return np.int64(0), np.int64(NOT_FAST)
+
+
+@njit(cache=True, inline="always")
+def fdiv_d(a: int, b: int, rm: int) -> tuple[int, int]:
+    result, flags = fdiv_d_fast(a, b, rm)
+    if flags != NOT_FAST:
+        return result, flags
+    x, y = f64_from_bits(a), f64_from_bits(b)
     return div_slow(x, y, is_snan_d(a) or is_snan_d(b), rm, DOUBLE)
 
 
@@ -107,17 +148,30 @@ def fsqrt_d(a: int, rm: int) -> tuple[int, int]:
 
 
 @njit(cache=True, inline="always")
-def _fma_d(x: float, y: float, z: float, snan: bool, rm: int) -> tuple[int, int]:
+def _fma_d_fast(x: float, y: float, z: float, rm: int) -> tuple[int, int]:
     if rm == RNE and _FMA_LO < abs(x * y) < _FMA_HI and abs(z) < _FMA_HI:
         r1, r2, _ = err_fma(x, y, z)
         if abs(r1) > MIN_NORMAL_D:
             return f64_bits(r1), np.int64(NX if r2 != 0.0 else 0)
+    return np.int64(0), np.int64(NOT_FAST)
+
+
+@njit(cache=True, inline="always")
+def _fma_d(x: float, y: float, z: float, snan: bool, rm: int) -> tuple[int, int]:
+    result, flags = _fma_d_fast(x, y, z, rm)
+    if flags != NOT_FAST:
+        return result, flags
     return fma_slow(x, y, z, snan, rm, DOUBLE)
 
 
 @njit_generic
 def _snan3_d(a: int, b: int, c: int) -> bool:
     return is_snan_d(a) or is_snan_d(b) or is_snan_d(c)
+
+
+@njit(cache=True, inline="always")
+def fmadd_d_fast(a: int, b: int, c: int, rm: int) -> tuple[int, int]:
+    return _fma_d_fast(f64_from_bits(a), f64_from_bits(b), f64_from_bits(c), rm)
 
 
 @njit(cache=True, inline="always")

@@ -90,19 +90,29 @@ class Hart:
             self.tier2.install_ready()  # regions the compile worker has finished
             run_core = self.core.run_paged if self._paged else self.core.run_bare
             why = int(run_core(*self._core_args(), end - self.instret))
-            if why == S.EXIT_HOT:
-                pc, off = int(self.st[S.HOT_PC]), int(self.st[S.HOT_OFF])
-                self.tier2.enter(pc, off, paged=self._paged)
-            elif why == S.EXIT_MODE:
-                self._paged = not self._paged  # the core's other compiled copy takes over
-            else:
+            if not self.inner_exit(why):
                 return why
 
+    def inner_exit(self, why: int) -> bool:
+        """Deal with an exit of the core that Hart.run handles itself, then runs on; False
+        for the others (its caller's)."""
+        if why == S.EXIT_HOT:
+            pc, off = int(self.st[S.HOT_PC]), int(self.st[S.HOT_OFF])
+            self.tier2.enter(pc, off, paged=self._paged)
+        elif why == S.EXIT_MODE:
+            self._paged = not self._paged  # the core's other compiled copy takes over
+        elif why == S.EXIT_LIBRARY:
+            self.core.load_lazy()
+        else:
+            return False
+        return True
+
     def warm_up(self) -> None:
-        """Load both compiled copies of the core now (building them on a new machine), so
-        that a guest that turns paging on does not pay for it in the middle of a run."""
+        """Load both compiled copies of the core and every library of it now (building
+        them on a new machine), so that a guest does not pay for it in the middle of a run."""
         self.core.run_bare(*self._core_args(), 0)
         self.core.run_paged(*self._core_args(), 0)
+        self.core.load_lazy()
 
     def _core_args(self) -> tuple:
         return (

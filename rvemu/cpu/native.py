@@ -28,12 +28,12 @@ import numpy as np
 
 from .entry_points import (
     ASIDE,
-    ASIDE_LIBRARY,
     ASIDE_PREFIX,
     BUILDS,
     ENTRY_POINTS,
     EXPORT_PREFIX,
     HELPER_PREFIX,
+    LAZY,
     LIBRARIES,
     EntryPoint,
 )
@@ -51,35 +51,41 @@ def native_wanted() -> bool:
     return os.environ.get("RVEMU_NATIVE_CORE", "1") != "0"
 
 
-def libraries_built() -> bool:
-    return all(library_path(name).exists() for name in LIBRARIES)
+def needed_with(name: str) -> list[str]:
+    """The libraries built together with library `name` when it is missing: a LAZY one
+    alone, when the loop first needs it; the others all at once, before a first run."""
+    return [name] if name in LAZY else [n for n in LIBRARIES if n not in LAZY]
 
 
-def _announce_compiling() -> None:
-    """A new user's first run waits for this: say for what and how long."""
+def _announce_compiling(names: list[str]) -> None:
+    """A new user's first run waits for this: say for what and how long (measured on a
+    2-core machine: native_build's processes, one per group of BUILDS, share the CPUs)."""
+    if set(names) <= set(LAZY):
+        what = "the rest of the CPU core (its F and D operations): once, about 7 s"
+    else:
+        what = "the CPU core for this machine: once, about 12 s on two CPUs"
     print(
-        "rvemu: compiling the CPU core for this machine: once, about 15 s on two CPUs "
-        f"(cached in {library_path(LIBRARIES[0]).parent})",
+        f"rvemu: compiling {what} (cached in {library_path(names[0]).parent})",
         file=sys.stderr,
         flush=True,
     )
 
 
-def build_libraries(announce: Callable[[], None]) -> bool:
-    """Build the missing libraries: a process for each group of BUILDS, all at once (one
-    process builds its group's libraries in turn, sharing what they have in common);
-    another process building them meanwhile is waited for (a lock beside them). False if
-    they could not be built: the reason is in core-<name>.failed."""
-    folder = library_path(LIBRARIES[0]).parent
+def build_libraries(names: list[str], announce: Callable[[list[str]], None]) -> bool:
+    """Build those of libraries `names` that are missing: a process for each group of
+    BUILDS, all at once (one process builds its group's libraries in turn, sharing what
+    they have in common); another process building them meanwhile is waited for (a lock
+    beside them). False if they could not be built: the reason is in core-<name>.failed."""
+    folder = library_path(names[0]).parent
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "core.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        missing = [n for n in LIBRARIES if not library_path(n).exists()]
+        missing = [n for n in names if not library_path(n).exists()]
         if any(library_path(n).with_suffix(".failed").exists() for n in missing):
             return False  # tried before on this machine: not again for every run
         if not missing:
             return True
-        announce()
+        announce(missing)
         progress = Progress(len(missing))
         groups = [[n for n in group if n in missing] for group in BUILDS]
         jobs = [(group, *_start_build(group)) for group in groups if group]
@@ -180,11 +186,9 @@ class NativeLibrary:
         fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, *scalars]
         return ArrayCall(name, entry, fn)
 
-    def aside_addresses(self) -> np.ndarray:
-        """Where the ASIDE functions are, for the loop (aside.py)."""
-        symbols = [getattr(self.dll, ASIDE_PREFIX + name) for name in ASIDE]
-        addresses = [ctypes.cast(fn, ctypes.c_void_p).value for fn in symbols]
-        return np.array(addresses, dtype=np.int64)
+    def aside_address(self, name: str) -> int:
+        """Where ASIDE function `name` is, for the loop (aside.py)."""
+        return ctypes.cast(getattr(self.dll, ASIDE_PREFIX + name), ctypes.c_void_p).value
 
 
 class ArrayCall:
@@ -238,11 +242,8 @@ class Core:
 
     def __getattr__(self, name: str) -> Callable:
         if name == "aside":  # the addresses the loop calls the ASIDE functions at
-            library = self._library(ASIDE_LIBRARY)
-            if library is not None:
-                self.aside = library.aside_addresses()
-            else:
-                self.aside = import_module(".aside", __package__).numba_addresses()
+            self.aside = np.zeros(len(ASIDE), dtype=np.int64)
+            self._fill_aside(build_lazy=False)
             return self.aside
         entry = ENTRY_POINTS.get(name)
         if entry is None:
@@ -255,12 +256,35 @@ class Core:
         setattr(self, name, fn)  # (found here from now on, without __getattr__)
         return fn
 
+    def load_lazy(self) -> None:
+        """Build and load the LAZY libraries the loop has not got yet (it left with
+        EXIT_LIBRARY, needing one)."""
+        self._fill_aside(build_lazy=True)
+
+    def _fill_aside(self, build_lazy: bool) -> None:
+        """The addresses of the ASIDE functions still 0 in self.aside: from their
+        libraries, of a LAZY one only if it is built already or build_lazy; from Numba's
+        own copies where there is no library."""
+        for k, (name, aside) in enumerate(ASIDE.items()):
+            if self.aside[k]:
+                continue
+            library_wanted = self._native and native_wanted()
+            built = library_path(aside.library).exists()
+            if library_wanted and aside.library in LAZY and not built and not build_lazy:
+                continue  # (0: the loop leaves with EXIT_LIBRARY when it needs it)
+            library = self._library(aside.library)
+            if library is not None:
+                self.aside[k] = library.aside_address(name)
+            else:
+                self.aside[k] = import_module(".aside", __package__).numba_address(name)
+
     def _library(self, name: str) -> NativeLibrary | None:
         if name not in self._libraries:
             lib = None
             wanted = self._native and native_wanted()
-            if wanted and not libraries_built():
-                build_libraries(_announce_compiling)
+            group = needed_with(name)
+            if wanted and not all(library_path(n).exists() for n in group):
+                build_libraries(group, _announce_compiling)
             if wanted and library_path(name).exists():
                 try:
                     lib = NativeLibrary(name)

@@ -1,12 +1,12 @@
 """Build the native core's shared libraries (see native.py):
 `python -m rvemu.cpu.native_build NAME OUT.so [NAME OUT.so ...]`. native.py runs one such
-process for each group of entry_points.BUILDS, all at the same time: the loop's two copies
-in one, the functions it calls by address (entry_points.ASIDE) in the other.
+process for each group of entry_points.BUILDS it needs, all at the same time: the loop's
+two copies in one, the functions it calls by address (entry_points.ASIDE) in others.
 
 Numba compiles each entry point of library NAME afresh (its own on-disk cache holds
 machine code only, and this needs the LLVM IR), wrapped in a C-callable function
-(numba.cfunc) that takes the arrays as a table of pointers and one of lengths; and, for
-library ASIDE_LIBRARY, the ASIDE functions as aside.py wraps them. Numba stops
+(numba.cfunc) that takes the arrays as a table of pointers and one of lengths; and the
+library's ASIDE functions as aside.py wraps them. Numba stops
 at each function's IR as lowered (numba_makes_ir_only); the IR of every function they use,
 linked into one module, is optimised once, gets position-independent machine code for
 this host's CPU from LLVM, and the system's C compiler links it into a shared library.
@@ -27,7 +27,6 @@ from pathlib import Path
 
 from .entry_points import (
     ASIDE,
-    ASIDE_LIBRARY,
     ASIDE_PREFIX,
     ENTRY_POINTS,
     EXPORT_PREFIX,
@@ -130,10 +129,10 @@ def compile_library(name: str) -> tuple[list, dict[str, str]]:
         compiled = c_callable(entry_name, entry)
         libraries.append(compiled._library)
         exports[compiled.native_name] = EXPORT_PREFIX + entry_name
-    if name == ASIDE_LIBRARY:  # what the loop calls by address (aside.py)
-        from .aside import c_function
+    from .aside import c_function
 
-        for aside_name in ASIDE:
+    for aside_name, aside in ASIDE.items():  # what the loop calls by address (aside.py)
+        if aside.library == name:
             compiled = c_function(aside_name, cache=False)
             libraries.append(compiled._library)
             exports[compiled.native_name] = ASIDE_PREFIX + aside_name

@@ -87,6 +87,7 @@ EXIT_MARK = 4  # the guest ran a boot-latency mark
 EXIT_MODE = 5  # (inside Hart.run) fetch started or stopped translating: switch cores
 EXIT_HOT = 6  # (inside Hart.run) st[HOT_PC] got hot: compile the code there
 EXIT_DEBUG = 7  # at a breakpoint, or at a store a watchpoint stopped (st[DEBUG_HIT])
+EXIT_LIBRARY = 8  # (inside Hart.run) the instruction at pc needs a library not built yet
 
 # --- privilege levels
 PRIV_U, PRIV_S, PRIV_M = 0, 1, 3
