@@ -16,7 +16,8 @@ def _set_numba_cache_dir() -> None:
     digest = hashlib.sha1()
     for path in sorted(here.rglob("*.py")):
         text = path.read_bytes()
-        # (isa.py, state.py and layout.py have no njit, but what they define is compiled in;
+        # (isa.py, state.py, layout.py and region_abi.py have no njit, but what they define
+        # is compiled in;
         # entry_points.py, aside.py and native_build.py make the core's native libraries, kept
         # there too)
         if b"njit" in text or path.name in (
@@ -26,6 +27,7 @@ def _set_numba_cache_dir() -> None:
             "entry_points.py",
             "aside.py",
             "native_build.py",
+            "region_abi.py",
         ):
             digest.update(text)
     base = os.environ.get("RVEMU_CACHE_DIR") or os.path.join(

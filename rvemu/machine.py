@@ -18,6 +18,7 @@ from .cpu import state as S
 from .cpu.hart import Hart, int64
 from .cpu.isa import BY_OP, LOAD, parse_cpu
 from .loader import LoadError
+from .tier2.compiler import Tier2
 from .views import Memory, Registers, symbol_at
 
 if TYPE_CHECKING:
@@ -101,7 +102,7 @@ class Machine:
         except (OSError, OverflowError, ValueError):  # more than the host can give
             raise ValueError(f"cannot allocate {memory!r} of memory on this host") from None
         self.ram = np.frombuffer(self._ram_map, dtype=np.uint8)
-        self.hart = Hart(self.ram, self.ram_base)
+        self.hart = Hart(self.ram, self.ram_base, second_tier=Tier2)
         self.hart.extensions = parse_cpu(cpu)
         self.options = dict(
             disk=disk, net=net, bios=bios, append=append, initrd=initrd, clock=clock, rng=rng

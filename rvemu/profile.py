@@ -55,7 +55,7 @@ class Profile:
     """Times a machine's runs from now on (until `stop`); `table()` says where it went."""
 
     def __init__(self, machine: Machine) -> None:
-        from .tier2.call import cycle_counter
+        from .cpu.region_call import cycle_counter
 
         self.machine = machine
         self.hart = machine.hart

@@ -16,9 +16,8 @@ from toolchain import build_elf
 
 from rvemu import Machine
 from rvemu.cpu import state as S
+from rvemu.cpu.region_abi import UNTRANSLATED, call_from_python
 from rvemu.tier2 import compiler
-from rvemu.tier2.abi import call_from_python
-from rvemu.tier2.compiler import UNTRANSLATED
 
 R_TYPE = (
     "add sub sll slt sltu xor srl sra or and addw subw sllw srlw sraw "

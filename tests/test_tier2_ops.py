@@ -33,7 +33,7 @@ from rvemu.cpu.isa import (
     SYSTEM,
     Record,
 )
-from rvemu.tier2.abi import call_from_python
+from rvemu.cpu.region_abi import call_from_python
 from rvemu.tier2.emit import compiles
 
 EBREAK = 0x00100073

@@ -12,9 +12,6 @@ from numba import njit
 
 from ..mmu.sv import SATP_MODE_BARE, effective_priv, pmp_may_deny
 from ..mmu.tlb import tlb_slot
-from ..tier2.abi import LEFT_BEFORE, LEFT_JUMP
-from ..tier2.call import call_region
-from ..tier2.compiler import UNTRANSLATED
 from .aside import INDEX, caller
 from .bits import sext
 from .decode import available, decode, rs3_rm_field
@@ -40,6 +37,8 @@ from .layout import (
 )
 from .memory import SLOW, WATCHED, dc_slot, fetch_page, mark_code
 from .ops import fp_load_value
+from .region_abi import LEFT_BEFORE, LEFT_JUMP, UNTRANSLATED
+from .region_call import call_region
 from .state import (
     ACCESS_FETCH,
     ACCESS_LOAD,

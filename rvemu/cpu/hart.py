@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 
-from ..tier2.compiler import Tier2
 from . import state as S
 from .isa import ALL_EXTENSIONS
 from .layout import CODE_MAP, PAGE_CODE, PAGE_REGION, PAGE_WATCH, new_decoded_cache, new_tlb
@@ -22,13 +23,33 @@ def int64(value: int) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
+class SecondTier(Protocol):
+    """What the hart needs of the second tier (rvemu.tier2's Tier2, handed in by the
+    machine): the tables the loop reads, and what Hart.run calls."""
+
+    hot: np.ndarray
+    entries: np.ndarray
+    entry_pc: np.ndarray
+    threshold: int
+
+    def install_ready(self) -> None: ...
+    def enter(self, pc: int, off: int, paged: bool) -> None: ...
+    def first_look(self) -> int: ...
+
+
 class Hart:
     """One RV64GC hart. `x` and `f` are the register files (x has a 33rd scratch slot
     that absorbs writes to x0); `csr` is indexed by CSR number; `st` holds the rest."""
 
     HOST_SIDE = ("core",)  # not in a snapshot: the compiled code this process loaded
 
-    def __init__(self, ram: np.ndarray, ram_base: int, hart_id: int = 0) -> None:
+    def __init__(
+        self,
+        ram: np.ndarray,
+        ram_base: int,
+        second_tier: Callable[..., SecondTier],
+        hart_id: int = 0,
+    ) -> None:
         if len(ram) % 4096:
             raise ValueError("RAM size must be a multiple of 4 KiB")
         self.ram = ram
@@ -43,7 +64,7 @@ class Hart:
         self.st[S.RAM_BASE] = ram_base
         self.st[S.RAM_SIZE] = len(ram)
         self.hart_id = hart_id
-        self.tier2 = Tier2(ram, ram_base, self.dc, self.page_flags, self.st)
+        self.tier2 = second_tier(ram, ram_base, self.dc, self.page_flags, self.st)
         self.core = core  # the compiled entry points (native.py): one set per process
         self._hot_threshold = HOT_THRESHOLD
         self._extensions = ALL_EXTENSIONS

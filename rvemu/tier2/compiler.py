@@ -28,6 +28,7 @@ from ..cpu.layout import (
     dc_slot,
     granules,
 )
+from ..cpu.region_abi import UNTRANSLATED
 from ..cpu.state import EXTENSIONS
 from .region import PAGE, Insn, Region, find_region
 from .worker import CompileWorker
@@ -42,7 +43,6 @@ NEVER = -(1 << 62)  # a hot counter that can no longer reach the threshold
 # Taken jumps to a pc before the code cache is asked for a region there (at most the hot
 # threshold): code compiled by an earlier run starts after a few jumps, not a thousand.
 LOOK = 50
-UNTRANSLATED = -1  # entry_pc of a region compiled for untranslated code (no pc is odd)
 # A region ends where one of at least this many instructions starts, and continues in it
 # (Job.stops), rather than compiling its code again: inner loops got hot first, and every
 # region entered outside them held another copy (sha256 compiled 1342 instructions for

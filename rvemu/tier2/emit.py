@@ -1,7 +1,7 @@
 """A region as one LLVM function, each instruction emitted from its record in isa.py.
 
 How it is called (its signature, the context block, and how a region that leaves by a
-jump continues into the region at the target) is abi.py's.
+jump continues into the region at the target) is cpu/region_abi.py's.
 
 What an instruction does comes from its record: ALU results, branch conditions and jump
 targets are the record's semantics translated to IR (`translate.py`), F/D operations are
@@ -15,6 +15,7 @@ from functools import cache
 
 from llvmlite import ir
 
+from ..cpu import region_abi as abi
 from ..cpu.decode import X_SCRATCH
 from ..cpu.execute_gen import semantics_namespace
 from ..cpu.fp_state import RM_MAX, dirty, fp_enabled, resolve_rm
@@ -31,6 +32,8 @@ from ..cpu.layout import (
     TLB_ENTRIES,
 )
 from ..cpu.ops import fp_load_value
+from ..cpu.region_abi import UNTRANSLATED
+from ..cpu.region_call import SIGNATURE
 from ..cpu.state import (
     ACCESS_FETCH,
     ACCESS_LOAD,
@@ -57,14 +60,11 @@ from ..cpu.state import (
     SCOUNTEREN,
     TIME,
 )
-from . import abi
 from .region import PAGE, Block, Insn, Region, static_target
 from .translate import NotTranslatable, Translator
 
 i8, i64 = ir.IntType(8), ir.IntType(64)
 p64, p8 = i64.as_pointer(), i8.as_pointer()
-SIGNATURE = ir.FunctionType(i64, [p64, p8, p64, i64, i64])  # (see abi.py)
-UNTRANSLATED = -1  # (compiler.UNTRANSLATED: the entry_pc of a region for untranslated code)
 CONTROL = (BRANCH, JUMP)
 # Instructions with nothing to do in a region: fences order nothing on one hart, and
 # fence.i nothing either (stores keep decoded and compiled code true to memory).
@@ -243,7 +243,7 @@ class RegionEmitter:
         """Go on at pc `target` in the region that starts there, if the decoded cache says
         there is one, compiled for this mode and (translated) this very pc, as the
         interpreter checks before it calls one; else leave for the interpreter, which
-        counts the jump (abi.py). `retired` counts every instruction since the
+        counts the jump (region_abi.py). `retired` counts every instruction since the
         interpreter's call, so the next region keeps to the same budget."""
         constant = isinstance(target, int)
         pc = c64(target) if constant else target

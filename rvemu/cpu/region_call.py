@@ -1,26 +1,29 @@
-"""Calling a compiled region from the Numba-compiled interpreter."""
+"""Calling a compiled region (rvemu.tier2) from the Numba-compiled interpreter."""
 
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ..cpu.state import (
+from . import region_abi as abi
+from .state import (
     PROF_REGION_CALLS,
     PROF_REGION_CYCLES,
     PROF_REGION_INSNS,
     PROFILE,
     REGION_RETIRED,
 )
-from . import abi
-from .emit import SIGNATURE
 
 i64 = ir.IntType(64)
+# A region's LLVM signature (region_abi.py): x, ram, ctx, budget, done
+SIGNATURE = ir.FunctionType(
+    i64, [i64.as_pointer(), ir.IntType(8).as_pointer(), i64.as_pointer(), i64, i64]
+)
 
 
 @intrinsic
 def call_region(typingctx, address, x, f, csr, ram8, pagef, tlb, st, dc, entries, entry_pc, budget):  # noqa: ANN001, ANN201
-    """region(x, ram, ctx, budget, 0) for the function at `address` (abi.py), with the
+    """region(x, ram, ctx, budget, 0) for the function at `address` (region_abi.py), with the
     context block built on the caller's stack: returns the pc to go on from, and sets
     st[REGION_RETIRED] and st[REGION_JUMPED]. Counts the call and what it retired in
     st[PROF_REGION_*], and with st[PROFILE] set the host cycles it took (rvemu/profile.py)."""

@@ -1,4 +1,5 @@
-"""How compiled regions are called: their signature and the context block they share.
+"""How compiled regions (rvemu.tier2) are called: their signature and the context block
+they share. The interpreter's loop calls them (region_call.py), and they call each other.
 
 A region is `i64 region(i64* x, i8* ram, i64* ctx, i64 budget, i64 done)`. `x` and `ram`
 are the two arrays a region touches most (passed as arguments, so LLVM knows they alias
@@ -26,7 +27,9 @@ import ctypes
 
 import numpy as np
 
-from ..cpu.state import REGION_RETIRED
+from .state import REGION_RETIRED
+
+UNTRANSLATED = -1  # entry_pc of a region compiled for untranslated code (no pc is odd)
 
 # Why a region handed back (st[REGION_JUMPED]). The interpreter counts the pc after a
 # jump (LEFT_JUMP), and the pc after the instruction a region stopped before (LEFT_BEFORE),
@@ -46,7 +49,7 @@ PROTOTYPE = ctypes.CFUNCTYPE(
 
 def context(hart) -> np.ndarray:  # noqa: ANN001 (a cpu.hart.Hart)
     """The context block for calling a region of `hart` from Python (the interpreter builds
-    its own on its stack, see call.py)."""
+    its own on its stack, see region_call.py)."""
     t2 = hart.tier2
     arrays = (hart.f, hart.csr, hart.page_flags, hart.tlb, hart.st, hart.dc, t2.entries)
     return np.array([a.ctypes.data for a in (*arrays, t2.entry_pc)], dtype=np.int64)
