@@ -127,9 +127,10 @@ _start:
 
 
 @needs_cc
-def test_the_fp_library_is_built_when_a_guest_first_needs_it(tmp_path, monkeypatch) -> None:
+def test_the_fp_library_is_built_when_a_guest_first_needs_it(tmp_path, monkeypatch, capfd) -> None:
     """A boot that runs no F/D operation of fp_compute's builds none of its library
-    (entry_points.LAZY); the first that does builds it then, and runs on with it."""
+    (entry_points.LAZY); the first that does builds it then, says so on stderr, and runs
+    on with it."""
     from toolchain import build_elf
 
     from rvemu.cpu.aside import INDEX
@@ -152,7 +153,11 @@ def test_the_fp_library_is_built_when_a_guest_first_needs_it(tmp_path, monkeypat
     assert b"Hello" in boot(APPS / "hello.elf").console
     assert not (tmp_path / "core-fp.so").exists()
     assert core.aside[INDEX["fp_compute"]] == 0
+    assert "compiling" not in capfd.readouterr().err
     machine = boot(build_elf("native-lazy-fsqrt", SQRT_PROGRAM))
+    lines = capfd.readouterr().err.splitlines()
+    assert lines[0].startswith("rvemu: compiling the CPU core's F and D operations")
+    assert "F and D operations compiled in" in lines[-1]
     assert machine.hart.reg("a0") == 0x4000000000000000  # 2.0
     assert (tmp_path / "core-fp.so").exists()
     assert core.aside[INDEX["fp_compute"]] != 0

@@ -57,15 +57,18 @@ def needed_with(name: str) -> list[str]:
     return [name] if name in LAZY else [n for n in LIBRARIES if n not in LAZY]
 
 
+def _what(names: list[str]) -> str:
+    """What libraries `names` are, for a user waiting for them."""
+    return "CPU core's F and D operations" if set(names) <= set(LAZY) else "CPU core"
+
+
 def _announce_compiling(names: list[str]) -> None:
     """A new user's first run waits for this: say for what and how long (measured on a
     2-core machine: native_build's processes, one per group of BUILDS, share the CPUs)."""
-    if set(names) <= set(LAZY):
-        what = "the rest of the CPU core (its F and D operations): once, about 7 s"
-    else:
-        what = "the CPU core for this machine: once, about 12 s on two CPUs"
+    estimate = "about 7 s" if set(names) <= set(LAZY) else "about 12 s on two CPUs"
     print(
-        f"rvemu: compiling {what} (cached in {library_path(names[0]).parent})",
+        f"rvemu: compiling the {_what(names)} for this machine: once, {estimate} "
+        f"(cached in {library_path(names[0]).parent})",
         file=sys.stderr,
         flush=True,
     )
@@ -86,7 +89,7 @@ def build_libraries(names: list[str], announce: Callable[[list[str]], None]) -> 
         if not missing:
             return True
         announce(missing)
-        progress = Progress(len(missing))
+        progress = Progress(len(missing), _what(missing))
         groups = [[n for n in group if n in missing] for group in BUILDS]
         jobs = [(group, *_start_build(group)) for group in groups if group]
         while any(job.poll() is None for _, job, _ in jobs):
@@ -102,8 +105,9 @@ class Progress:
     """One line on stderr while the first run waits for the core, updated in place on a
     terminal (elsewhere, only the last)."""
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, what: str) -> None:
         self.total, self.done, self.start = total, 0, time.perf_counter()
+        self.what = what
         self.terminal = sys.stderr.isatty()
         self.shown = -1
 
@@ -117,10 +121,10 @@ class Progress:
         seconds = time.perf_counter() - self.start
         start = "\r" if self.terminal else ""
         verdict = "compiled" if ok else "not built (see above)"
-        print(f"{start}rvemu: CPU core {verdict} in {seconds:.0f} s   ", file=sys.stderr)
+        print(f"{start}rvemu: {self.what} {verdict} in {seconds:.0f} s   ", file=sys.stderr)
 
     def _line(self) -> str:
-        return f"rvemu: compiling the CPU core: {self.done} of {self.total} parts done,"
+        return f"rvemu: compiling the {self.what}: {self.done} of {self.total} parts done,"
 
 
 def _start_build(names: list[str]) -> tuple[subprocess.Popen, object]:
