@@ -62,11 +62,23 @@ FP_EDGES = [
     BOX32 | 0x3F800000,  # single 1.0, boxed
     BOX32 | 0x7FC00000,  # single quiet NaN, boxed
     BOX32 | 0x00000001,  # single subnormal, boxed
+    BOX32 | 0x00800000,  # smallest normal single
+    BOX32 | 0xBFC00000,  # single -1.5
+    BOX32 | 0x3DCCCCCD,  # single 0.1
+    BOX32 | 0x7F7FFFFF,  # largest finite single
+    BOX32 | 0xFF800000,  # single -inf
+    BOX32 | 0x7F800001,  # single signalling NaN
     BOX16 | 0x3C00,  # half 1.0, boxed
     BOX16 | 0x7C01,  # half signalling NaN, boxed
     0x3C00,  # half 1.0, improperly boxed
 ]
 RM_CASES = [(0, 0), (1, 0), (7, 0), (7, 1), (7, 5)]  # (rm field, fcsr.frm)
+
+
+def third(a: int, b: int) -> int:
+    """A third operand from two: their xor, boxed again if both are boxed singles."""
+    both_singles = a & BOX32 == b & BOX32 == BOX32
+    return (a ^ b) | (BOX32 if both_singles else 0)
 
 
 def immediates(record: Record) -> list[int]:
@@ -159,6 +171,7 @@ def test_the_tier_compiles_every_kind() -> None:
     assert kinds == {ALU, BRANCH, JUMP, LOAD, STORE, FP, SYSTEM}
     names = {r.name for r in compiled_records()}
     assert {"fadd_d", "fmul_d", "fdiv_d", "fsqrt_d", "fld", "fsd", "clmul", "xperm8"} <= names
+    assert {"fadd_s", "fmadd_s", "fsqrt_s", "fle_s", "fmin_s", "fcvt_s_d", "fcvt_w_s"} <= names
     assert {"fence", "fence_i", "lr_d", "sc_w", "amoadd_w", "amomaxu_d"} <= names
 
 
@@ -181,7 +194,7 @@ def test_one_instruction_region_matches_the_interpreter(rig: Rig, record: Record
                 data = a
             else:
                 x[RS1], x[RS2] = s64(a), s64(b)
-                f[RS1], f[RS2], f[RS3] = s64(a), s64(b), s64(a ^ b)
+                f[RS1], f[RS2], f[RS3] = s64(a), s64(b), s64(third(a, b))
                 data = 0
             retired, diff = pair.run(x, f, frm << 5, data)
             ran_in_region += retired

@@ -32,7 +32,7 @@ from functools import cache
 import numpy as np
 from llvmlite import ir
 
-from ..cpu import fpu_compare, fpu_convert, ops
+from ..cpu import fpu, fpu_bits, fpu_compare, fpu_convert, ops
 
 I1, I64, F64 = ir.IntType(1), ir.IntType(64), ir.DoubleType()
 
@@ -322,9 +322,39 @@ def _float64(t: Translator, v: ir.Value) -> ir.Value:
     return t.b.sitofp(t.as_int(v), F64)
 
 
+# Singles: a float32 value is held as the float64 of the same value (every single is one),
+# so np.float32(q) rounds q to single (to nearest: the fast paths use it under RNE only)
+# and np.float64 of it is q itself; an int32 is held sign-extended, as the int64 it equals.
+F32, I32 = ir.FloatType(), ir.IntType(32)
+
+
+def _float32(t: Translator, v: ir.Value) -> ir.Value:
+    if v.type != F64:
+        raise NotTranslatable("np.float32 of an integer")
+    return t.b.fpext(t.b.fptrunc(v, F32), F64)
+
+
+def _int32(t: Translator, v: ir.Value) -> ir.Value:
+    return t.b.sext(t.b.trunc(t.as_int(v), I32), I64)
+
+
+def _f32_from_i32(t: Translator, v: ir.Value) -> ir.Value:
+    return t.b.fpext(t.b.bitcast(t.b.trunc(t.as_int(v), I32), F32), F64)
+
+
+def _f32_to_i32(t: Translator, v: ir.Value) -> ir.Value:
+    if v.type != F64:
+        raise NotTranslatable("the bits of a single from an integer")
+    return t.b.sext(t.b.bitcast(t.b.fptrunc(v, F32), I32), I64)
+
+
 PYTHON_CALLS: dict[object, Callable[[Translator, ir.Value], ir.Value]] = {
     np.int64: _int64,
     np.float64: _float64,
+    np.int32: _int32,
+    np.float32: _float32,
+    fpu_bits._f32_from_i32: _f32_from_i32,
+    fpu_bits._f32_to_i32: _f32_to_i32,
     abs: Translator.float_abs,
     math.sqrt: lambda t, v: ops.llvm_intrinsic(t.b, "sqrt", v),
     math.isnan: lambda t, v: t.b.fcmp_unordered("uno", v, v),
@@ -340,12 +370,23 @@ PYTHON_CALLS: dict[object, Callable[[Translator, ir.Value], ir.Value]] = {
 
 # Compiled functions that F/D instructions return the result of, as if a slow path, but
 # that are small and all of what the instruction does: comparisons, fmin/fmax, and
-# conversions to integers (their own rare cases still leave, through their slow paths).
+# conversions to integers (their own rare cases still leave, through their slow paths);
+# and for singles, the operations with their fast paths and the helpers that read and
+# box a single.
 WHOLE = {
     fpu_compare.compare.py_func,
     fpu_compare.min_max.py_func,
     fpu_convert.to_int.py_func,
     fpu_convert.from_int.py_func,
+    fpu._add_s.py_func,
+    fpu._fma_s.py_func,
+    fpu._min_max_s.py_func,
+    fpu._s_value.py_func,
+    fpu_bits.box_f32.py_func,
+    fpu_bits.s_to_f64.py_func,
+    fpu_convert.s_to_d.py_func,
+    fpu_convert.widen.py_func,
+    fpu_convert.d_to_s.py_func,
 }
 
 
