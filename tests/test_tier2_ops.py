@@ -221,3 +221,19 @@ def test_an_fp_instruction_under_a_region_mark_keeps_its_rounding_mode() -> None
     (compiled, n1, regions), (interpreted, n2, _) = results
     assert regions > 0 and n1 == n2
     assert compiled == interpreted == 0x3FF21ACFB5D1588D
+
+
+@pytest.mark.parametrize("rm", [1, 2, 3], ids=["rtz", "rdn", "rup"])
+@pytest.mark.parametrize("name", ["fadd_d", "fsub_d", "fmul_d", "fdiv_d", "fsqrt_d", "fmadd_d"])
+def test_directed_rounding_runs_in_the_region(rig: Rig, name: str, rm: int) -> None:
+    """Double arithmetic in RTZ, RDN and RUP is done in the region (fpu_arith's directed
+    fast paths), as the interpreter does it, for inexact results either side of zero."""
+    record = next(r for r in BY_OP.values() if r.name == name)
+    pair = Pair(rig, encode_record(record, 0, rm))
+    tenth, three = 0x3FB999999999999A, 0x4008000000000000
+    cases = [(tenth, three, tenth), (three | 1 << 63, tenth, tenth), (three, tenth, three)]
+    for a, b, c in cases[::2] if name == "fsqrt_d" else cases:  # (no root of a negative)
+        x, f = np.zeros(32, dtype=np.int64), np.zeros(32, dtype=np.int64)
+        f[RS1], f[RS2], f[RS3] = s64(a), s64(b), s64(c)
+        retired, diff = pair.run(x, f, 0, 0)
+        assert retired and not diff, f"{name} rm {rm} {a:#x} {b:#x} {c:#x}: {diff or 'handed back'}"

@@ -20,11 +20,17 @@ from rvemu.cpu.fpu_arith import (
     _FMA_HI,
     _FMA_LO,
     _SAFE_LO,
+    NOT_FAST,
+    add_directed_d,
     add_slow,
+    div_directed_d,
     div_slow,
     err_fma,
+    fma_directed_d,
     fma_slow,
+    mul_directed_d,
     mul_slow,
+    sqrt_directed_d,
     sqrt_slow,
 )
 from rvemu.cpu.fpu_bits import (
@@ -52,11 +58,11 @@ from rvemu.cpu.fpu_round import RNE
 from .jit import njit_generic
 
 # ---- double precision ----------------------------------------------------------------
-# The commonest operations' fast paths are functions of their own (`<op>_fast`), which give
-# fflags NOT_FAST where they do not apply: the interpreter's loop inlines only those and
-# hands the rest to the operation compiled apart (execute_gen.FP_HOT).
-
-NOT_FAST = -3
+# An operation tries its round-to-nearest fast path, then the directed-rounding one
+# (fpu_arith's `<op>_directed_d`), then the exact path. The commonest operations' first
+# fast paths are functions of their own (`<op>_fast`, fflags NOT_FAST where they do not
+# apply): the interpreter's loop inlines only those and hands the rest to the operation
+# compiled apart (execute_gen.FP_HOT).
 
 
 @njit(cache=True, inline="always")
@@ -73,6 +79,8 @@ def _add_d_fast(x: float, y: float, rm: int) -> tuple[int, int]:
 def _add_d(a: int, b: int, y: float, rm: int) -> tuple[int, int]:
     x = f64_from_bits(a)
     result, flags = _add_d_fast(x, y, rm)
+    if flags == NOT_FAST:
+        result, flags = add_directed_d(x, y, rm)
     if flags != NOT_FAST:
         return result, flags
     return add_slow(x, y, is_snan_d(a) or is_snan_d(b), rm, DOUBLE)
@@ -110,10 +118,12 @@ def fmul_d_fast(a: int, b: int, rm: int) -> tuple[int, int]:
 
 @njit(cache=True, inline="always")
 def fmul_d(a: int, b: int, rm: int) -> tuple[int, int]:
+    x, y = f64_from_bits(a), f64_from_bits(b)
     result, flags = fmul_d_fast(a, b, rm)
+    if flags == NOT_FAST:
+        result, flags = mul_directed_d(x, y, rm)
     if flags != NOT_FAST:
         return result, flags
-    x, y = f64_from_bits(a), f64_from_bits(b)
     return mul_slow(x, y, is_snan_d(a) or is_snan_d(b), rm, DOUBLE)
 
 
@@ -131,10 +141,12 @@ def fdiv_d_fast(a: int, b: int, rm: int) -> tuple[int, int]:
 
 @njit(cache=True, inline="always")
 def fdiv_d(a: int, b: int, rm: int) -> tuple[int, int]:
+    x, y = f64_from_bits(a), f64_from_bits(b)
     result, flags = fdiv_d_fast(a, b, rm)
+    if flags == NOT_FAST:
+        result, flags = div_directed_d(x, y, rm)
     if flags != NOT_FAST:
         return result, flags
-    x, y = f64_from_bits(a), f64_from_bits(b)
     return div_slow(x, y, is_snan_d(a) or is_snan_d(b), rm, DOUBLE)
 
 
@@ -144,6 +156,9 @@ def fsqrt_d(a: int, rm: int) -> tuple[int, int]:
     if rm == RNE and _SAFE_LO < x < INF:
         q = math.sqrt(x)
         return f64_bits(q), np.int64(NX if fma(-q, q, x) != 0.0 else 0)
+    result, flags = sqrt_directed_d(x, rm)
+    if flags != NOT_FAST:
+        return result, flags
     return sqrt_slow(x, is_snan_d(a), rm, DOUBLE)
 
 
@@ -159,6 +174,8 @@ def _fma_d_fast(x: float, y: float, z: float, rm: int) -> tuple[int, int]:
 @njit(cache=True, inline="always")
 def _fma_d(x: float, y: float, z: float, snan: bool, rm: int) -> tuple[int, int]:
     result, flags = _fma_d_fast(x, y, z, rm)
+    if flags == NOT_FAST:
+        result, flags = fma_directed_d(x, y, z, rm)
     if flags != NOT_FAST:
         return result, flags
     return fma_slow(x, y, z, snan, rm, DOUBLE)

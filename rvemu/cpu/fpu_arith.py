@@ -13,6 +13,7 @@ so subnormal and overflowing results are rounded once, exactly.
 import math
 
 import numpy as np
+from numba import njit
 
 from rvemu.cpu.fpu_bits import (
     DOUBLE,
@@ -92,12 +93,12 @@ def err_fma(a: float, b: float, c: float) -> tuple[float, float, float]:
 
 
 @njit_generic
-def directed(fmt: int, rm: int) -> bool:
-    """Whether the directed-rounding fast path applies: RTZ, RDN or RUP in double precision."""
-    return fmt == DOUBLE and rm != RNE and rm != RMM
+def directed(rm: int) -> bool:
+    """Whether the directed-rounding fast paths (double precision) apply: RTZ, RDN or RUP."""
+    return rm != RNE and rm != RMM
 
 
-@njit_generic
+@njit(cache=True, inline="always")
 def directed_d(q: float, err: float, rm: int) -> tuple[int, int]:
     """The RTZ/RDN/RUP double result, given the round-to-nearest result q and the sign of
     the exact error err = exact - q (only its sign matters).
@@ -121,14 +122,62 @@ def directed_d(q: float, err: float, rm: int) -> tuple[int, int]:
     return f64_bits(q) + move * (2 * away - 1), nz * NX
 
 
-@njit_generic
-def add_slow(x: float, y: float, snan: bool, rm: int, fmt: int) -> tuple[int, int]:
-    if directed(fmt, rm):
+# The directed-rounding fast paths of the double operations (`<op>_directed_d`): the
+# result in RTZ, RDN or RUP where it is normal, else fflags NOT_FAST. fpu.py tries them
+# between its round-to-nearest fast paths and the exact paths (`<op>_slow`).
+NOT_FAST = -3  # (fflags) a fast path that does not apply: the caller takes the next path
+
+
+@njit(cache=True, inline="always")
+def add_directed_d(x: float, y: float, rm: int) -> tuple[int, int]:
+    if directed(rm):
         q = x + y
         if MIN_NORMAL_D < abs(q) < MAX_D:
             e = two_sum(x, y)[1]
             if abs(e) < math.inf:  # NaN when an intermediate overflowed (operands near MAX_D)
                 return directed_d(q, e, rm)
+    return np.int64(0), np.int64(NOT_FAST)
+
+
+@njit(cache=True, inline="always")
+def mul_directed_d(x: float, y: float, rm: int) -> tuple[int, int]:
+    if directed(rm):
+        q = x * y
+        if _SAFE_LO < abs(q) < MAX_D:
+            return directed_d(q, fma(x, y, -q), rm)
+    return np.int64(0), np.int64(NOT_FAST)
+
+
+@njit(cache=True, inline="always")
+def div_directed_d(x: float, y: float, rm: int) -> tuple[int, int]:
+    if directed(rm) and y != 0.0:  # (x / 0.0 raises under Numba's Python error model)
+        q = x / y
+        if MIN_NORMAL_D < abs(q) < MAX_D and abs(x) > _SAFE_LO:
+            r = fma(-q, y, x)  # x - q*y exactly: y * (exact - q)
+            return directed_d(q, -r if y < 0.0 else r, rm)
+    return np.int64(0), np.int64(NOT_FAST)
+
+
+@njit(cache=True, inline="always")
+def sqrt_directed_d(x: float, rm: int) -> tuple[int, int]:
+    if directed(rm) and _SAFE_LO < x < math.inf:
+        q = math.sqrt(x)  # far inside (MIN_NORMAL_D, MAX_D)
+        return directed_d(q, fma(-q, q, x), rm)  # x - q*q: the sign of exact - q
+    return np.int64(0), np.int64(NOT_FAST)
+
+
+@njit(cache=True, inline="always")
+def fma_directed_d(x: float, y: float, z: float, rm: int) -> tuple[int, int]:
+    if directed(rm) and _FMA_LO < abs(x * y) < _FMA_HI and abs(z) < _FMA_HI:
+        r1, r2, r3 = err_fma(x, y, z)
+        if MIN_NORMAL_D < abs(r1) < MAX_D:
+            # exact - r1 = r2 + r3 with |r3| <= ulp(r2)/2: fl(r2 + r3) has its sign
+            return directed_d(r1, r2 + r3, rm)
+    return np.int64(0), np.int64(NOT_FAST)
+
+
+@njit_generic
+def add_slow(x: float, y: float, snan: bool, rm: int, fmt: int) -> tuple[int, int]:
     if math.isnan(x) or math.isnan(y):
         return canon(fmt), np.int64(NV if snan else 0)
     if math.isinf(x) or math.isinf(y):
@@ -170,10 +219,6 @@ def _mul_finite(x: float, y: float, rm: int, fmt: int) -> tuple[int, int]:
 
 @njit_generic
 def mul_slow(x: float, y: float, snan: bool, rm: int, fmt: int) -> tuple[int, int]:
-    if directed(fmt, rm):
-        q = x * y
-        if _SAFE_LO < abs(q) < MAX_D:
-            return directed_d(q, fma(x, y, -q), rm)
     inf_times_zero = (math.isinf(x) and y == 0.0) or (math.isinf(y) and x == 0.0)
     if math.isnan(x) or math.isnan(y) or inf_times_zero:
         return canon(fmt), np.int64(NV if snan or inf_times_zero else 0)
@@ -187,11 +232,6 @@ def mul_slow(x: float, y: float, snan: bool, rm: int, fmt: int) -> tuple[int, in
 
 @njit_generic
 def div_slow(x: float, y: float, snan: bool, rm: int, fmt: int) -> tuple[int, int]:
-    if directed(fmt, rm) and y != 0.0:  # (x / 0.0 raises under Numba's Python error model)
-        q = x / y
-        if MIN_NORMAL_D < abs(q) < MAX_D and abs(x) > _SAFE_LO:
-            r = fma(-q, y, x)  # x - q*y exactly: y * (exact - q)
-            return directed_d(q, -r if y < 0.0 else r, rm)
     if math.isnan(x) or math.isnan(y):
         return canon(fmt), np.int64(NV if snan else 0)
     neg = signbit(x) != signbit(y)
@@ -223,9 +263,6 @@ def div_slow(x: float, y: float, snan: bool, rm: int, fmt: int) -> tuple[int, in
 
 @njit_generic
 def sqrt_slow(x: float, snan: bool, rm: int, fmt: int) -> tuple[int, int]:
-    if directed(fmt, rm) and _SAFE_LO < x < math.inf:
-        q = math.sqrt(x)  # far inside (MIN_NORMAL_D, MAX_D)
-        return directed_d(q, fma(-q, q, x), rm)  # x - q*q: the sign of exact - q
     if math.isnan(x):
         return canon(fmt), np.int64(NV if snan else 0)
     if x == 0.0:
@@ -245,11 +282,6 @@ def sqrt_slow(x: float, snan: bool, rm: int, fmt: int) -> tuple[int, int]:
 @njit_generic
 def fma_slow(x: float, y: float, z: float, snan: bool, rm: int, fmt: int) -> tuple[int, int]:
     """x*y + z with one rounding (the sign manipulations of fmsub etc. are the caller's)."""
-    if directed(fmt, rm) and _FMA_LO < abs(x * y) < _FMA_HI and abs(z) < _FMA_HI:
-        r1, r2, r3 = err_fma(x, y, z)
-        if MIN_NORMAL_D < abs(r1) < MAX_D:
-            # exact - r1 = r2 + r3 with |r3| <= ulp(r2)/2: fl(r2 + r3) has its sign
-            return directed_d(r1, r2 + r3, rm)
     inf_times_zero = (math.isinf(x) and y == 0.0) or (math.isinf(y) and x == 0.0)
     if math.isnan(x) or math.isnan(y) or math.isnan(z) or inf_times_zero:
         return canon(fmt), np.int64(NV if snan or inf_times_zero else 0)
