@@ -9,7 +9,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +20,7 @@ from ..cpu.isa import Op
 from ..cpu.layout import (
     CODE_MAP,
     DC_ENTRIES,
+    DC_MASK,
     DC_OP,
     DC_RS3RM,
     DC_TAG,
@@ -241,7 +242,8 @@ class Tier2:
         key = self._key(off, pc, paged, code)
         address = self._cached_code(key)
         if address is None:
-            address = self._compile(self._job(key, off, pc, paged, code))
+            job = replace(self._job(key, off, pc, paged, code), run=None)  # (none has run)
+            address = self._compile(job)
         return address or 0
 
     def _compile(self, job: Job) -> int | None:
@@ -332,7 +334,18 @@ class Tier2:
         stops = frozenset(o for o, key in entries.items() if _loaded.get(key, (0, 0))[1] >= SHARE)
         entries[off] = key
         ram_size = len(self.ram)
-        return Job(key, code, off, extensions, self.ram_base, ram_size, page_pc, paged, stops)
+        # (A hart that compiles at a pc's first jumps, as tests do, has run little of the
+        # code around it yet: its regions take all of it.)
+        run = self._run_on_page(off) if self.threshold >= LOOK else None
+        return Job(key, code, off, extensions, self.ram_base, ram_size, page_pc, paged, stops, run)
+
+    def _run_on_page(self, off: int) -> bytes:
+        """Which halfwords of off's page hold an instruction the interpreter has decoded
+        (so run), one bit each (Job.run)."""
+        first = off & ~(PAGE - 1)
+        offsets = np.arange(first, first + PAGE, 2)
+        tags = self.dc[(((offsets >> 1) & DC_MASK) << 3) + DC_TAG]
+        return np.packbits(tags == offsets, bitorder="little").tobytes()
 
     def _cached_code(self, key: str) -> int | None:
         """The region's address if this process has it, or after loading it from disk."""
@@ -395,11 +408,24 @@ class Job:
     # there and chains into them. Not in the key: any set gives a region that behaves
     # the same, only the code is shared differently.
     stops: frozenset[int] = frozenset()
+    # The instructions of the page that have run, one bit per halfword (None: all of
+    # them): the region leaves for the interpreter where the others start. In Linux's
+    # boot a third of what a page's branches reach never runs (error paths, other
+    # configurations), and compiling it cost the worker as much as the rest. Not in the
+    # key, as stops: a region cut shorter behaves the same.
+    run: bytes | None = None
 
     @cached_property
     def region(self) -> Region:
         first = self.entry & ~(PAGE - 1)
         decoder = page_decoder(self.code, first, self.extensions)
+        if self.run is not None:
+            run, all_of = self.run, decoder
+
+            def decoder(off: int) -> Insn | None:
+                k = (off - first) >> 1
+                return all_of(off) if run[k >> 3] >> (k & 7) & 1 else None
+
         return find_region(self.entry, decoder, stops=self.stops)
 
     @property
