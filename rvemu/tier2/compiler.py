@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -573,7 +573,12 @@ def code_cache_dir() -> Path | None:
     runs do, and as QEMU does)."""
     if os.environ.get("RVEMU_CODE_CACHE", "1") == "0":
         return None
-    return Path(os.environ["NUMBA_CACHE_DIR"]) / "regions"
+    return _regions_folder(os.environ["NUMBA_CACHE_DIR"])
+
+
+@cache  # (the hart asks at every pc that gets hot: a Path costs more than the lookup)
+def _regions_folder(numba_cache: str) -> Path:
+    return Path(numba_cache) / "regions"
 
 
 def _store(path: Path, code: bytes) -> None:

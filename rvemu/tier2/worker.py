@@ -9,6 +9,7 @@ which would hold the interpreter's lock half the time the guest needs it.
 
 from __future__ import annotations
 
+import collections
 import os
 import pickle
 import queue
@@ -35,7 +36,7 @@ class CompileWorker:
         self.alive = True
         self._jobs: queue.LifoQueue = queue.LifoQueue()
         self._slots = threading.Semaphore(IN_FLIGHT)
-        self._done: queue.Queue = queue.Queue()
+        self._done: collections.deque = collections.deque()  # (appended by _read)
         self._pending: set[str] = set()
         threading.Thread(target=self._feed, daemon=True).start()
         threading.Thread(target=self._read, daemon=True).start()
@@ -52,15 +53,14 @@ class CompileWorker:
     def finished(self) -> list[tuple[str, bytes | str]]:
         """(key, object code) for each job done since the last call; (key, error text)
         for one that failed, and for every job left when the worker has died."""
+        if not self._done and self.alive:
+            return []  # (the hart asks between any two runs of the core: most often this)
         done = []
-        while True:
-            try:
-                done.append(self._done.get_nowait())
-            except queue.Empty:
-                break
+        while self._done:
+            done.append(self._done.popleft())
         for key, _ in done:
             self._pending.discard(key)
-        if not self.alive and self._done.empty():
+        if not self.alive and not self._done:
             done += [(key, "the compile worker exited") for key in self._pending]
             self._pending.clear()
         return done
@@ -77,7 +77,7 @@ class CompileWorker:
     def _read(self) -> None:
         try:
             while True:
-                self._done.put(pickle.load(self.proc.stdout))
+                self._done.append(pickle.load(self.proc.stdout))
                 self._slots.release()
         except (EOFError, OSError, pickle.UnpicklingError):
             self.alive = False
