@@ -10,17 +10,20 @@ which would hold the interpreter's lock half the time the guest needs it.
 from __future__ import annotations
 
 import collections
+import math
 import os
 import pickle
-import queue
 import subprocess
 import sys
 import threading
+import time
 
-# Jobs handed to the worker process at a time; the others wait here, newest first: the
-# code that got hot last is the code running now (in Linux's boot each phase's hot code
-# is hot for a while only), and a job queued long ago may be for code that ran its course.
-IN_FLIGHT = 2
+IN_FLIGHT = 2  # jobs handed to the worker process at a time; the others wait here
+# The others go hottest first. A job's heat is 1 when it is queued, plus 1 each time
+# the hart finds one of its pcs hot again while it waits (`heat`), halved every
+# HALF_LIFE seconds: in Linux's boot each phase's code is hot for a while only, and the
+# worker cannot compile all that gets hot (design.md, "Background compilation").
+HALF_LIFE = 1.0
 
 
 class CompileWorker:
@@ -34,7 +37,9 @@ class CompileWorker:
             stdout=subprocess.PIPE,
         )
         self.alive = True
-        self._jobs: queue.LifoQueue = queue.LifoQueue()
+        # key -> [job, heat, the time it was last counted] while it waits here
+        self._jobs: dict[str, list] = {}
+        self._queued = threading.Condition()
         self._slots = threading.Semaphore(IN_FLIGHT)
         self._done: collections.deque = collections.deque()  # (appended by _read)
         self._pending: set[str] = set()
@@ -47,8 +52,30 @@ class CompileWorker:
             return False
         if job.key not in self._pending:
             self._pending.add(job.key)
-            self._jobs.put(job)
+            with self._queued:
+                self._jobs[job.key] = [job, 1.0, time.perf_counter()]
+                self._queued.notify()
         return True
+
+    def heat(self, key: str) -> None:
+        """A pc of a waiting job got hot again: it goes before jobs that have not."""
+        with self._queued:
+            waiting = self._jobs.get(key)
+            if waiting is not None:
+                now = time.perf_counter()
+                waiting[1] = waiting[1] * 2 ** ((waiting[2] - now) / HALF_LIFE) + 1
+                waiting[2] = now
+
+    def _hottest(self) -> object:  # (a compiler.Job)
+        """Take the hottest waiting job, waiting for one if there is none. (Heats decay
+        alike, so the one with the highest heat at its own time is the hottest now.)"""
+        with self._queued:
+            while not self._jobs:
+                self._queued.wait()
+            key = max(
+                self._jobs, key=lambda k: math.log2(self._jobs[k][1]) + self._jobs[k][2] / HALF_LIFE
+            )
+            return self._jobs.pop(key)[0]
 
     def finished(self) -> list[tuple[str, bytes | str]]:
         """(key, object code) for each job done since the last call; (key, error text)
@@ -69,7 +96,7 @@ class CompileWorker:
         try:
             while True:
                 self._slots.acquire()
-                pickle.dump(self._jobs.get(), self.proc.stdin)
+                pickle.dump(self._hottest(), self.proc.stdin)
                 self.proc.stdin.flush()
         except (OSError, ValueError):
             self.alive = False
