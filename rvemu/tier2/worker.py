@@ -24,6 +24,13 @@ IN_FLIGHT = 2  # jobs handed to the worker process at a time; the others wait he
 # HALF_LIFE seconds: in Linux's boot each phase's code is hot for a while only, and the
 # worker cannot compile all that gets hot (design.md, "Background compilation").
 HALF_LIFE = 1.0
+# LLVM's options in the worker process: instruction selection the quick way (FastISel,
+# as at -O0) and no loop strength reduction. Code generation then costs half (the
+# regions of Linux's boot: 3.35 -> 1.81 s, the worker's whole time about a fifth less),
+# for code 5-20% slower in the compute benchmarks' loops. The worker is what falls
+# behind, and a region ready sooner runs more; a region compiled with the guest
+# waiting (no second CPU, `rvemu bench`'s compute rows) gets LLVM's defaults.
+LLVM_OPTIONS = ("-fast-isel", "-disable-lsr")
 
 
 class CompileWorker:
@@ -113,8 +120,12 @@ class CompileWorker:
 
 def main() -> None:
     """The worker: compile each job read from stdin, answer on stdout, until stdin ends."""
+    import llvmlite.binding as llvm
+
     from .compiler import compile_object, host_target_machine
 
+    for option in LLVM_OPTIONS:
+        llvm.set_option("", option)
     target_machine = host_target_machine()
     jobs, answers = sys.stdin.buffer, sys.stdout.buffer
     parent = os.getppid()
