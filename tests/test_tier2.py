@@ -755,6 +755,32 @@ work:   li      t0, 20
     assert t.instructions < 42 + 2 * 20, "the loop was compiled more than once"
 
 
+def test_a_region_leaves_where_code_has_not_run() -> None:
+    """A hot loop's region holds the paths that ran before it got hot, not a path no pass
+    has taken yet: that one leaves for the interpreter, as the interpreter would run it,
+    and is compiled on its own once it gets hot."""
+    rare = "\n".join(f"        xori    a{k % 6}, a{(k + 1) % 6}, {k}" for k in range(30))
+    source = f"""
+        .text
+        .globl _start
+_start: li      s2, 3000
+1:      addi    s3, s3, 1
+        li      t0, 2000
+        bgeu    s3, t0, 2f
+        addi    s4, s4, 5
+        j       3f
+2:
+{rare}
+3:      addi    s2, s2, -1
+        bnez    s2, 1b
+{POWER_OFF}"""
+    compiled = run_source("tier2-unrun-path", source, compiler.LOOK)
+    interpreted = run_source("tier2-unrun-path", source, 0)
+    assert_same_state(compiled, interpreted)
+    sizes = sorted(compiler._loaded[k][1] for k, _ in compiled.hart.tier2.compiled.values())
+    assert sizes[0] < 30 < sizes[-1]  # the loop without the rare path; the path itself
+
+
 def compiled_share(m: Machine) -> float:
     """The share of the instructions retired that compiled regions retired."""
     return int(m.hart.st[S.PROF_REGION_INSNS]) / m.hart.instret

@@ -9,8 +9,8 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, replace
+from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +20,7 @@ from ..cpu.isa import Op
 from ..cpu.layout import (
     CODE_MAP,
     DC_ENTRIES,
+    DC_MASK,
     DC_OP,
     DC_RS3RM,
     DC_TAG,
@@ -156,6 +157,9 @@ class Tier2:
         self._page_entries: dict[tuple[int, int], dict[int, str]] = {}  # (offset -> key)
         # Keys of the regions the worker is compiling on each page (as _page_entries)
         self._waiting_on_page: dict[tuple[int, int], set[str]] = {}
+        # (off, entry_pc) of each pc counted on while a region the worker is compiling
+        # holds it (as its entry or a block) -> that region's key
+        self._counted: dict[tuple[int, int], str] = {}
 
     def load_compiler(self) -> None:
         """Load now what the first hot region would (LLVM, Numba, the emitter and the
@@ -181,9 +185,14 @@ class Tier2:
         if not (0 <= off < len(self.ram)) or self.dc[slot + DC_TAG] != off:
             self.hot[index] = 0  # not decoded (yet) where the interpreter looks: try later
             return
+        entry_pc = pc if paged else UNTRANSLATED
+        waiting_for = self._counted.get((off, entry_pc))
+        if waiting_for in self._waiting:  # hot again while its region waits: sooner
+            self._worker().heat(waiting_for)
+            self.hot[index] = self._count_on()
+            return
         page = off >> 12
         code = self.ram[page << 12 : (page + 1) << 12].tobytes()
-        entry_pc = pc if paged else UNTRANSLATED
         known = self.compiled.get((off, entry_pc))
         self.hot[index] = NEVER  # until installed, or the slot is decoded again (core.run)
         if known is not None and same_code(known[1], code, _loaded[known[0]][2]):
@@ -197,30 +206,33 @@ class Tier2:
             if address is None:
                 early = self.first_look()
                 if early < self.threshold and (off, entry_pc) not in self._looked:
-                    # Not compiled before: count on to the threshold (core.jumped_to
-                    # hands the pc over again when the counter reaches `early` again).
+                    # Not compiled before: count on to the threshold.
                     self._looked.add((off, entry_pc))
-                    self.hot[index] = early - (self.threshold - early)
+                    self.hot[index] = self._count_on()
                     return
                 if known is not None:  # compiled before, from other code: rewritten
                     if self.compiles_per_page.get(page, 0) >= MAX_COMPILES_PER_PAGE:
                         return
                     self.compiles_per_page[page] = self.compiles_per_page.get(page, 0) + 1
                 where = page_key(off, pc, paged)
-                if self.background and self._covered(where, off):
+                covering = self._covering(where, off) if self.background else None
+                if covering is not None:
                     # A region on its way from the worker holds this code as a block:
-                    # count its jumps on, and compile it on its own only if it still
+                    # count its jumps on (each time they make it hot, the worker takes
+                    # that region sooner), and compile it on its own only if it still
                     # gets hot after that one runs. (Else, while the worker is behind,
                     # every branch target of a hot page gets hot and is queued, each a
                     # region of much the same code: 109 for one page of Linux's ECC
-                    # code.) Counted on from where the first look leaves a counter: from
-                    # 0, every 50 jumps came here again (175,000 exits in Linux's boot).
-                    self.hot[index] = early - (self.threshold - early)
+                    # code.)
+                    self._counted[off, entry_pc] = covering
+                    self.hot[index] = self._count_on()
                     return
                 job = self._job(key, off, pc, paged, code)
                 if self.background and self._worker().submit(job):
                     self._waiting.setdefault(job.key, []).append((off, entry_pc, code, job))
                     self._waiting_on_page.setdefault(where, set()).add(job.key)
+                    self._counted[off, entry_pc] = job.key
+                    self.hot[index] = self._count_on()
                     return
                 if self._compile(job) is None:
                     return
@@ -241,7 +253,8 @@ class Tier2:
         key = self._key(off, pc, paged, code)
         address = self._cached_code(key)
         if address is None:
-            address = self._compile(self._job(key, off, pc, paged, code))
+            job = replace(self._job(key, off, pc, paged, code), run=None)  # (none has run)
+            address = self._compile(job)
         return address or 0
 
     def _compile(self, job: Job) -> int | None:
@@ -265,12 +278,15 @@ class Tier2:
             for off, _, _, job in waiting:
                 where = page_key(off, job.page_pc, job.paged)
                 self._waiting_on_page.get(where, set()).discard(key)
-            if isinstance(result, str):
+            if isinstance(result, str) or not result:
                 for off, _, _, job in waiting:
-                    self._failed(job.page_pc + (off & 0xFFF), RuntimeError(result))
+                    if self.dc[dc_slot(off) + DC_TAG] == off:
+                        self.hot[dc_slot(off) >> 3] = NEVER  # interpreted from now on
+                    if result:
+                        self._failed(job.page_pc + (off & 0xFFF), RuntimeError(result))
+                continue  # (no result: no region starts there)
+            if not waiting:
                 continue
-            if not result or not waiting:
-                continue  # no region starts there: the pc stays interpreted
             start = time.perf_counter()
             if key not in _loaded:
                 self._load(key, result)
@@ -285,14 +301,22 @@ class Tier2:
                 else:
                     self.hot[dc_slot(off) >> 3] = 0  # the code changed: count again
 
-    def _covered(self, where: tuple[int, int], off: int) -> bool:
-        """Whether a region the worker is compiling on page `where` (as _page_entries
-        keys it) has a block at RAM offset `off` (decoded here once per such region)."""
+    def _count_on(self) -> int:
+        """The hot counter that brings a pc back after another threshold's worth of
+        jumps (core.jumped_to hands it over when the counter reaches `first_look`):
+        counting from 0, every 50 jumps came here (175,000 exits in Linux's boot)."""
+        early = self.first_look()
+        return early - (self.threshold - early)
+
+    def _covering(self, where: tuple[int, int], off: int) -> str | None:
+        """The key of a region the worker is compiling on page `where` (as _page_entries
+        keys it) that has a block at RAM offset `off` (decoded here once per such
+        region), if there is one."""
         for key in self._waiting_on_page.get(where, ()):
             waiting = self._waiting.get(key)
             if waiting and off in waiting[0][3].region.blocks:
-                return True
-        return False
+                return key
+        return None
 
     def _install(self, off: int, entry_pc: int, key: str, code: bytes) -> None:
         """Mark the region `key` (loaded) at its entry; `code` is the page it was made
@@ -332,7 +356,18 @@ class Tier2:
         stops = frozenset(o for o, key in entries.items() if _loaded.get(key, (0, 0))[1] >= SHARE)
         entries[off] = key
         ram_size = len(self.ram)
-        return Job(key, code, off, extensions, self.ram_base, ram_size, page_pc, paged, stops)
+        # (A hart that compiles at a pc's first jumps, as tests do, has run little of the
+        # code around it yet: its regions take all of it.)
+        run = self._run_on_page(off) if self.threshold >= LOOK else None
+        return Job(key, code, off, extensions, self.ram_base, ram_size, page_pc, paged, stops, run)
+
+    def _run_on_page(self, off: int) -> bytes:
+        """Which halfwords of off's page hold an instruction the interpreter has decoded
+        (so run), one bit each (Job.run)."""
+        first = off & ~(PAGE - 1)
+        offsets = np.arange(first, first + PAGE, 2)
+        tags = self.dc[(((offsets >> 1) & DC_MASK) << 3) + DC_TAG]
+        return np.packbits(tags == offsets, bitorder="little").tobytes()
 
     def _cached_code(self, key: str) -> int | None:
         """The region's address if this process has it, or after loading it from disk."""
@@ -395,11 +430,24 @@ class Job:
     # there and chains into them. Not in the key: any set gives a region that behaves
     # the same, only the code is shared differently.
     stops: frozenset[int] = frozenset()
+    # The instructions of the page that have run, one bit per halfword (None: all of
+    # them): the region leaves for the interpreter where the others start. In Linux's
+    # boot a third of what a page's branches reach never runs (error paths, other
+    # configurations), and compiling it cost the worker as much as the rest. Not in the
+    # key, as stops: a region cut shorter behaves the same.
+    run: bytes | None = None
 
     @cached_property
     def region(self) -> Region:
         first = self.entry & ~(PAGE - 1)
         decoder = page_decoder(self.code, first, self.extensions)
+        if self.run is not None:
+            run, all_of = self.run, decoder
+
+            def decoder(off: int) -> Insn | None:
+                k = (off - first) >> 1
+                return all_of(off) if run[k >> 3] >> (k & 7) & 1 else None
+
         return find_region(self.entry, decoder, stops=self.stops)
 
     @property
@@ -547,7 +595,12 @@ def code_cache_dir() -> Path | None:
     runs do, and as QEMU does)."""
     if os.environ.get("RVEMU_CODE_CACHE", "1") == "0":
         return None
-    return Path(os.environ["NUMBA_CACHE_DIR"]) / "regions"
+    return _regions_folder(os.environ["NUMBA_CACHE_DIR"])
+
+
+@cache  # (the hart asks at every pc that gets hot: a Path costs more than the lookup)
+def _regions_folder(numba_cache: str) -> Path:
+    return Path(numba_cache) / "regions"
 
 
 def _store(path: Path, code: bytes) -> None:

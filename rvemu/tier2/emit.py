@@ -90,6 +90,12 @@ def c64(value: int) -> ir.Constant:
     return ir.Constant(i64, value)
 
 
+def plus(b: ir.IRBuilder, value: ir.Value, k: int) -> ir.Value:
+    """value + k, with no instruction for k = 0 (LLVM would fold it, but the worker's
+    time goes into building and printing each one)."""
+    return b.add(value, c64(k)) if k else value
+
+
 @cache
 def _namespace() -> dict[str, object]:
     return semantics_namespace()
@@ -166,19 +172,21 @@ class RegionEmitter:
         self.fregs = self.promote(b, self.f, sorted(fp))
         self.mstatus = b.gep(self.csr, [c64(MSTATUS)])
         self.fcsr = b.gep(self.csr, [c64(FCSR)])
-        # Where and how the region leaves: these become phis in the exit block.
-        self.pc_out = b.alloca(i64, name="pc_out")
+        # Instructions retired at the start of the block running (SROA makes it a phi)
         self.retired = b.alloca(i64, name="retired")
-        self.jumped = b.alloca(i64, name="jumped")
         b.store(self.done, self.retired)
         self.blocks = {s: self.fn.append_basic_block(f"b{s:x}") for s in self.region.blocks}
         b.branch(self.blocks[self.region.entry])
 
+        # Where and how the region leaves, from each block that branches here (`leave`):
+        # phis from the start, not allocas SROA turns into them (a sixth of the IR the
+        # worker built and printed was the stores of the exits).
         self.exit_block = self.fn.append_basic_block("exit")
         out = ir.IRBuilder(self.exit_block)
-        out.store(out.load(self.retired), out.gep(self.st, [c64(REGION_RETIRED)]))
-        out.store(out.load(self.jumped), out.gep(self.st, [c64(REGION_JUMPED)]))
-        out.ret(out.load(self.pc_out))
+        self.pc_out, self.retired_out, self.jumped = (out.phi(i64) for _ in range(3))
+        out.store(self.retired_out, out.gep(self.st, [c64(REGION_RETIRED)]))
+        out.store(self.jumped, out.gep(self.st, [c64(REGION_JUMPED)]))
+        out.ret(self.pc_out)
 
         for start, block in self.region.blocks.items():
             self.emit_block(ir.IRBuilder(self.blocks[start]), block)
@@ -221,9 +229,9 @@ class RegionEmitter:
         """Hand back to the interpreter at pc with `retired` instructions done; `how` is
         why (abi.LEFT_*: the interpreter counts jump targets, and what follows an
         instruction a region does not do, towards compiling)."""
-        b.store(c64(pc) if isinstance(pc, int) else pc, self.pc_out)
-        b.store(retired, self.retired)
-        b.store(c64(how), self.jumped)
+        self.pc_out.add_incoming(c64(pc) if isinstance(pc, int) else pc, b.block)
+        self.retired_out.add_incoming(retired, b.block)
+        self.jumped.add_incoming(c64(how), b.block)
         b.branch(self.exit_block)
 
     def go_to(self, b: ir.IRBuilder, off: int, retired: ir.Value, jumped: bool) -> None:
@@ -253,8 +261,8 @@ class RegionEmitter:
             return
         index = b.and_(b.lshr(off, c64(1)), c64(DC_MASK))
         slot = b.shl(index, c64(3))
-        tag = b.load(b.gep(self.dc, [b.add(slot, c64(DC_TAG))]))
-        op = b.load(b.gep(self.dc, [b.add(slot, c64(DC_OP))]))
+        tag = b.load(b.gep(self.dc, [plus(b, slot, DC_TAG)]))
+        op = b.load(b.gep(self.dc, [plus(b, slot, DC_OP)]))
         entry_pc = b.load(b.gep(self.entry_pc, [index]))
         ok = b.and_(b.icmp_signed("==", tag, off), b.icmp_signed("==", op, c64(Op.REGION)))
         ok = b.and_(ok, b.icmp_signed("==", entry_pc, pc if self.paged else c64(UNTRANSLATED)))
@@ -284,9 +292,9 @@ class RegionEmitter:
             off = b.sub(target, c64(self.ram_base))
             return off, b.icmp_unsigned("<", off, c64(self.ram_size))
         vpn = b.ashr(target, c64(12))
-        t = b.shl(b.or_(c64(ACCESS_FETCH << 8), b.and_(vpn, c64(TLB_ENTRIES - 1))), c64(1))
-        hit = b.icmp_signed("==", b.load(b.gep(self.tlb, [b.add(t, c64(TAG))])), vpn)
-        delta = b.load(b.gep(self.tlb, [b.add(t, c64(DELTA))]))
+        t = b.shl(plus(b, b.and_(vpn, c64(TLB_ENTRIES - 1)), ACCESS_FETCH << 8), c64(1))
+        hit = b.icmp_signed("==", b.load(b.gep(self.tlb, [plus(b, t, TAG)])), vpn)
+        delta = b.load(b.gep(self.tlb, [plus(b, t, DELTA)]))
         same = b.icmp_signed("==", vpn, c64(self.page_pc >> 12))
         mine = b.add(c64(first), b.and_(target, c64(0xFFF)))
         return b.select(same, mine, b.add(delta, target)), b.or_(same, hit)
@@ -299,7 +307,7 @@ class RegionEmitter:
             out = self.exits[off, how] = self.fn.append_basic_block()
             done, k = retired
             leaving = ir.IRBuilder(out)
-            self.leave(leaving, self.pc(off), leaving.add(done, c64(k)), how)
+            self.leave(leaving, self.pc(off), plus(leaving, done, k), how)
         return out
 
     def side_exit(
@@ -395,7 +403,7 @@ class RegionEmitter:
             ok = b.and_(*enabled)
         b = self.side_exit(b, ok, ins.off, retired)  # (else the interpreter traps)
         done, k = retired  # (st[INSTRET]: the count when the interpreter called the region)
-        instret = b.add(b.load(b.gep(self.st, [c64(INSTRET)])), b.add(done, c64(k)))
+        instret = b.add(b.load(b.gep(self.st, [c64(INSTRET)])), plus(b, done, k))
         delta = COUNTERS[num]
         if delta is None:  # clint.mtime
             base = b.load(b.gep(self.st, [c64(MTIME_BASE)]))
@@ -510,7 +518,7 @@ class RegionEmitter:
     def ram_pointer(self, b: ir.IRBuilder, ins: Insn, size: int, retired: Retired, store: bool):
         """The host pointer for an aligned access to RAM, leaving the region when it is not
         one (or, for a store, when its page holds code or the tohost word)."""
-        addr = b.add(self.read(b, ins.rs1), c64(ins.imm))
+        addr = plus(b, self.read(b, ins.rs1), ins.imm)
         aligned = b.icmp_unsigned("==", b.and_(addr, c64(size - 1)), c64(0))
         if self.paged:
             return self.tlb_pointer(b, ins, addr, aligned, size, retired, store)
@@ -540,10 +548,10 @@ class RegionEmitter:
         hits needs no page-flag check."""
         kind = ACCESS_STORE if store else ACCESS_LOAD
         vpn = b.ashr(addr, c64(12))
-        slot = b.shl(b.or_(c64(kind << 8), b.and_(vpn, c64(TLB_ENTRIES - 1))), c64(1))
-        tag = b.load(b.gep(self.tlb, [b.add(slot, c64(TAG))]))
+        slot = b.shl(plus(b, b.and_(vpn, c64(TLB_ENTRIES - 1)), kind << 8), c64(1))
+        tag = b.load(b.gep(self.tlb, [plus(b, slot, TAG)]))
         hit = b.and_(b.icmp_signed("==", tag, vpn), aligned)
         b = self.side_exit(b, hit, ins.off, retired)
-        off = b.add(b.load(b.gep(self.tlb, [b.add(slot, c64(DELTA))])), addr)
+        off = b.add(b.load(b.gep(self.tlb, [plus(b, slot, DELTA)])), addr)
         ptr = b.gep(self.ram, [off])
         return b, b.bitcast(ptr, ir.IntType(8 * size).as_pointer())

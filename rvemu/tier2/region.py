@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
+from types import CodeType
 
 from ..cpu.isa import BRANCH, BY_OP, JUMP, LOAD, STORE, Record
 
@@ -42,7 +44,12 @@ def static_target(record: Record, ins: Insn) -> int | None:
     semantics evaluated with PC at the jump's offset (targets are PC plus a constant)."""
     if "RS1" in record.names:
         return None
-    return eval(record.semantics, {"PC": ins.off, "IMM": ins.imm})  # noqa: S307 (our table)
+    return eval(_compiled(record.semantics), {"PC": ins.off, "IMM": ins.imm})  # noqa: S307
+
+
+@cache  # (compiled once: the hart finds regions too, see compiler.Tier2._covering)
+def _compiled(semantics: str) -> CodeType:
+    return compile(semantics, "<semantics>", "eval")
 
 
 @dataclass
