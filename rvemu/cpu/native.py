@@ -65,7 +65,7 @@ def _what(names: list[str]) -> str:
 def _announce_compiling(names: list[str]) -> None:
     """A new user's first run waits for this: say for what and how long (measured on a
     2-core machine: native_build's processes, one per group of BUILDS, share the CPUs)."""
-    estimate = "about 7 s" if set(names) <= set(LAZY) else "about 12 s on two CPUs"
+    estimate = "about 7 s" if set(names) <= set(LAZY) else "about 10 s on two CPUs"
     print(
         f"rvemu: compiling the {_what(names)} for this machine: once, {estimate} "
         f"(cached in {library_path(names[0]).parent})",
