@@ -124,3 +124,17 @@ def decode(raw: int) -> tuple[int, int, int, int, int, int, int]:
         rd = X_SCRATCH
     rs3_rm = rs3_rm_field(insn)
     return op, rd, field(insn, 19, 15), field(insn, 24, 20), rs3_rm, immediate(fmt, insn), length
+
+
+@njit(cache=True)
+def decode_into(raw: int, out: np.ndarray) -> None:
+    """decode(raw)'s seven fields into out[0:7]: for Python (the second tier), which
+    calls it through the native core (entry_points.ENTRY_POINTS) without compiling it."""
+    op, rd, rs1, rs2, rs3_rm, imm, length = decode(raw)
+    out[0] = op
+    out[1] = rd
+    out[2] = rs1
+    out[3] = rs2
+    out[4] = rs3_rm
+    out[5] = imm
+    out[6] = length

@@ -39,6 +39,9 @@ ENTRY_POINTS = {
         "rvemu.cpu.trap", "next_timer_deadline", "int64", ("int64[]", "int64[]"), "bare"
     ),
     "is_implemented": EntryPoint("rvemu.cpu.csr", "is_implemented", "bool", ("int64",), "rare"),
+    "decode_into": EntryPoint(
+        "rvemu.cpu.decode", "decode_into", "void", ("int64", "int64[]"), "rare"
+    ),
     "accessible": EntryPoint(
         "rvemu.cpu.csr", "accessible", "bool", ("int64", "int64[]", "int64[]", "bool"), "rare"
     ),

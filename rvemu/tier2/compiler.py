@@ -29,6 +29,7 @@ from ..cpu.layout import (
     dc_slot,
     granules,
 )
+from ..cpu.native import core
 from ..cpu.region_abi import UNTRANSLATED
 from ..cpu.state import EXTENSIONS
 from .region import PAGE, Insn, Region, find_region
@@ -164,10 +165,9 @@ class Tier2:
     def load_compiler(self) -> None:
         """Load now what the first hot region would (LLVM, Numba, the emitter and the
         compiled decoder), e.g. to time compiling apart from the process's start-up."""
-        from ..cpu.decode import decode
         from .emit import RegionEmitter  # noqa: F401 (imported for its start-up cost)
 
-        decode(0x13)
+        decoded(0x13)
         _llvm()
 
     def first_look(self) -> int:
@@ -525,12 +525,24 @@ def coverage(region: Region) -> int:
 _decoded: dict[int, tuple[int, int, int, int, int, int, int]] = {}
 
 
+def decoded(raw: int) -> tuple[int, int, int, int, int, int, int]:
+    """cpu.decode's (op, rd, rs1, rs2, rs3_rm, imm, length) of an instruction's bits, from
+    the native core (Numba's decoder would be compiled on a machine's first hot code, in
+    the hart's process and the worker's alike), remembered."""
+    fields = _decoded.get(raw)
+    if fields is None:
+        out = np.zeros(7, dtype=np.int64)  # (its own: harts in other threads decode too)
+        core.decode_into(raw, out)
+        fields = _decoded[raw] = tuple(int(v) for v in out)
+    return fields
+
+
 def page_decoder(code: bytes, first: int, extensions: int) -> Callable[[int], Insn | None]:
     """find_region's `insn_at` over a page's bytes `code` (at RAM offset `first`): the
     instruction at a RAM offset, or None where a region must stop (an instruction the
     emitter does not translate, one the hart's extensions lack, one running off the
     page)."""
-    from ..cpu.decode import EXTENSION_MASK, decode
+    from ..cpu.decode import EXTENSION_MASK
     from .emit import compiles, counter_read
 
     def insn_at(off: int) -> Insn | None:
@@ -542,10 +554,7 @@ def page_decoder(code: bytes, first: int, extensions: int) -> Callable[[int], In
             if i + 4 > len(code):
                 return None
             raw |= (code[i + 2] | code[i + 3] << 8) << 16
-        fields = _decoded.get(raw)
-        if fields is None:
-            fields = _decoded[raw] = tuple(int(v) for v in decode(raw))
-        op, rd, rs1, rs2, rs3_rm, imm, length = fields
+        op, rd, rs1, rs2, rs3_rm, imm, length = decoded(raw)
         mask = int(EXTENSION_MASK[op])
         if not (compiles(op) or counter_read(op, rs1, imm)):
             return None
