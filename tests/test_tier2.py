@@ -239,6 +239,10 @@ def loop_program(
 def machine(elf: str, threshold: int) -> Machine:
     m = Machine(memory="16M")
     m.hart.hot_threshold = threshold
+    # These tests are about when and what code gets compiled: at once, the guest waiting,
+    # even where the environment says background (make tier2-modes; test_code_cache.py
+    # covers the worker).
+    m.hart.tier2.background = False
     m.load(elf)
     return m
 
