@@ -20,7 +20,6 @@ from ..cpu.isa import Op
 from ..cpu.layout import (
     CODE_MAP,
     DC_ENTRIES,
-    DC_MASK,
     DC_OP,
     DC_RS3RM,
     DC_TAG,
@@ -366,7 +365,7 @@ class Tier2:
         (so run), one bit each (Job.run)."""
         first = off & ~(PAGE - 1)
         offsets = np.arange(first, first + PAGE, 2)
-        tags = self.dc[(((offsets >> 1) & DC_MASK) << 3) + DC_TAG]
+        tags = self.dc[dc_slot(offsets) + DC_TAG]  # (dc_slot of each, as numpy does it)
         return np.packbits(tags == offsets, bitorder="little").tobytes()
 
     def _cached_code(self, key: str) -> int | None:
