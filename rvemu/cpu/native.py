@@ -57,17 +57,20 @@ def needed_with(name: str) -> list[str]:
     return [name] if name in LAZY else [n for n in LIBRARIES if n not in LAZY]
 
 
-def _what(names: list[str]) -> str:
-    """What libraries `names` are, for a user waiting for them."""
-    return "CPU core's F and D operations" if set(names) <= set(LAZY) else "CPU core"
+def _what(names: list[str]) -> tuple[str, str]:
+    """What libraries `names` are, for a user waiting for them, and about how long they
+    take to build (measured on a 2-core machine: native_build's processes, one per group
+    of BUILDS, share the CPUs)."""
+    if set(names) <= set(LAZY):
+        return "CPU core's F and D operations", "about 7 s"
+    return "CPU core", "about 10 s on two CPUs"
 
 
 def _announce_compiling(names: list[str]) -> None:
-    """A new user's first run waits for this: say for what and how long (measured on a
-    2-core machine: native_build's processes, one per group of BUILDS, share the CPUs)."""
-    estimate = "about 7 s" if set(names) <= set(LAZY) else "about 10 s on two CPUs"
+    """A new user's first run waits for this: say for what and how long."""
+    what, estimate = _what(names)
     print(
-        f"rvemu: compiling the {_what(names)} for this machine: once, {estimate} "
+        f"rvemu: compiling the {what} for this machine: once, {estimate} "
         f"(cached in {library_path(names[0]).parent})",
         file=sys.stderr,
         flush=True,
@@ -89,7 +92,7 @@ def build_libraries(names: list[str], announce: Callable[[list[str]], None]) -> 
         if not missing:
             return True
         announce(missing)
-        progress = Progress(len(missing), _what(missing))
+        progress = Progress(len(missing), _what(missing)[0])
         groups = [[n for n in group if n in missing] for group in BUILDS]
         jobs = [(group, *_start_build(group)) for group in groups if group]
         while any(job.poll() is None for _, job, _ in jobs):
