@@ -17,9 +17,8 @@ def _set_numba_cache_dir() -> None:
     for path in sorted(here.rglob("*.py")):
         text = path.read_bytes()
         # (isa.py, state.py, layout.py and region_abi.py have no njit, but what they define
-        # is compiled in;
-        # entry_points.py, aside.py and native_build.py make the core's native libraries, kept
-        # there too)
+        # is compiled in; entry_points.py, aside.py and native_build.py make the core's
+        # native libraries, kept there too)
         if b"njit" in text or path.name in (
             "isa.py",
             "state.py",
